@@ -1,0 +1,109 @@
+// Package connectors defines what every directory source (file, LDAP, Entra ID)
+// gives the sync engine: a stream of Records, with optional capabilities that the
+// engine discovers by type assertion.
+package connectors
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+)
+
+// Kind says whether a record is a person or a mail-enabled group.
+type Kind string
+
+// The kinds of directory object dirsync synchronises.
+const (
+	KindUser  Kind = "user"
+	KindGroup Kind = "group"
+)
+
+// Record is one directory object as a source presents it, already mapped from the
+// source's own attribute names to dirsync's fields. Values are raw: the engine's
+// normalise stage lower-cases, validates and quarantines them.
+type Record struct {
+	Kind Kind
+	// Ref is the source's own name for the object (a DN, a CSV row key, an Entra
+	// object id). It names the record in quarantine messages and is what group
+	// members point at.
+	Ref string
+	// Anchor is the immutable source identifier (objectGUID, entryUUID, Entra
+	// object id). Renames keep it; the engine joins on it first.
+	Anchor      string
+	Mail        string
+	Aliases     []string
+	DisplayName string
+	GivenName   string
+	Surname     string
+	Phone       string
+	Department  string
+	Title       string
+	Disabled    bool
+	// Members holds the Refs of a group's members.
+	Members []string
+	// Deleted marks a tombstone from an incremental read: the object is gone from
+	// the source. Only Anchor (and Ref, if known) are meaningful.
+	Deleted bool
+}
+
+// Emit receives records from a Source as they are read. Returning an error stops the
+// read; the Source returns that error.
+type Emit func(Record) error
+
+// Source is a configured connector instance. Read streams every in-scope object once;
+// a non-nil error means the read is incomplete, and the engine then disables nobody.
+type Source interface {
+	Read(ctx context.Context, emit Emit) error
+	Close() error
+}
+
+// Incremental is implemented by sources that can report only what changed since a
+// cursor (AD DirSync cookie, RFC 4533 sync cookie, Graph delta link).
+//
+// ReadChanges with a nil cursor enumerates everything (a full read) and returns the
+// cursor to continue from. With a cursor, it emits only changed objects and tombstones.
+// ErrCursorExpired tells the engine to fall back to a full read.
+type Incremental interface {
+	ReadChanges(ctx context.Context, cursor []byte, emit Emit) (next []byte, err error)
+}
+
+// ErrCursorExpired reports that the source no longer accepts the stored cursor
+// (for example Graph's syncStateNotFound); the engine restarts with a full read.
+var ErrCursorExpired = errors.New("incremental cursor expired")
+
+// Config is a connector type's configuration section. The config package decodes
+// the YAML section strictly into a fresh Config from the Registry, calls Prepare,
+// and later Open.
+type Config interface {
+	// Prepare applies defaults, resolves relative paths against dir (the config
+	// file's folder), and returns every problem found. Problems should be
+	// *FieldError values so the config package can report their YAML path.
+	Prepare(dir string) []error
+	// Open returns a ready Source. name is the connector's configured name.
+	Open(name string, log *zap.Logger) (Source, error)
+}
+
+// Registry maps a connector type name (the `type:` key in the config) to a
+// constructor for its empty Config. It is an explicit map, filled in one place
+// (package registry), never by init().
+type Registry map[string]func() Config
+
+// FieldError is one configuration problem at a YAML path relative to the section
+// it was found in (for example "path" or "mapping.mail").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Problem is a convenience constructor for a *FieldError.
+func Problem(field, message string) error {
+	return &FieldError{Field: field, Message: message}
+}

@@ -1,0 +1,126 @@
+// Package state defines the cached directory state the sync engine keeps between
+// runs: per connector a snapshot of record fingerprints, the incremental cursor, run
+// history, held operations, and a run lock carrying a fencing token.
+//
+// Backends: state/local (one embedded file, single node) and, later, Redis. Both
+// pass the conformance suite in state/statetest.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every backend returns (wrapped) so callers can use errors.Is.
+var (
+	// ErrLocked: another holder owns the connector's run lock and its lease has not expired.
+	ErrLocked = errors.New("connector run lock is held by another runner")
+	// ErrStaleLease: the lease is no longer the current one (expired and taken over,
+	// or released); the holder must not write.
+	ErrStaleLease = errors.New("run lease is stale")
+	// ErrNotFound: no such hold.
+	ErrNotFound = errors.New("not found")
+)
+
+// Entry is what the state remembers about one source object, keyed by its anchor.
+type Entry struct {
+	// Fingerprint of the normalised record as last applied.
+	Fingerprint string `json:"f"`
+	// Kind is "user" or "group".
+	Kind string `json:"k,omitempty"`
+	// Address is the primary address the object has in the store.
+	Address string `json:"a"`
+	// Ref is the source's own name for the object (a DN): groups' member lists point at it.
+	Ref string `json:"r,omitempty"`
+	// Missing counts consecutive full runs in which the object was absent from the source.
+	Missing int `json:"m,omitempty"`
+	// Gone is set once the engine disabled the object because it went missing;
+	// it is cleared when the object comes back.
+	Gone bool `json:"g,omitempty"`
+}
+
+// Snapshot is a connector's cached state: anchor → entry.
+type Snapshot map[string]Entry
+
+// Commit is one atomic state update after a successful apply.
+type Commit struct {
+	Upserts map[string]Entry
+	Deletes []string
+	// Cursor replaces the stored incremental cursor when non-nil; nil leaves it.
+	Cursor []byte
+	// ClearCursor removes the stored cursor (an expired cursor, a source that lost
+	// incremental support). Ignored when Cursor is non-nil.
+	ClearCursor bool
+}
+
+// Lease is a held run lock. Token increases every time the lock changes hands, so a
+// writer holding an older token can be told apart from the current one (fencing).
+type Lease struct {
+	Connector string    `json:"connector"`
+	Owner     string    `json:"owner"`
+	Token     uint64    `json:"token"`
+	Expires   time.Time `json:"expires"`
+}
+
+// Run is one entry of a connector's run history.
+type Run struct {
+	ID        string         `json:"run_id"`
+	Connector string         `json:"connector"`
+	Status    string         `json:"status"`
+	Full      bool           `json:"full"`
+	DryRun    bool           `json:"dry_run"`
+	Started   time.Time      `json:"started"`
+	Finished  time.Time      `json:"finished"`
+	Counts    map[string]int `json:"counts"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// Hold is a set of operations a run refused to apply until an admin approves them
+// (destructive changes above the threshold, or a source-health gate).
+type Hold struct {
+	ID        string          `json:"id"`
+	Connector string          `json:"connector"`
+	RunID     string          `json:"run_id"`
+	Reason    string          `json:"reason"`
+	Created   time.Time       `json:"created"`
+	// Operations is the engine's JSON encoding of the held operations; the state
+	// backend stores it as given.
+	Operations json.RawMessage `json:"operations"`
+}
+
+// Backend stores the state. Every method is safe for concurrent use, and for use by
+// several processes sharing the same backend.
+type Backend interface {
+	// Snapshot returns the connector's cached entries (empty, not nil, if none).
+	Snapshot(ctx context.Context, connector string) (Snapshot, error)
+	// Cursor returns the stored incremental cursor, or nil.
+	Cursor(ctx context.Context, connector string) ([]byte, error)
+	// Commit applies c atomically, only if lease is still the connector's current
+	// lease (ErrStaleLease otherwise).
+	Commit(ctx context.Context, lease Lease, c Commit) error
+
+	// Acquire takes the connector's run lock for ttl, or fails with ErrLocked.
+	// An expired lock may be taken over; the new lease gets a higher token.
+	Acquire(ctx context.Context, connector, owner string, ttl time.Duration) (Lease, error)
+	// Renew extends a current lease (ErrStaleLease if it is no longer current).
+	Renew(ctx context.Context, lease Lease, ttl time.Duration) (Lease, error)
+	// Release gives the lock up; releasing a stale lease is a no-op.
+	Release(ctx context.Context, lease Lease) error
+
+	// AddRun appends to the connector's run history (the newest few hundred are kept).
+	AddRun(ctx context.Context, run Run) error
+	// Runs returns up to limit runs of the connector, newest first; connector ""
+	// means all connectors.
+	Runs(ctx context.Context, connector string, limit int) ([]Run, error)
+
+	// PutHold stores (or replaces, by ID) a hold.
+	PutHold(ctx context.Context, h Hold) error
+	// Holds lists a connector's holds, oldest first; connector "" means all.
+	Holds(ctx context.Context, connector string) ([]Hold, error)
+	// DeleteHold removes a hold (ErrNotFound if absent).
+	DeleteHold(ctx context.Context, connector, id string) error
+
+	Close() error
+}

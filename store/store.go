@@ -1,0 +1,224 @@
+// Package store defines the user store dirsync synchronises into: internal domains,
+// users and mail-enabled groups with their aliases and members, and the audit log.
+//
+// Backends: store/sqlite (embedded, pure Go) and, later, PostgreSQL. Both pass the
+// conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors every backend returns (wrapped) so callers can use errors.Is.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrNotInternal = errors.New("not an internal domain")
+	ErrStaleFence  = errors.New("stale fencing token")
+	ErrInvalid     = errors.New("invalid change")
+)
+
+// ConflictError explains an address clash: an address is unique across every
+// object's primary address and aliases.
+type ConflictError struct {
+	Address string // the address that clashes
+	Owner   string // primary address of the object that already has it
+	AsAlias bool   // the owner holds it as an alias rather than its primary
+}
+
+func (e *ConflictError) Error() string {
+	role := "primary address"
+	if e.AsAlias {
+		role = "alias"
+	}
+	return fmt.Sprintf("address %s is already the %s of %s", e.Address, role, e.Owner)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// NotInternalError is returned when an address's domain is not registered.
+type NotInternalError struct{ Domain string }
+
+func (e *NotInternalError) Error() string {
+	return fmt.Sprintf("domain %s is not an internal domain of this directory", e.Domain)
+}
+
+// Unwrap makes errors.Is(err, ErrNotInternal) true.
+func (e *NotInternalError) Unwrap() error { return ErrNotInternal }
+
+// Kinds of object in the store.
+const (
+	KindUser  = "user"
+	KindGroup = "group"
+)
+
+// Origins that are not connector names.
+const (
+	OriginManual   = "manual"
+	OriginCSV      = "csv"
+	OriginOutbound = "outbound"
+)
+
+// User is a mail-enabled object: a person (Kind "user") or a distribution list
+// (Kind "group"). Addresses are stored lower-case with ASCII (IDNA) domains.
+type User struct {
+	ID          int64
+	Kind        string
+	Address     string
+	Aliases     []string // sorted
+	DisplayName string
+	GivenName   string
+	Surname     string
+	Phone       string
+	Department  string
+	Title       string
+	Enabled     bool
+	Origin      string // connector name, or manual, csv, outbound
+	Anchor      string // source anchor; empty for manual, csv and outbound objects
+	// Protected objects (admin accounts) are never adopted by a soft match.
+	Protected bool
+	Members   []string // groups: primary addresses of members, sorted
+	Created   time.Time
+	Updated   time.Time
+}
+
+// Field names used in FieldChange.Field. Values are strings, except Aliases and
+// Members ([]string, sorted) and Enabled and Protected (bool).
+const (
+	FieldAddress     = "address"
+	FieldAliases     = "aliases"
+	FieldDisplayName = "display_name"
+	FieldGivenName   = "given_name"
+	FieldSurname     = "surname"
+	FieldPhone       = "phone"
+	FieldDepartment  = "department"
+	FieldTitle       = "title"
+	FieldEnabled     = "enabled"
+	FieldOrigin      = "origin"
+	FieldAnchor      = "anchor"
+	FieldMembers     = "members"
+	FieldProtected   = "protected"
+)
+
+// Action is what a Change does.
+type Action string
+
+// The actions a Change can carry.
+const (
+	ActionCreate  Action = "create"
+	ActionUpdate  Action = "update"
+	ActionDisable Action = "disable"
+	ActionEnable  Action = "enable"
+	ActionDelete  Action = "delete"
+)
+
+// FieldChange is one field's before and after value. For a create, Before is nil.
+type FieldChange struct {
+	Field  string `json:"field"`
+	Before any    `json:"before,omitempty"`
+	After  any    `json:"after"`
+}
+
+// Change is one operation on one object. The sync engine's plan is a list of these,
+// so what a dry run prints is exactly what Apply executes.
+type Change struct {
+	Action  Action        `json:"action"`
+	Kind    string        `json:"kind"`
+	Address string        `json:"address"` // current primary address (the new one for a create)
+	Origin  string        `json:"origin,omitempty"`
+	Anchor  string        `json:"anchor,omitempty"`
+	Changes []FieldChange `json:"changes,omitempty"`
+	Reason  string        `json:"reason"`
+}
+
+// Actor says who makes a change, for the audit log.
+type Actor struct {
+	Kind  string // "sync", "admin", "import", "outbound", "system"
+	Name  string // connector name, admin name, ...
+	RunID string // the sync run, when Kind is "sync"
+}
+
+// Fence is a fencing token from the state backend's run lock. The store remembers
+// the highest token seen per Name and refuses a write carrying a lower one, so a
+// paused ex-holder of the lock cannot write after a new holder has.
+type Fence struct {
+	Name  string
+	Token uint64
+}
+
+// ApplyRequest is a batch of changes made by one actor.
+type ApplyRequest struct {
+	Actor   Actor
+	Fence   *Fence // nil: no fencing (admin edits)
+	Changes []Change
+}
+
+// Outcome is the result of one Change of an ApplyRequest, in the same order.
+type Outcome struct {
+	// Applied is false when the change was already in effect (idempotent re-apply)
+	// or failed.
+	Applied bool
+	// Err explains why this change was refused (a *ConflictError, a
+	// *NotInternalError, ErrNotFound, ErrInvalid...). Other changes still apply.
+	Err error
+}
+
+// ListQuery selects users for listing.
+type ListQuery struct {
+	Search string // substring of address, alias or display name
+	Origin string // "" = any
+	Kind   string // "" = any
+	After  string // cursor: the last address of the previous page
+	Limit  int    // 0 = a backend default (100)
+}
+
+// AuditEntry is one recorded change.
+type AuditEntry struct {
+	ID      int64
+	Time    time.Time
+	Actor   Actor
+	Action  Action
+	Address string
+	Changes []FieldChange
+	Reason  string
+}
+
+// AuditQuery selects audit entries, newest first.
+type AuditQuery struct {
+	Address string // "" = any
+	RunID   string // "" = any
+	Limit   int    // 0 = 100
+}
+
+// Store is the user store. Every method is safe for concurrent use.
+type Store interface {
+	// Domains lists the internal domains, sorted.
+	Domains(ctx context.Context) ([]string, error)
+	// AddDomain registers an internal domain; adding an existing one is a no-op.
+	AddDomain(ctx context.Context, name string, actor Actor) error
+
+	// User returns the object whose primary address or alias is address (ErrNotFound).
+	User(ctx context.Context, address string) (User, error)
+	// Lookup returns, in one round trip where the backend allows, every object
+	// whose (origin, anchor) is in anchors, or whose primary address or alias is in
+	// addresses. It is the sync engine's batched join; order is unspecified.
+	Lookup(ctx context.Context, origin string, anchors, addresses []string) ([]User, error)
+	// Users lists objects ordered by primary address, starting after q.After; the
+	// second result is the cursor for the next page ("" when there is none).
+	Users(ctx context.Context, q ListQuery) ([]User, string, error)
+
+	// Apply executes the changes, each on its own (one failing change does not undo
+	// the others), records an audit entry for each applied one, and returns one
+	// Outcome per change. The error is for the request as a whole: ErrStaleFence,
+	// or the store being unreachable.
+	Apply(ctx context.Context, req ApplyRequest) ([]Outcome, error)
+
+	// Audit returns audit entries, newest first.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+
+	Close() error
+}
