@@ -45,6 +45,9 @@ type Record struct {
 	// Deleted marks a tombstone from an incremental read: the object is gone from
 	// the source. Only Anchor (and Ref, if known) are meaningful.
 	Deleted bool
+	// Invalid is set when the source could not map a value (an unparsable
+	// userAccountControl, say); the engine quarantines the record with it.
+	Invalid *FieldError
 }
 
 // Emit receives records from a Source as they are read. Returning an error stops the
@@ -66,6 +69,13 @@ type Source interface {
 // ErrCursorExpired tells the engine to fall back to a full read.
 type Incremental interface {
 	ReadChanges(ctx context.Context, cursor []byte, emit Emit) (next []byte, err error)
+}
+
+// FieldOwner is implemented by sources that feed only some store fields (those their
+// mapping or columns provide). Sync never changes a field its source does not own.
+// Without it, a source owns every field.
+type FieldOwner interface {
+	Fields() []string
 }
 
 // ErrCursorExpired reports that the source no longer accepts the stored cursor

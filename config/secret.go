@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secret is a reference to a secret, never the secret itself: `${NAME}` reads the
+// environment variable NAME, `file:PATH` reads a file (relative paths are resolved
+// against the config file's folder; one trailing newline is dropped). Inline values
+// are refused so that a config file can be shared, logged and committed safely.
+//
+//	bind_password: ${LDAP_BIND_PASSWORD}
+//	client_secret: file:/run/secrets/entra-client-secret
+type Secret struct {
+	env  string
+	file string
+}
+
+// ErrInlineSecret is returned when a secret is written into the config file itself.
+var ErrInlineSecret = errors.New("inline secrets are not allowed: write ${ENV_VAR} to read it from the environment or file:PATH to read it from a file")
+
+// ParseSecret parses a secret reference.
+func ParseSecret(ref string) (Secret, error) {
+	ref = strings.TrimSpace(ref)
+	switch {
+	case ref == "":
+		return Secret{}, nil
+	case strings.HasPrefix(ref, "${") && strings.HasSuffix(ref, "}"):
+		name := ref[2 : len(ref)-1]
+		if !validEnvName(name) {
+			return Secret{}, fmt.Errorf("%q is not a valid environment variable name", name)
+		}
+		return Secret{env: name}, nil
+	case strings.HasPrefix(ref, "file:"):
+		p := strings.TrimPrefix(ref, "file:")
+		if p == "" {
+			return Secret{}, errors.New("file: needs a path")
+		}
+		return Secret{file: p}, nil
+	default:
+		return Secret{}, ErrInlineSecret
+	}
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalYAML decodes a reference and refuses inline secrets.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	var ref string
+	if err := n.Decode(&ref); err != nil {
+		return err
+	}
+	parsed, err := ParseSecret(ref)
+	if err != nil {
+		// The value itself is never echoed back: it may be the secret.
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = parsed
+	return nil
+}
+
+// IsSet reports whether a reference was configured.
+func (s Secret) IsSet() bool { return s.env != "" || s.file != "" }
+
+// ResolvePath makes a relative file reference absolute against dir.
+func (s *Secret) ResolvePath(dir string) {
+	if s.file != "" && !filepath.IsAbs(s.file) {
+		s.file = filepath.Join(dir, s.file)
+	}
+}
+
+// Value reads the secret. Errors name the reference, never the value.
+func (s Secret) Value() (string, error) {
+	switch {
+	case s.env != "":
+		v, ok := os.LookupEnv(s.env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("secret ${%s}: environment variable is not set", s.env)
+		}
+		return v, nil
+	case s.file != "":
+		b, err := os.ReadFile(s.file)
+		if err != nil {
+			return "", fmt.Errorf("secret file:%s: %w", s.file, err)
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	default:
+		return "", errors.New("secret is not configured")
+	}
+}
+
+// String shows the reference, never the value, so a Secret is safe in logs.
+func (s Secret) String() string {
+	switch {
+	case s.env != "":
+		return "${" + s.env + "}"
+	case s.file != "":
+		return "file:" + s.file
+	default:
+		return ""
+	}
+}
+
+// MarshalYAML writes the reference back, never the value.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalText writes the reference (for JSON and zap), never the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

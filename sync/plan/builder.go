@@ -1,0 +1,187 @@
+package plan
+
+import (
+	"fmt"
+
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/store"
+)
+
+// Builder runs normalise → diff for one run, record by record, without I/O. The
+// engine feeds it records as they stream in and answers its join requests from the
+// store; golden tests feed it from files. Both therefore take the same decisions.
+//
+// Memory: the Builder keeps, per record seen, its anchor and (for users) its ref
+// and address, so groups can be resolved and missing objects found; full records
+// are held only while they wait for a join (one batch) and for groups.
+type Builder struct {
+	policy   Policy
+	snap     state.Snapshot
+	internal Domains
+
+	seen     map[string]bool   // anchors read this run, quarantined ones included
+	refAddr  map[string]string // user ref → address, this run
+	addrRef  map[string]string // address → ref, to catch duplicates within the run
+	snapRefs map[string]string // ref → address from the snapshot, built on first need
+	pending  []Record
+	groups   []Record
+	read     int
+
+	// Plan accumulates the result.
+	Plan Plan
+}
+
+// NewBuilder starts a run's plan against the previous snapshot.
+func NewBuilder(p Policy, snap state.Snapshot, internal Domains) *Builder {
+	return &Builder{policy: p, snap: snap, internal: internal,
+		seen: map[string]bool{}, refAddr: map[string]string{}, addrRef: map[string]string{}}
+}
+
+// Read is the number of records the source returned (quarantined ones included).
+func (b *Builder) Read() int { return b.read }
+
+// Add takes one source record. Changed or new users join the pending batch; groups
+// wait for EndUsers, because their members may not have been read yet.
+func (b *Builder) Add(rec connectors.Record) {
+	b.read++
+	if rec.Anchor != "" {
+		b.seen[rec.Anchor] = true
+	}
+	r, warnings, ok := Normalize(rec, b.internal)
+	b.Plan.Warnings = append(b.Plan.Warnings, warnings...)
+	if !ok {
+		return
+	}
+	if !r.Deleted {
+		if other, dup := b.addrRef[r.Address]; dup {
+			b.Plan.Quarantined = append(b.Plan.Quarantined, Quarantine{Record: r.Ref, Field: "mail",
+				Reason: fmt.Sprintf("address %s is also the address of %s in this source", r.Address, other),
+				Fix:    "give each object its own address in the source"})
+			return
+		}
+		b.addrRef[r.Address] = r.Ref
+	}
+	if r.Kind == store.KindGroup && !r.Deleted {
+		b.groups = append(b.groups, r)
+		return
+	}
+	if r.Ref != "" && !r.Deleted {
+		b.refAddr[r.Ref] = r.Address
+	}
+	b.queue(r)
+}
+
+func (b *Builder) queue(r Record) {
+	r.Fingerprint = Fingerprint(r, b.policy.Owned)
+	if Unchanged(r, b.snap) {
+		b.Plan.Unchanged++
+		return
+	}
+	b.pending = append(b.pending, r)
+}
+
+// Lookup answers a join: the store objects whose anchor (for this connector) or
+// address (primary or alias) is among the keys.
+type Lookup func(anchors, addresses []string) ([]store.User, error)
+
+// Flush joins and diffs pending records in batches of batch; with force it also
+// handles a last, smaller batch.
+func (b *Builder) Flush(lookup Lookup, batch int, force bool) error {
+	for len(b.pending) >= batch || (force && len(b.pending) > 0) {
+		n := min(batch, len(b.pending))
+		chunk := b.pending[:n]
+		var anchors, addresses []string
+		for _, r := range chunk {
+			anchors = append(anchors, r.Anchor)
+			if r.Address != "" {
+				addresses = append(addresses, r.Address)
+			}
+		}
+		users, err := lookup(anchors, addresses)
+		if err != nil {
+			return fmt.Errorf("join: %w", err)
+		}
+		b.Plan.Add(Diff(b.policy, b.snap, chunk, users))
+		b.pending = b.pending[n:]
+	}
+	if len(b.pending) == 0 {
+		b.pending = nil
+	}
+	return nil
+}
+
+// EndUsers is called when the source has no more records: groups' members are
+// resolved (this run's users first, then the snapshot for users an incremental run
+// did not see) and the changed groups become pending.
+func (b *Builder) EndUsers() {
+	for _, g := range b.groups {
+		unknown := ResolveMembers(&g, b.resolve)
+		if len(unknown) > 0 {
+			b.Plan.Warnings = append(b.Plan.Warnings, Quarantine{Record: g.Ref, Field: "members",
+				Reason: fmt.Sprintf("%d member(s) left out: not synchronised users of this connector (first: %s)", len(unknown), unknown[0]),
+				Fix:    "bring the members into the connector's scope, or fix their records"})
+		}
+		b.queue(g)
+	}
+	b.groups = nil
+}
+
+func (b *Builder) resolve(ref string) (string, bool) {
+	if a, ok := b.refAddr[ref]; ok {
+		return a, true
+	}
+	if b.snapRefs == nil {
+		b.snapRefs = map[string]string{}
+		for _, e := range b.snap {
+			if e.Ref != "" && !e.Gone {
+				b.snapRefs[e.Ref] = e.Address
+			}
+		}
+	}
+	a, ok := b.snapRefs[ref]
+	return a, ok
+}
+
+// Healthy applies the source-health gate to a full read: an empty read, or one
+// below minPercent of the cached count, must not disable anyone.
+func (b *Builder) Healthy(minPercent float64) (bool, string) {
+	cached := b.cached()
+	if cached == 0 {
+		return true, ""
+	}
+	if b.read == 0 {
+		return false, fmt.Sprintf("the source returned no objects but %d were synchronised before: refusing to disable anyone (check the source, its scope and the sync account's permissions)", cached)
+	}
+	if pct := float64(b.read) * 100 / float64(cached); pct < minPercent {
+		return false, fmt.Sprintf("the source returned %d objects, %.1f%% of the %d synchronised before, below sync.min_source_percent (%g%%): refusing to disable anyone", b.read, pct, cached, minPercent)
+	}
+	return true, ""
+}
+
+// Finish ends a complete read: for a full run that passes the source-health gate,
+// objects not seen are counted missing (and disabled after MissingRuns); then the
+// plan is put in apply order and the brakes hold destructive ops above the limits.
+// It returns the health gate's verdict.
+func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy bool, reason string) {
+	healthy = true
+	if full {
+		healthy, reason = b.Healthy(minPercent)
+		if healthy {
+			b.Plan.Add(Missing(b.policy, b.snap, func(a string) bool { return b.seen[a] }))
+		}
+	}
+	b.Plan.Sort()
+	b.Plan.Check(brakes, b.cached())
+	return healthy, reason
+}
+
+func (b *Builder) cached() int {
+	n := 0
+	for _, e := range b.snap {
+		if !e.Gone {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,306 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/store"
+)
+
+// Policy is what a diff needs to know about the connector.
+type Policy struct {
+	Connector string
+	// SoftMatch lets a record adopt a manual, csv or outbound object with its address.
+	SoftMatch bool
+	// MissingRuns is how many consecutive full runs an object may be missing before
+	// it is disabled.
+	MissingRuns int
+	// Owned are the fields the connector feeds.
+	Owned Owned
+}
+
+// Op is one planned change and the snapshot entry to commit for its anchor once it
+// (and every other op of that anchor) has been applied.
+type Op struct {
+	store.Change
+	Entry *state.Entry `json:"-"`
+}
+
+// Result is the plan for one batch of records, or for the objects missing from a run.
+type Result struct {
+	Ops []Op
+	// Entries are snapshot entries to commit whatever happens to the ops (records
+	// that needed no change, missing counters).
+	Entries     map[string]state.Entry
+	Quarantined []Quarantine
+}
+
+func (r *Result) entry(anchor string, e state.Entry) {
+	if r.Entries == nil {
+		r.Entries = map[string]state.Entry{}
+	}
+	r.Entries[anchor] = e
+}
+
+// Diff plans the changes for a batch of normalised records that differ from the
+// snapshot, given the store objects the join found for them (by anchor or address).
+func Diff(p Policy, snap state.Snapshot, records []Record, users []store.User) Result {
+	byAnchor := map[string]*store.User{}
+	byAddr := map[string]*store.User{}
+	for i := range users {
+		u := &users[i]
+		if u.Origin == p.Connector && u.Anchor != "" {
+			byAnchor[u.Anchor] = u
+		}
+		byAddr[u.Address] = u
+		for _, a := range u.Aliases {
+			if _, taken := byAddr[a]; !taken {
+				byAddr[a] = u
+			}
+		}
+	}
+	var res Result
+	for _, r := range records {
+		if r.Deleted {
+			res.tombstone(p, snap, r)
+			continue
+		}
+		if u := byAnchor[r.Anchor]; u != nil {
+			res.update(p, snap, r, u, "changed in source")
+			continue
+		}
+		u := byAddr[r.Address]
+		if u == nil {
+			res.create(p, r)
+			continue
+		}
+		if why, fix := refuseMatch(p, snap, r, u); why != "" {
+			res.Quarantined = append(res.Quarantined, Quarantine{Record: r.Ref, Field: "mail", Reason: why, Fix: fix})
+			continue
+		}
+		res.update(p, snap, r, u, matchReason(p, u))
+	}
+	return res
+}
+
+// refuseMatch decides whether a record may take over an object found by address.
+func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, fix string) {
+	switch {
+	case u.Kind != r.Kind:
+		return fmt.Sprintf("address %s already belongs to a %s in the store, but the source object is a %s", r.Address, u.Kind, r.Kind),
+			"rename one of them: an address names one object"
+	case u.Origin == p.Connector:
+		if e, ok := snap[u.Anchor]; ok && !e.Gone && e.Missing == 0 {
+			return fmt.Sprintf("address %s is already used by another object of this connector (anchor %s)", r.Address, u.Anchor),
+				"give each source object its own address"
+		}
+		return "", ""
+	case !isLocalOrigin(u.Origin):
+		return fmt.Sprintf("address %s belongs to an object synchronised by connector %q", r.Address, u.Origin),
+			"remove the object from one connector's scope, or delete the other connector's object first"
+	case u.Protected:
+		return fmt.Sprintf("address %s belongs to a protected (admin) account, which is never matched by address", r.Address),
+			"link the account by hand through the admin API if this is intended"
+	case !p.SoftMatch:
+		return fmt.Sprintf("address %s already exists (origin %s) and soft matching is off", r.Address, u.Origin),
+			"turn sync.soft_match on for this connector, or delete the existing user"
+	}
+	return "", ""
+}
+
+func matchReason(p Policy, u *store.User) string {
+	if u.Origin == p.Connector {
+		return fmt.Sprintf("re-anchored: the source object was recreated (old anchor %s no longer in the source)", u.Anchor)
+	}
+	return fmt.Sprintf("soft match: adopting %s user by address", u.Origin)
+}
+
+func isLocalOrigin(origin string) bool {
+	return origin == store.OriginManual || origin == store.OriginCSV || origin == store.OriginOutbound
+}
+
+func newEntry(r Record) state.Entry {
+	return state.Entry{Fingerprint: r.Fingerprint, Kind: r.Kind, Address: r.Address, Ref: r.Ref}
+}
+
+func (res *Result) create(p Policy, r Record) {
+	e := newEntry(r)
+	var changes []store.FieldChange
+	for _, f := range fieldOrder {
+		if !p.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
+			continue
+		}
+		if v := recordValue(r, f); !isZero(v) {
+			changes = append(changes, store.FieldChange{Field: f, After: v})
+		}
+	}
+	if !p.Owned.Has(store.FieldEnabled) {
+		changes = append(changes, store.FieldChange{Field: store.FieldEnabled, After: true})
+	}
+	res.Ops = append(res.Ops, Op{Change: store.Change{
+		Action: store.ActionCreate, Kind: r.Kind, Address: r.Address, Origin: p.Connector, Anchor: r.Anchor,
+		Changes: changes, Reason: "new in source",
+	}, Entry: &e})
+}
+
+func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User, reason string) {
+	e := newEntry(r)
+	var changes []store.FieldChange
+	if u.Origin != p.Connector {
+		changes = append(changes, store.FieldChange{Field: store.FieldOrigin, Before: u.Origin, After: p.Connector})
+	}
+	if u.Anchor != r.Anchor {
+		changes = append(changes, store.FieldChange{Field: store.FieldAnchor, Before: u.Anchor, After: r.Anchor})
+	}
+	if u.Address != r.Address {
+		changes = append(changes, store.FieldChange{Field: store.FieldAddress, Before: u.Address, After: r.Address})
+	}
+	for _, f := range fieldOrder {
+		if f == store.FieldEnabled || !p.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
+			continue
+		}
+		before, after := userValue(u, f), recordValue(r, f)
+		if !equal(before, after) {
+			changes = append(changes, store.FieldChange{Field: f, Before: before, After: after})
+		}
+	}
+	var ops []Op
+	if len(changes) > 0 {
+		ops = append(ops, Op{Change: store.Change{Action: store.ActionUpdate, Kind: r.Kind, Address: u.Address,
+			Origin: p.Connector, Anchor: r.Anchor, Changes: changes, Reason: reason}})
+	}
+	prev, wasCached := snap[r.Anchor]
+	switch {
+	case p.Owned.Has(store.FieldEnabled) && r.Enabled != u.Enabled:
+		ops = append(ops, toggle(p, r, u, r.Enabled, map[bool]string{true: "enabled in source", false: "disabled in source"}[r.Enabled]))
+	case !p.Owned.Has(store.FieldEnabled) && wasCached && prev.Gone && !u.Enabled:
+		ops = append(ops, toggle(p, r, u, true, "back in source after it went missing"))
+	}
+	if len(ops) == 0 {
+		res.entry(r.Anchor, e)
+		return
+	}
+	for i := range ops {
+		ops[i].Entry = &e
+	}
+	res.Ops = append(res.Ops, ops...)
+}
+
+func toggle(p Policy, r Record, u *store.User, enable bool, reason string) Op {
+	action, before := store.ActionDisable, true
+	if enable {
+		action, before = store.ActionEnable, false
+	}
+	return Op{Change: store.Change{Action: action, Kind: r.Kind, Address: r.Address, Origin: p.Connector, Anchor: r.Anchor,
+		Changes: []store.FieldChange{{Field: store.FieldEnabled, Before: before, After: enable}}, Reason: reason}}
+}
+
+// tombstone plans what an incremental read's deletion means: disable now (the
+// source said so explicitly), delete only after retention (not planned here).
+func (res *Result) tombstone(p Policy, snap state.Snapshot, r Record) {
+	e, ok := snap[r.Anchor]
+	if !ok || e.Gone {
+		return
+	}
+	e.Gone, e.Missing = true, p.MissingRuns
+	res.Ops = append(res.Ops, Op{Change: store.Change{Action: store.ActionDisable, Kind: e.Kind, Address: e.Address,
+		Origin: p.Connector, Anchor: r.Anchor,
+		Changes: []store.FieldChange{{Field: store.FieldEnabled, Before: true, After: false}},
+		Reason:  "deleted in source"}, Entry: &e})
+}
+
+// Missing plans the disables for a full run: every cached object the run did not
+// see has its missing counter raised, and is disabled once the counter reaches
+// MissingRuns. The caller must not call it for a failed or suspicious read.
+func Missing(p Policy, snap state.Snapshot, seen func(anchor string) bool) Result {
+	anchors := make([]string, 0, len(snap))
+	for a := range snap {
+		if !seen(a) {
+			anchors = append(anchors, a)
+		}
+	}
+	slices.Sort(anchors)
+	var res Result
+	for _, a := range anchors {
+		e := snap[a]
+		if e.Gone {
+			continue
+		}
+		e.Missing++
+		if e.Missing < p.MissingRuns {
+			res.entry(a, e)
+			continue
+		}
+		e.Gone = true
+		res.Ops = append(res.Ops, Op{Change: store.Change{Action: store.ActionDisable, Kind: e.Kind, Address: e.Address,
+			Origin: p.Connector, Anchor: a,
+			Changes: []store.FieldChange{{Field: store.FieldEnabled, Before: true, After: false}},
+			Reason:  fmt.Sprintf("missing from the source in %d consecutive full runs", e.Missing)}, Entry: &e})
+	}
+	return res
+}
+
+func recordValue(r Record, f string) any {
+	switch f {
+	case store.FieldAliases:
+		return nonNil(r.Aliases)
+	case store.FieldMembers:
+		return nonNil(r.Members)
+	case store.FieldEnabled:
+		return r.Enabled
+	}
+	return fieldValue(r, f)
+}
+
+func userValue(u *store.User, f string) any {
+	switch f {
+	case store.FieldDisplayName:
+		return u.DisplayName
+	case store.FieldGivenName:
+		return u.GivenName
+	case store.FieldSurname:
+		return u.Surname
+	case store.FieldPhone:
+		return u.Phone
+	case store.FieldDepartment:
+		return u.Department
+	case store.FieldTitle:
+		return u.Title
+	case store.FieldAliases:
+		return nonNil(u.Aliases)
+	case store.FieldMembers:
+		return nonNil(u.Members)
+	case store.FieldEnabled:
+		return u.Enabled
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func equal(a, b any) bool {
+	as, aok := a.([]string)
+	bs, bok := b.([]string)
+	if aok && bok {
+		return slices.Equal(as, bs)
+	}
+	return a == b
+}
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == ""
+	case []string:
+		return len(x) == 0
+	case bool:
+		return false
+	}
+	return v == nil
+}

@@ -1,0 +1,170 @@
+package plan_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/sync/plan"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected plans in testdata/*.golden")
+
+const separator = "--- plan ---\n"
+
+// goldenInput is a whole run in one file: policy, previous snapshot, what the store
+// holds, and what the source returns. A snapshot fingerprint of "=" stands for "the
+// fingerprint this input's record with that anchor has", i.e. unchanged since the
+// last run.
+type goldenInput struct {
+	Full             bool                   `yaml:"full"`
+	SoftMatch        *bool                  `yaml:"soft_match"`
+	MissingRuns      int                    `yaml:"missing_runs"`
+	Owned            []string               `yaml:"owned"`
+	MaxDestructive   *int                   `yaml:"max_destructive"`
+	MaxDestructivePc *float64               `yaml:"max_destructive_percent"`
+	MinSourcePercent *float64               `yaml:"min_source_percent"`
+	BatchSize        int                    `yaml:"batch_size"`
+	Domains          []string               `yaml:"domains"`
+	Snapshot         map[string]state.Entry `yaml:"snapshot"`
+	Users            []store.User           `yaml:"users"`
+	Records          []connectors.Record    `yaml:"records"`
+}
+
+type goldenOutput struct {
+	Healthy     bool                   `json:"healthy"`
+	HealthNote  string                 `json:"health_note,omitempty"`
+	Counts      plan.Counts            `json:"counts"`
+	Ops         []plan.Op              `json:"ops"`
+	Held        []plan.Op              `json:"held,omitempty"`
+	HoldReason  string                 `json:"hold_reason,omitempty"`
+	Quarantined []plan.Quarantine      `json:"quarantined,omitempty"`
+	Warnings    []plan.Quarantine      `json:"warnings,omitempty"`
+	Commit      map[string]state.Entry `json:"commit_if_applied"`
+}
+
+func or[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func runGolden(t *testing.T, in goldenInput) goldenOutput {
+	t.Helper()
+	const connector = "dir"
+	pol := plan.Policy{Connector: connector, SoftMatch: or(in.SoftMatch, true), MissingRuns: max(in.MissingRuns, 2), Owned: plan.NewOwned(in.Owned)}
+	internal := func(d string) bool { return slices.Contains(in.Domains, d) }
+	snap := state.Snapshot{}
+	for a, e := range in.Snapshot {
+		if e.Fingerprint == "=" {
+			e.Fingerprint = fingerprintOf(t, pol, in, a)
+		}
+		snap[a] = e
+	}
+	lookup := func(anchors, addresses []string) ([]store.User, error) {
+		var out []store.User
+		for _, u := range in.Users {
+			hit := (u.Origin == connector && slices.Contains(anchors, u.Anchor)) || slices.Contains(addresses, u.Address)
+			for _, a := range u.Aliases {
+				hit = hit || slices.Contains(addresses, a)
+			}
+			if hit {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	}
+	batch := max(in.BatchSize, 1)
+	b := plan.NewBuilder(pol, snap, internal)
+	for _, r := range in.Records {
+		b.Add(r)
+		require.NoError(t, b.Flush(lookup, batch, false))
+	}
+	require.NoError(t, b.Flush(lookup, batch, true))
+	b.EndUsers()
+	require.NoError(t, b.Flush(lookup, batch, true))
+	healthy, note := b.Finish(in.Full, or(in.MinSourcePercent, 50), plan.Brakes{
+		MaxDestructive: or(in.MaxDestructive, 500), MaxDestructivePercent: or(in.MaxDestructivePc, 10)})
+
+	commit := map[string]state.Entry{}
+	for a, e := range b.Plan.Entries {
+		commit[a] = e
+	}
+	for _, op := range b.Plan.Ops {
+		if op.Entry != nil {
+			commit[op.Anchor] = *op.Entry
+		}
+	}
+	return goldenOutput{Healthy: healthy, HealthNote: note, Counts: b.Plan.Counts(), Ops: nonNilOps(b.Plan.Ops),
+		Held: b.Plan.Held, HoldReason: b.Plan.HoldReason, Quarantined: b.Plan.Quarantined, Warnings: b.Plan.Warnings, Commit: commit}
+}
+
+func nonNilOps(ops []plan.Op) []plan.Op {
+	if ops == nil {
+		return []plan.Op{}
+	}
+	return ops
+}
+
+// fingerprintOf computes what the input's record with this anchor will hash to,
+// resolving group members against the input's records the way the builder does.
+func fingerprintOf(t *testing.T, pol plan.Policy, in goldenInput, anchor string) string {
+	t.Helper()
+	internal := func(d string) bool { return slices.Contains(in.Domains, d) }
+	refs := map[string]string{}
+	for _, r := range in.Records {
+		if n, _, ok := plan.Normalize(r, internal); ok && r.Kind == connectors.KindUser {
+			refs[n.Ref] = n.Address
+		}
+	}
+	for _, r := range in.Records {
+		if r.Anchor != anchor {
+			continue
+		}
+		n, _, ok := plan.Normalize(r, internal)
+		require.True(t, ok, "snapshot '=' names anchor %s whose record is quarantined", anchor)
+		plan.ResolveMembers(&n, func(ref string) (string, bool) { a, ok := refs[ref]; return a, ok })
+		return plan.Fingerprint(n, pol.Owned)
+	}
+	t.Fatalf("snapshot '=' names anchor %s, which no record has", anchor)
+	return ""
+}
+
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.golden")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".golden"), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			input, want, found := bytes.Cut(raw, []byte(separator))
+			require.True(t, found, "%s has no %q separator", file, strings.TrimSpace(separator))
+			var in goldenInput
+			dec := yaml.NewDecoder(bytes.NewReader(input))
+			dec.KnownFields(true)
+			require.NoError(t, dec.Decode(&in))
+
+			got, err := json.MarshalIndent(runGolden(t, in), "", "  ")
+			require.NoError(t, err)
+			got = append(got, '\n')
+			if *update {
+				require.NoError(t, os.WriteFile(file, append(append(input, separator...), got...), 0o644))
+				return
+			}
+			require.Equal(t, string(want), string(got), "plan differs from %s (rerun with -update if the change is intended)", file)
+		})
+	}
+}
