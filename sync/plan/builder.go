@@ -48,11 +48,13 @@ func (b *Builder) Add(rec connectors.Record) {
 	if rec.Anchor != "" {
 		b.seen[rec.Anchor] = true
 	}
-	r, warnings, ok := Normalize(rec, b.internal)
-	b.Plan.Warnings = append(b.Plan.Warnings, warnings...)
+	r, notes, ok := Normalize(rec, b.internal)
 	if !ok {
+		// For a record that cannot be synchronised, Normalize's notes say why.
+		b.Plan.Quarantined = append(b.Plan.Quarantined, notes...)
 		return
 	}
+	b.Plan.Warnings = append(b.Plan.Warnings, notes...)
 	if !r.Deleted {
 		if other, dup := b.addrRef[r.Address]; dup {
 			b.Plan.Quarantined = append(b.Plan.Quarantined, Quarantine{Record: r.Ref, Field: "mail",

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dirsync/dirsync/config"
+	"github.com/dirsync/dirsync/connectors/registry"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlite"
+	"github.com/dirsync/dirsync/sync/engine"
+)
+
+// app is everything a command needs, built from the config file in one place.
+type app struct {
+	cfg    *config.Config
+	log    *zap.Logger
+	store  store.Store
+	state  state.Backend
+	engine *engine.Engine
+	jobs   []engine.Job
+}
+
+// openApp loads the config, builds the logger, opens the backends and the
+// connectors. With register, the configured internal domains are added to the store
+// (a dry run leaves the store as it is).
+func openApp(ctx context.Context, path string, logOut io.Writer, register bool) (*app, error) {
+	if path == "" {
+		return nil, usageError("--config is required (try deploy/examples/quickstart.yaml)")
+	}
+	cfg, err := config.Load(path, registry.Builtin())
+	if err != nil {
+		return nil, err
+	}
+	log, err := newLogger(cfg.Log, logOut)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log}
+	if a.state, err = local.Open(cfg.State.Path, log); err != nil {
+		a.close()
+		return nil, fmt.Errorf("open state %s: %w", cfg.State.Path, err)
+	}
+	if a.store, err = sqlite.Open(cfg.Store.Path, log); err != nil {
+		a.close()
+		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
+	}
+	if register {
+		for _, d := range cfg.Domains {
+			if err := a.store.AddDomain(ctx, d, store.Actor{Kind: "system", Name: "config"}); err != nil {
+				a.close()
+				return nil, fmt.Errorf("register internal domain %s: %w", d, err)
+			}
+		}
+	}
+	a.engine = engine.New(a.store, a.state, cfg.Domains, log)
+	for _, cc := range cfg.Connectors {
+		if cc.Disabled {
+			continue
+		}
+		src, err := cc.Source.Open(cc.Name, log.Named("connector").With(zap.String("connector", cc.Name)))
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("open connector %s: %w", cc.Name, err)
+		}
+		a.jobs = append(a.jobs, engine.Job{Name: cc.Name, Source: src, Policy: engine.Policy{
+			BatchSize: cc.Policy.BatchSize, MaxDestructive: cc.Policy.MaxDestructive,
+			MaxDestructivePercent: cc.Policy.MaxDestructivePercent, MinSourcePercent: cc.Policy.MinSourcePercent,
+			MissingRuns: cc.Policy.MissingRuns, SoftMatch: cc.Policy.SoftMatch,
+		}})
+	}
+	return a, nil
+}
+
+func (a *app) job(name string) (engine.Job, bool) {
+	for _, j := range a.jobs {
+		if j.Name == name {
+			return j, true
+		}
+	}
+	return engine.Job{}, false
+}
+
+func (a *app) close() {
+	var errs []error
+	for _, j := range a.jobs {
+		errs = append(errs, j.Source.Close())
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	if a.state != nil {
+		errs = append(errs, a.state.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.log.Warn("close", zap.Error(err))
+	}
+	_ = a.log.Sync()
+}
+
+// newLogger builds the one root logger: JSON by default, console for a terminal.
+func newLogger(c config.Log, out io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	if c.Format == "console" {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	} else {
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(out), level)), nil
+}

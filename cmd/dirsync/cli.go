@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/dirsync/dirsync/config"
+)
+
+// Exit codes of the CLI.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitHeld    = 3
+	exitPartial = 4
+)
+
+// exitError carries an exit code; its message (if any) has already been printed.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// usageError is a command-line mistake: exit 2 with the message.
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, args...)}
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "dirsync:", ee.msg)
+		}
+		return ee.code
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintln(stderr, "dirsync:", ce.Error())
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "dirsync:", err)
+	return exitFailed
+}
+
+const usage = `dirsync keeps an email gateway's user directory in step with your directories.
+
+Usage:
+  dirsync serve   --config FILE        run the daemon: scheduled syncs, health endpoints
+  dirsync sync    --config FILE [--connector NAME]... [--full] [--dry-run] [--output text|json]
+                                       run a sync now, in this process
+  dirsync version                      print the version
+
+Exit codes: 0 ok or dry-run, 1 failed, 2 usage or configuration error,
+3 held (operations await approval), 4 partial.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: exitUsage}
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
+	case "sync":
+		return cmdSync(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "dirsync", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError("unknown command %q", args[0])
+	}
+}
+
+// newFlagSet returns a flag set that reports mistakes as usage errors.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: exitOK}
+		}
+		return &exitError{code: exitUsage}
+	}
+	if fs.NArg() > 0 {
+		return usageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// version is set at build time with -ldflags "-X main.buildVersion=..."; otherwise
+// the module and VCS information the Go toolchain embeds is used.
+var buildVersion = ""
+
+func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint(*s) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/sync/schedule"
+)
+
+// Defaults for connectors that set no schedule.
+const (
+	defaultSchedule     = "@every 15m"
+	defaultFullSchedule = "@every 24h"
+	// drainTimeout is how long SIGTERM waits for runs in flight before cancelling them.
+	drainTimeout = 30 * time.Second
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := openApp(sigCtx, *cfgPath, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	log := a.log.Named("serve")
+
+	// Runs get their own context: SIGTERM stops new runs at once but lets the
+	// current ones finish (up to drainTimeout) instead of cutting a batch in half.
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	sched := schedule.New(runCtx, func(ctx context.Context, name string, full bool) {
+		j, ok := a.job(name)
+		if !ok {
+			return
+		}
+		a.engine.Run(ctx, j, engine.Options{Full: full})
+	}, a.log)
+	for _, cc := range a.cfg.Connectors {
+		if cc.Disabled {
+			continue
+		}
+		spec, fullSpec := cc.Schedule, cc.FullSchedule
+		if spec == "" {
+			spec = defaultSchedule
+		}
+		if fullSpec == "" {
+			fullSpec = defaultFullSchedule
+		}
+		if err := sched.Add(cc.Name, spec, fullSpec); err != nil {
+			return err
+		}
+		log.Info("connector scheduled", zap.String("connector", cc.Name), zap.String("schedule", spec), zap.String("full_schedule", fullSpec))
+	}
+
+	ln, err := net.Listen("tcp", a.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
+	}
+	srv := &http.Server{Handler: healthHandler(a), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("version", version()))
+
+	sched.Start()
+	// Every connector runs once at start, as a full reconcile.
+	for _, j := range a.jobs {
+		sched.Trigger(j.Name, true)
+	}
+
+	select {
+	case <-sigCtx.Done():
+		log.Info("stopping: waiting for runs in flight", zap.Duration("timeout", drainTimeout))
+	case err := <-srvErr:
+		log.Error("http server stopped", zap.Error(err))
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := sched.Stop(drainCtx); err != nil {
+		log.Warn("cancelling runs in flight", zap.Error(err))
+		cancelRuns()
+		_ = sched.Stop(context.Background())
+	}
+	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", zap.Error(err))
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// healthHandler serves /healthz (the process is alive) and /readyz (the store and
+// the state backend answer).
+func healthHandler(a *app) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		checks := map[string]string{"store": "ok", "state": "ok"}
+		status := http.StatusOK
+		if _, err := a.store.Domains(ctx); err != nil {
+			checks["store"], status = err.Error(), http.StatusServiceUnavailable
+		}
+		if _, err := a.state.Runs(ctx, "", 1); err != nil {
+			checks["state"], status = err.Error(), http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, checks)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

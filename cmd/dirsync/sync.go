@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/dirsync/dirsync/sync/engine"
+)
+
+func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sync", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	var only stringList
+	fs.Var(&only, "connector", "run only this connector (repeatable)")
+	full := fs.Bool("full", false, "full read and reconcile, even where incremental runs are possible")
+	dry := fs.Bool("dry-run", false, "print the plan and change nothing")
+	output := fs.String("output", "text", "report format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *output != "text" && *output != "json" {
+		return usageError("--output %q: use text or json", *output)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := openApp(ctx, *cfgPath, stderr, !*dry)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	jobs := a.jobs
+	if len(only) > 0 {
+		jobs = nil
+		for _, name := range only {
+			j, ok := a.job(name)
+			if !ok {
+				return usageError("--connector %q: no enabled connector of that name in %s", name, *cfgPath)
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	opts := engine.Options{Full: *full, DryRun: *dry}
+	showProgress := *output == "text" && isTerminal(stderr)
+	if showProgress {
+		opts.Progress = progressPrinter(stderr)
+	}
+	var reports []*engine.Report
+	for _, j := range jobs {
+		rep := a.engine.Run(ctx, j, opts)
+		if showProgress {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+		reports = append(reports, rep)
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"runs": reports}); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		for _, rep := range reports {
+			printText(stdout, rep)
+		}
+	}
+	return statusError(reports)
+}
+
+// statusError maps the worst run status to the exit code.
+func statusError(reports []*engine.Report) error {
+	code := exitOK
+	rank := map[int]int{exitOK: 0, exitHeld: 1, exitPartial: 2, exitFailed: 3}
+	for _, r := range reports {
+		c := exitOK
+		switch r.Status {
+		case engine.StatusFailed:
+			c = exitFailed
+		case engine.StatusPartial:
+			c = exitPartial
+		case engine.StatusHeld:
+			c = exitHeld
+		}
+		if rank[c] > rank[code] {
+			code = c
+		}
+	}
+	if code == exitOK {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func progressPrinter(w io.Writer) func(engine.Progress) {
+	return func(p engine.Progress) {
+		switch p.Stage {
+		case "read":
+			fmt.Fprintf(w, "\r\033[K%s: read %d records", p.Connector, p.Read)
+		case "plan":
+			fmt.Fprintf(w, "\r\033[K%s: read %d records, planning", p.Connector, p.Read)
+		case "apply":
+			fmt.Fprintf(w, "\r\033[K%s: applied %d/%d changes", p.Connector, p.Applied, p.Total)
+		case "commit":
+			fmt.Fprintf(w, "\r\033[K%s: committing state", p.Connector)
+		}
+	}
+}
+
+func printText(w io.Writer, r *engine.Report) {
+	mode := "incremental"
+	if r.Full {
+		mode = "full"
+	}
+	fmt.Fprintf(w, "%s: %s (%s run %s, %s)\n", r.Connector, r.Status, mode, r.RunID, r.Finished.Sub(r.Started).Round(1e6))
+	c := r.Counts
+	fmt.Fprintf(w, "  create %d  update %d  disable %d  enable %d  delete %d  unchanged %d  quarantined %d  held %d\n",
+		c.Create, c.Update, c.Disable, c.Enable, c.Delete, c.Unchanged, c.Quarantined, c.Held)
+	for _, op := range r.Operations {
+		fmt.Fprintf(w, "  %-9s %-7s %s%s  (%s)\n", op.Outcome, op.Action, op.Address, describeChanges(op), op.Reason)
+		if op.Error != "" {
+			fmt.Fprintf(w, "            error: %s\n", op.Error)
+		}
+	}
+	if r.HoldReason != "" {
+		fmt.Fprintf(w, "  HELD: %s\n", r.HoldReason)
+	}
+	for _, op := range r.Held {
+		fmt.Fprintf(w, "  held      %-7s %s  (%s)\n", op.Action, op.Address, op.Reason)
+	}
+	for _, q := range r.Quarantined {
+		fmt.Fprintf(w, "  quarantined %s [%s]: %s; fix: %s\n", q.Record, q.Field, q.Reason, q.Fix)
+	}
+	for _, q := range r.Warnings {
+		fmt.Fprintf(w, "  warning %s [%s]: %s; fix: %s\n", q.Record, q.Field, q.Reason, q.Fix)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+}
+
+func describeChanges(op engine.Operation) string {
+	if op.Action == "create" || len(op.Changes) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(op.Changes))
+	for _, c := range op.Changes {
+		parts = append(parts, fmt.Sprintf("%s: %v → %v", c.Field, c.Before, c.After))
+	}
+	return " [" + strings.Join(parts, "; ") + "]"
+}

@@ -1,0 +1,460 @@
+// Package engine runs one sync of one connector: pull → normalise → join → diff →
+// plan → check → apply → commit. The decisions are made by package plan (pure);
+// this package does the I/O around them and enforces the order that keeps the
+// invariants: nothing destructive after a failed read, state committed only after
+// the store accepted the changes, one writer per connector.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/internal/mailaddr"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/sync/plan"
+)
+
+// Run statuses, as the CLI prints them and the run history keeps them.
+const (
+	StatusOK      = "ok"
+	StatusDryRun  = "dry-run"
+	StatusHeld    = "held"
+	StatusPartial = "partial"
+	StatusFailed  = "failed"
+)
+
+// Policy is a connector's brakes and batching.
+type Policy struct {
+	BatchSize             int
+	MaxDestructive        int
+	MaxDestructivePercent float64
+	MinSourcePercent      float64
+	MissingRuns           int
+	SoftMatch             bool
+}
+
+// Job is one connector ready to run.
+type Job struct {
+	Name   string
+	Source connectors.Source
+	Policy Policy
+}
+
+// Options select the kind of run.
+type Options struct {
+	// Full forces a full read (and so missing-object detection) on an incremental source.
+	Full bool
+	// DryRun plans and reports, and writes nothing: no lock, no store change, no state.
+	DryRun bool
+	// Progress, if set, is called as the run advances.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running sync, for a terminal progress line.
+type Progress struct {
+	Connector string
+	Stage     string // read, plan, apply, commit
+	Read      int
+	Applied   int
+	Total     int
+}
+
+// Engine runs syncs against one store and one state backend.
+type Engine struct {
+	store   store.Store
+	state   state.Backend
+	log     *zap.Logger
+	domains []string
+	owner   string
+	lockTTL time.Duration
+}
+
+// New returns an Engine. domains are the configured internal domains; they count
+// as internal even before they are registered in the store, so a dry run on an
+// empty store plans what the real run will do.
+func New(st store.Store, sb state.Backend, domains []string, log *zap.Logger) *Engine {
+	host, _ := os.Hostname()
+	return &Engine{store: st, state: sb, log: log.Named("engine"), domains: domains,
+		owner: fmt.Sprintf("%s:%d", host, os.Getpid()), lockTTL: 2 * time.Minute}
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	RunID       string            `json:"run_id"`
+	Connector   string            `json:"connector"`
+	Status      string            `json:"status"`
+	Full        bool              `json:"full"`
+	Counts      plan.Counts       `json:"counts"`
+	Operations  []Operation       `json:"operations"`
+	Held        []Operation       `json:"held,omitempty"`
+	HoldReason  string            `json:"hold_reason,omitempty"`
+	Quarantined []plan.Quarantine `json:"quarantined"`
+	Warnings    []plan.Quarantine `json:"warnings,omitempty"`
+	Errors      []string          `json:"errors"`
+	Started     time.Time         `json:"started"`
+	Finished    time.Time         `json:"finished"`
+}
+
+// Operation is a planned change and what became of it.
+type Operation struct {
+	store.Change
+	// Outcome: planned (dry run), applied, unchanged (already in effect), failed, held.
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+}
+
+func (r *Report) fail(err error) {
+	r.Status = StatusFailed
+	r.Errors = append(r.Errors, err.Error())
+}
+
+// Run performs one sync of job. It never returns an error: every failure is in the
+// report's status and errors, so several connectors can run and report side by side.
+func (e *Engine) Run(ctx context.Context, job Job, opts Options) *Report {
+	rep := &Report{RunID: uuid.NewString(), Connector: job.Name, Status: StatusOK, Started: time.Now().UTC(),
+		Operations: []Operation{}, Quarantined: []plan.Quarantine{}, Errors: []string{}}
+	log := e.log.With(zap.String("run_id", rep.RunID), zap.String("connector", job.Name))
+	log.Info("run started", zap.Bool("dry_run", opts.DryRun), zap.Bool("full_requested", opts.Full))
+	r := &run{e: e, job: job, opts: opts, rep: rep, log: log}
+	r.execute(ctx)
+	rep.Finished = time.Now().UTC()
+	if !opts.DryRun {
+		e.record(ctx, rep, log)
+	}
+	fields := []zap.Field{zap.String("status", rep.Status), zap.Any("counts", rep.Counts),
+		zap.Duration("took", rep.Finished.Sub(rep.Started))}
+	if len(rep.Errors) > 0 {
+		fields = append(fields, zap.Strings("errors", rep.Errors))
+	}
+	if rep.HoldReason != "" {
+		fields = append(fields, zap.String("hold_reason", rep.HoldReason))
+	}
+	log.Info("run finished", fields...)
+	return rep
+}
+
+func (e *Engine) record(ctx context.Context, rep *Report, log *zap.Logger) {
+	// The history is written even when the run failed: that is when it matters.
+	err := e.state.AddRun(context.WithoutCancel(ctx), state.Run{ID: rep.RunID, Connector: rep.Connector, Status: rep.Status,
+		Full: rep.Full, Started: rep.Started, Finished: rep.Finished, Counts: rep.Counts.Map(),
+		Error: firstOr(rep.Errors, rep.HoldReason)})
+	if err != nil {
+		log.Warn("run history not recorded", zap.Error(err))
+	}
+}
+
+func firstOr(errs []string, alt string) string {
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return alt
+}
+
+// run is the state of one Run call.
+type run struct {
+	e     *Engine
+	job   Job
+	opts  Options
+	rep   *Report
+	log   *zap.Logger
+	lease state.Lease
+}
+
+func (r *run) progress(stage string, read, applied, total int) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(Progress{Connector: r.job.Name, Stage: stage, Read: read, Applied: applied, Total: total})
+	}
+}
+
+func (r *run) execute(ctx context.Context) {
+	if !r.opts.DryRun {
+		lease, err := r.e.state.Acquire(ctx, r.job.Name, r.e.owner, r.e.lockTTL)
+		if err != nil {
+			r.rep.fail(fmt.Errorf("lock connector %s: %w", r.job.Name, err))
+			return
+		}
+		r.lease = lease
+		var stop func()
+		ctx, stop = r.keepLease(ctx)
+		defer stop()
+	}
+	snap, err := r.e.state.Snapshot(ctx, r.job.Name)
+	if err != nil {
+		r.rep.fail(fmt.Errorf("load state snapshot: %w", err))
+		return
+	}
+	internal, err := r.internalDomains(ctx)
+	if err != nil {
+		r.rep.fail(err)
+		return
+	}
+	pol := plan.Policy{Connector: r.job.Name, SoftMatch: r.job.Policy.SoftMatch, MissingRuns: r.job.Policy.MissingRuns}
+	if fo, ok := r.job.Source.(connectors.FieldOwner); ok {
+		pol.Owned = plan.NewOwned(fo.Fields())
+	}
+	b, commit, ok := r.read(ctx, pol, snap, internal)
+	if !ok {
+		return
+	}
+	healthy, note := b.Finish(r.rep.Full, r.job.Policy.MinSourcePercent, plan.Brakes{
+		MaxDestructive: r.job.Policy.MaxDestructive, MaxDestructivePercent: r.job.Policy.MaxDestructivePercent})
+	p := &b.Plan
+	r.rep.Counts = p.Counts()
+	r.rep.Quarantined = append(r.rep.Quarantined, p.Quarantined...)
+	r.rep.Warnings = p.Warnings
+	r.rep.HoldReason = p.HoldReason
+	if !healthy {
+		r.rep.HoldReason = note
+		r.log.Warn("source-health gate: nobody disabled", zap.String("reason", note))
+	}
+	for _, op := range p.Held {
+		r.rep.Held = append(r.rep.Held, Operation{Change: op.Change, Outcome: "held"})
+	}
+	if r.opts.DryRun {
+		r.rep.Status = StatusDryRun
+		for _, op := range p.Ops {
+			r.rep.Operations = append(r.rep.Operations, Operation{Change: op.Change, Outcome: "planned"})
+		}
+		return
+	}
+	failed, err := r.apply(ctx, p.Ops)
+	if err != nil {
+		r.rep.fail(err)
+		return
+	}
+	if len(p.Held) > 0 {
+		r.hold(ctx, p)
+	}
+	if err := r.commit(ctx, p, failed, commit); err != nil {
+		r.rep.fail(err)
+		return
+	}
+	switch {
+	case len(failed) > 0:
+		r.rep.Status = StatusPartial
+	case len(p.Held) > 0 || !healthy:
+		r.rep.Status = StatusHeld
+	}
+}
+
+// keepLease renews the run lock while the run lasts; losing it cancels the run, so a
+// runner that was paused past its lease never goes on writing.
+func (r *run) keepLease(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.e.lockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				l, err := r.e.state.Renew(ctx, r.lease, r.e.lockTTL)
+				if err != nil {
+					cancel(fmt.Errorf("run lock lost: %w", err))
+					return
+				}
+				r.lease = l
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		cancel(nil)
+		if err := r.e.state.Release(context.WithoutCancel(ctx), r.lease); err != nil {
+			r.log.Warn("run lock not released; it expires by itself", zap.Error(err))
+		}
+	}
+}
+
+func (r *run) internalDomains(ctx context.Context) (plan.Domains, error) {
+	stored, err := r.e.store.Domains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list internal domains: %w", err)
+	}
+	set := map[string]bool{}
+	for _, d := range append(stored, r.e.domains...) {
+		if n, err := mailaddr.NormalizeDomain(d); err == nil {
+			set[n] = true
+		}
+	}
+	return func(d string) bool { return set[d] }, nil
+}
+
+// cursorUpdate is what the commit should do with the incremental cursor.
+type cursorUpdate struct {
+	next  []byte
+	clear bool
+}
+
+// read pulls the source into a plan builder. On a failed read it reports the run
+// failed and returns ok=false: nothing after this point runs, so nothing is
+// disabled and the state stays as it was.
+func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, internal plan.Domains) (*plan.Builder, cursorUpdate, bool) {
+	lookup := func(anchors, addresses []string) ([]store.User, error) {
+		return r.e.store.Lookup(ctx, r.job.Name, anchors, addresses)
+	}
+	batch := max(r.job.Policy.BatchSize, 1)
+	var b *plan.Builder
+	emit := func(rec connectors.Record) error {
+		b.Add(rec)
+		if b.Read()%batch == 0 {
+			r.progress("read", b.Read(), 0, 0)
+		}
+		return b.Flush(lookup, batch, false)
+	}
+	var cur cursorUpdate
+	var err error
+	inc, incremental := r.job.Source.(connectors.Incremental)
+	var cursor []byte
+	if incremental && !r.opts.Full {
+		if cursor, err = r.e.state.Cursor(ctx, r.job.Name); err != nil {
+			r.rep.fail(fmt.Errorf("load cursor: %w", err))
+			return nil, cur, false
+		}
+	}
+	b = plan.NewBuilder(pol, snap, internal)
+	r.rep.Full = cursor == nil
+	switch {
+	case incremental:
+		cur.next, err = inc.ReadChanges(ctx, cursor, emit)
+		if errors.Is(err, connectors.ErrCursorExpired) && cursor != nil {
+			r.log.Warn("incremental cursor expired: running a full read")
+			b = plan.NewBuilder(pol, snap, internal)
+			r.rep.Full, cur.clear = true, true
+			cur.next, err = inc.ReadChanges(ctx, nil, emit)
+		}
+	default:
+		err = r.job.Source.Read(ctx, emit)
+	}
+	if err == nil {
+		err = b.Flush(lookup, batch, true)
+	}
+	if err == nil {
+		b.EndUsers()
+		err = b.Flush(lookup, batch, true)
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			err = cause
+		}
+		r.rep.fail(fmt.Errorf("read source (after %d records; nothing applied, nobody disabled): %w", b.Read(), err))
+		return nil, cur, false
+	}
+	r.progress("plan", b.Read(), 0, 0)
+	return b, cur, true
+}
+
+// apply executes ops in batches and returns the anchors whose ops failed. An error
+// means the store refused the request as a whole (stale fence, unreachable).
+func (r *run) apply(ctx context.Context, ops []plan.Op) (map[string]bool, error) {
+	failed := map[string]bool{}
+	batch := max(r.job.Policy.BatchSize, 1)
+	actor := store.Actor{Kind: "sync", Name: r.job.Name, RunID: r.rep.RunID}
+	fence := &store.Fence{Name: r.job.Name, Token: r.lease.Token}
+	for start := 0; start < len(ops); start += batch {
+		chunk := ops[start:min(start+batch, len(ops))]
+		changes := make([]store.Change, len(chunk))
+		for i, op := range chunk {
+			changes[i] = op.Change
+		}
+		outs, err := r.e.store.Apply(ctx, store.ApplyRequest{Actor: actor, Fence: fence, Changes: changes})
+		if err != nil {
+			return nil, fmt.Errorf("apply changes %d-%d of %d: %w", start+1, start+len(chunk), len(ops), err)
+		}
+		for i, out := range outs {
+			r.outcome(chunk[i], out, failed)
+		}
+		r.progress("apply", 0, start+len(chunk), len(ops))
+	}
+	return failed, nil
+}
+
+func (r *run) outcome(op plan.Op, out store.Outcome, failed map[string]bool) {
+	o := Operation{Change: op.Change, Outcome: "unchanged"}
+	switch {
+	case out.Err != nil:
+		o.Outcome, o.Error = "failed", out.Err.Error()
+		failed[op.Anchor] = true
+		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("%s %s: %v", op.Action, op.Address, out.Err))
+		r.log.Warn("change failed", zap.String("action", string(op.Action)), zap.String("address", op.Address),
+			zap.Strings("fields", fieldNames(op.Changes)), zap.Error(out.Err))
+	case out.Applied:
+		o.Outcome = "applied"
+		r.log.Info("change applied", zap.String("action", string(op.Action)), zap.String("address", op.Address),
+			zap.Strings("fields", fieldNames(op.Changes)), zap.String("reason", op.Reason))
+	}
+	r.rep.Operations = append(r.rep.Operations, o)
+}
+
+func fieldNames(changes []store.FieldChange) []string {
+	names := make([]string, len(changes))
+	for i, c := range changes {
+		names[i] = c.Field
+	}
+	return names
+}
+
+// commit writes the snapshot entries of everything that is now true in the store.
+// An anchor with a failed or held op keeps its old entry, so the next run plans
+// it again. The cursor moves only when every op applied.
+func (r *run) commit(ctx context.Context, p *plan.Plan, failed map[string]bool, cur cursorUpdate) error {
+	held := map[string]bool{}
+	for _, op := range p.Held {
+		held[op.Anchor] = true
+	}
+	c := state.Commit{Upserts: map[string]state.Entry{}}
+	for a, e := range p.Entries {
+		c.Upserts[a] = e
+	}
+	for _, op := range p.Ops {
+		if op.Entry != nil && !failed[op.Anchor] && !held[op.Anchor] {
+			c.Upserts[op.Anchor] = *op.Entry
+		}
+	}
+	if len(failed) == 0 {
+		c.Cursor, c.ClearCursor = cur.next, cur.clear
+	}
+	r.progress("commit", 0, len(p.Ops), len(p.Ops))
+	if err := r.e.state.Commit(ctx, r.lease, c); err != nil {
+		return fmt.Errorf("commit state (the store is updated; the next run re-checks these objects): %w", err)
+	}
+	return nil
+}
+
+// hold stores the held operations for an admin to approve.
+func (r *run) hold(ctx context.Context, p *plan.Plan) {
+	ops := make([]store.Change, len(p.Held))
+	for i, op := range p.Held {
+		ops[i] = op.Change
+	}
+	raw, err := json.Marshal(ops)
+	if err == nil {
+		err = r.e.state.PutHold(ctx, state.Hold{ID: r.rep.RunID, Connector: r.job.Name, RunID: r.rep.RunID,
+			Reason: p.HoldReason, Created: time.Now().UTC(), Operations: raw})
+	}
+	if err != nil {
+		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("record held operations: %v", err))
+	}
+	r.log.Warn("destructive changes held for approval", zap.Int("held", len(p.Held)), zap.String("reason", p.HoldReason),
+		zap.Strings("addresses", heldAddresses(p.Held, 20)))
+}
+
+func heldAddresses(ops []plan.Op, limit int) []string {
+	var out []string
+	for _, op := range ops[:min(limit, len(ops))] {
+		out = append(out, op.Address)
+	}
+	return slices.Clip(out)
+}

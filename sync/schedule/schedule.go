@@ -1,0 +1,105 @@
+// Package schedule runs each connector on its cron schedules (robfig/cron): regular
+// runs and full reconciles, never two runs of one connector at once in this process
+// (the state backend's lock covers other processes), panics recovered and logged.
+package schedule
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+)
+
+// RunFunc performs one run of a connector.
+type RunFunc func(ctx context.Context, connector string, full bool)
+
+// Scheduler owns the cron and the per-connector "running" guards.
+type Scheduler struct {
+	cron    *cron.Cron
+	log     *zap.Logger
+	run     RunFunc
+	ctx     context.Context
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+// New returns a Scheduler whose runs get ctx (cancel it to abort runs in flight).
+func New(ctx context.Context, run RunFunc, log *zap.Logger) *Scheduler {
+	log = log.Named("schedule")
+	return &Scheduler{
+		cron:    cron.New(cron.WithChain(cron.Recover(cronLogger{log.Sugar()}))),
+		log:     log,
+		run:     run,
+		ctx:     ctx,
+		running: map[string]bool{},
+	}
+}
+
+// Add schedules a connector: spec for regular runs, fullSpec (if not empty) for
+// full reconciles. Specs are standard five-field cron lines or descriptors such as
+// "@every 15m".
+func (s *Scheduler) Add(connector, spec, fullSpec string) error {
+	if _, err := s.cron.AddFunc(spec, func() { s.Trigger(connector, false) }); err != nil {
+		return fmt.Errorf("schedule %s %q: %w", connector, spec, err)
+	}
+	if fullSpec != "" {
+		if _, err := s.cron.AddFunc(fullSpec, func() { s.Trigger(connector, true) }); err != nil {
+			return fmt.Errorf("full schedule %s %q: %w", connector, fullSpec, err)
+		}
+	}
+	return nil
+}
+
+// Trigger starts a run now, in the background, unless one of the same connector is
+// still running (then it is skipped and false returned).
+func (s *Scheduler) Trigger(connector string, full bool) bool {
+	s.mu.Lock()
+	if s.running[connector] {
+		s.mu.Unlock()
+		s.log.Info("run skipped: the previous run is still going", zap.String("connector", connector), zap.Bool("full", full))
+		return false
+	}
+	s.running[connector] = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("run panicked", zap.String("connector", connector), zap.Any("panic", p), zap.Stack("stack"))
+			}
+			s.mu.Lock()
+			delete(s.running, connector)
+			s.mu.Unlock()
+			s.wg.Done()
+		}()
+		s.run(s.ctx, connector, full)
+	}()
+	return true
+}
+
+// Start starts the cron.
+func (s *Scheduler) Start() { s.cron.Start() }
+
+// Stop stops scheduling and waits for runs in flight, until ctx is done.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	<-s.cron.Stop().Done()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("runs still in flight: %w", ctx.Err())
+	}
+}
+
+// cronLogger adapts zap to cron's logger.
+type cronLogger struct{ s *zap.SugaredLogger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.s.Debugw(msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.s.Errorw(msg, append(kv, "error", err)...)
+}
