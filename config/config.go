@@ -183,6 +183,7 @@ func Parse(raw []byte, dir, name string, reg connectors.Registry) (*Config, erro
 	}
 	probs = append(probs, cfg.validate()...)
 	if len(probs) > 0 {
+		slices.SortStableFunc(probs, func(a, b Problem) int { return strings.Compare(a.Path, b.Path) })
 		return nil, &Error{File: name, Problems: probs}
 	}
 	cfg.State.Path = cfg.abs(cfg.State.Path)
@@ -334,9 +335,10 @@ func (c *Config) validate() []Problem {
 				add(path+"."+key, "%q is not a cron schedule (%v): use five fields like \"*/15 * * * *\" or \"@every 15m\"", spec, err)
 			}
 		}
-		probs = append(probs, c.Connectors[i].Policy.validate(path+".sync")...)
+		if cc.SyncOverride.Kind != 0 {
+			probs = append(probs, cc.Policy.validate(path+".sync")...)
+		}
 	}
-	slices.SortStableFunc(probs, func(a, b Problem) int { return strings.Compare(a.Path, b.Path) })
 	return probs
 }
 

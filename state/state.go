@@ -80,11 +80,11 @@ type Run struct {
 // Hold is a set of operations a run refused to apply until an admin approves them
 // (destructive changes above the threshold, or a source-health gate).
 type Hold struct {
-	ID        string          `json:"id"`
-	Connector string          `json:"connector"`
-	RunID     string          `json:"run_id"`
-	Reason    string          `json:"reason"`
-	Created   time.Time       `json:"created"`
+	ID        string    `json:"id"`
+	Connector string    `json:"connector"`
+	RunID     string    `json:"run_id"`
+	Reason    string    `json:"reason"`
+	Created   time.Time `json:"created"`
 	// Operations is the engine's JSON encoding of the held operations; the state
 	// backend stores it as given.
 	Operations json.RawMessage `json:"operations"`
@@ -98,10 +98,12 @@ type Backend interface {
 	// Cursor returns the stored incremental cursor, or nil.
 	Cursor(ctx context.Context, connector string) ([]byte, error)
 	// Commit applies c atomically, only if lease is still the connector's current
-	// lease (ErrStaleLease otherwise).
+	// lease (ErrStaleLease otherwise). Leases are compared by token: one that
+	// expired but was not taken over is still current. Deletes apply before Upserts.
 	Commit(ctx context.Context, lease Lease, c Commit) error
 
-	// Acquire takes the connector's run lock for ttl, or fails with ErrLocked.
+	// Acquire takes the connector's run lock for ttl, or fails with ErrLocked (also
+	// for the same owner: the lock is not reentrant).
 	// An expired lock may be taken over; the new lease gets a higher token.
 	Acquire(ctx context.Context, connector, owner string, ttl time.Duration) (Lease, error)
 	// Renew extends a current lease (ErrStaleLease if it is no longer current).
@@ -122,5 +124,6 @@ type Backend interface {
 	// DeleteHold removes a hold (ErrNotFound if absent).
 	DeleteHold(ctx context.Context, connector, id string) error
 
+	// Close releases the backend's resources.
 	Close() error
 }

@@ -1,0 +1,55 @@
+package config_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dirsync/dirsync/config"
+)
+
+type withSecret struct {
+	Password config.Secret `yaml:"password"`
+}
+
+func TestSecretFromEnv(t *testing.T) {
+	t.Setenv("DIRSYNC_TEST_SECRET", "s3cr3t-value")
+	var v withSecret
+	require.NoError(t, yaml.Unmarshal([]byte("password: ${DIRSYNC_TEST_SECRET}"), &v))
+	got, err := v.Password.Value()
+	require.NoError(t, err)
+	require.Equal(t, "s3cr3t-value", got)
+	require.Equal(t, "${DIRSYNC_TEST_SECRET}", v.Password.String())
+	js, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NotContains(t, string(js), "s3cr3t-value")
+}
+
+func TestSecretFromRelativeFile(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pw"), []byte("from-file\n"), 0o600))
+	var v withSecret
+	require.NoError(t, yaml.Unmarshal([]byte("password: file:pw"), &v))
+	v.Password.ResolvePath(dir)
+	got, err := v.Password.Value()
+	require.NoError(t, err)
+	require.Equal(t, "from-file", got)
+}
+
+func TestSecretRefusesInlineValueWithoutEchoingIt(t *testing.T) {
+	var v withSecret
+	err := yaml.Unmarshal([]byte("password: hunter2"), &v)
+	require.ErrorIs(t, err, config.ErrInlineSecret)
+	require.NotContains(t, err.Error(), "hunter2")
+}
+
+func TestSecretUnsetEnvNamesTheVariableNotAValue(t *testing.T) {
+	s, err := config.ParseSecret("${DIRSYNC_SURELY_UNSET_VAR}")
+	require.NoError(t, err)
+	_, err = s.Value()
+	require.ErrorContains(t, err, "DIRSYNC_SURELY_UNSET_VAR")
+}
