@@ -93,6 +93,9 @@ var (
 
 // Read implements connectors.Source.
 func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f, err := os.Open(s.cfg.Path)
 	if err != nil {
 		return fmt.Errorf("open source file: %w", err)
