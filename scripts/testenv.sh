@@ -1,0 +1,582 @@
+#!/usr/bin/env bash
+# testenv.sh: throwaway Redis, OpenLDAP and PostgreSQL 15 on loopback for the
+# integration tests (DESIGN.md convention 10, notes/test-servers.md).
+#
+#   scripts/testenv.sh start          install what is missing, start the servers,
+#                                     write .testenv/env.sh (reuses a running set)
+#   scripts/testenv.sh stop           stop the servers this checkout started, remove .testenv
+#   scripts/testenv.sh env            print the path of .testenv/env.sh
+#   scripts/testenv.sh run -- CMD...  start, run CMD with the env, stop, exit with CMD's status
+#                                     (a set already running is reused and left running)
+#
+# Use by hand:  scripts/testenv.sh start && . .testenv/env.sh && go test ./...
+#
+# Everything lives in .testenv/ at the repository root, one folder per server,
+# each with its PID file and log. Ports are probed upward from 16379 (Redis),
+# 13389/13636 (LDAP/LDAPS) and 15432 (PostgreSQL) under a machine-wide lock, so
+# two checkouts get different ports. The servers are test-only: no durability
+# (Redis without persistence, slapd dbnosync, PostgreSQL fsync=off), trust auth.
+#
+# Status lines go to stderr so `run` never mixes them into CMD's stdout
+# (e.g. `go test -json`). DIRSYNC_TESTENV_TIMEOUT (seconds, default 30)
+# bounds each readiness wait.
+set -euo pipefail
+
+SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+ROOT=$(cd "$(dirname "$SCRIPT")/.." && pwd -P)
+STATE=$ROOT/.testenv
+ENV_FILE=$STATE/env.sh
+LOCK_FILE=${TMPDIR:-/tmp}/dirsync-testenv.lock
+TIMEOUT=${DIRSYNC_TESTENV_TIMEOUT:-30}
+
+PG_VERSION=15
+PGBIN=/usr/lib/postgresql/$PG_VERSION/bin
+PG_DB=dirsync_test
+LDAP_BASE_DN=dc=example,dc=com
+LDAP_BIND_DN=cn=admin,$LDAP_BASE_DN
+SLAPD=/usr/sbin/slapd
+SLAPADD=/usr/sbin/slapadd
+SLAPPASSWD=/usr/sbin/slappasswd
+
+# OpenLDAP's tools must not pick up the machine's or the user's ldap.conf.
+export LDAPCONF=/dev/null LDAPRC=/dev/null
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+die() { printf 'testenv: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# fail_server NAME LOGFILE MESSAGE: report a server that did not come up, with
+# the end of its log, and exit.
+fail_server() {
+	local name=$1 logfile=$2 msg=$3
+	{
+		printf 'testenv: ERROR: %s: %s\n' "$name" "$msg"
+		printf 'testenv: %s log: %s\n' "$name" "$logfile"
+		if [[ -s $logfile ]]; then
+			printf -- '----- last lines of %s -----\n' "$logfile"
+			tail -n 25 "$logfile"
+			printf -- '-----\n'
+		fi
+	} >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------- helpers
+
+# lock: serialise start/stop across every checkout on this machine, so port
+# probing and binding cannot race. Daemons are started with fd 9 closed, or
+# they would hold the lock for their whole life.
+lock() {
+	if [[ -w $LOCK_FILE ]] || { [[ ! -e $LOCK_FILE ]] && (umask 000 && : >>"$LOCK_FILE") 2>/dev/null; }; then
+		exec 9>>"$LOCK_FILE"
+	else
+		exec 9<"$LOCK_FILE"
+	fi
+	# Generous: the holder may be installing packages.
+	flock -w 600 9 || die "another scripts/testenv.sh held $LOCK_FILE for 10 minutes"
+}
+unlock() { exec 9>&-; }
+
+# as_pg CMD...: initdb and postgres refuse to run as root.
+as_pg() {
+	if ((EUID == 0)); then
+		runuser -u postgres -- "$@" 9>&-
+	else
+		"$@" 9>&-
+	fi
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local pid=$1 stat
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# ours PID MARKER: PID is alive and was started from MARKER (a folder of ours):
+# its working directory or its command line names MARKER. Guards against a
+# recycled PID so stop never signals a process it did not start.
+ours() {
+	local pid=$1 marker=$2 cwd cmd
+	alive "$pid" || return 1
+	cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || cwd=
+	[[ -n $cwd && $cwd/ == "$marker"/* ]] && return 0
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || cmd=
+	[[ $cmd == *"$marker"* ]]
+}
+
+# port_free PORT: nothing listens on PORT (any address).
+port_free() {
+	local p=$1
+	if command -v ss >/dev/null; then
+		[[ -z $(ss -Hltn "sport = :$p" 2>/dev/null) ]]
+	else
+		if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then return 1; fi
+	fi
+}
+
+TAKEN=" "
+# pick_port BASE: set PORT to the first free port at or above BASE not taken
+# by this run (no command substitution: TAKEN must persist).
+pick_port() {
+	local p=$1
+	while ((p < $1 + 2000)); do
+		if [[ $TAKEN != *" $p "* ]] && port_free "$p"; then
+			TAKEN+="$p "
+			PORT=$p
+			return 0
+		fi
+		p=$((p + 1))
+	done
+	die "no free port in $1..$(($1 + 1999))"
+}
+
+# spawn LOGFILE CMD...: start CMD in its own session (a later Ctrl-C in the
+# terminal must not reach it), detached from our stdio (a caller reading our
+# output through a pipe must not wait for the daemon), reparented to init (so
+# it never lingers as our zombie). Prints its PID.
+spawn() {
+	local logfile=$1
+	shift
+	(
+		cd / || exit 1
+		setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+		echo $!
+	)
+}
+
+# wait_until NAME LOGFILE PID CHECK...: poll CHECK until it succeeds; fail
+# clearly when PID dies or TIMEOUT passes.
+wait_until() {
+	local name=$1 logfile=$2 pid=$3
+	shift 3
+	local deadline=$((SECONDS + TIMEOUT))
+	until "$@" >/dev/null 2>&1; do
+		alive "$pid" || fail_server "$name" "$logfile" "exited during startup"
+		((SECONDS < deadline)) || fail_server "$name" "$logfile" "not ready after ${TIMEOUT}s"
+		sleep 0.05
+	done
+}
+
+# ---------------------------------------------------------------- packages
+
+install_packages() {
+	local pkgs=()
+	command -v redis-server >/dev/null || pkgs+=(redis-server)
+	[[ -x $SLAPD && -x $SLAPADD && -x $SLAPPASSWD ]] || pkgs+=(slapd)
+	command -v ldapsearch >/dev/null || pkgs+=(ldap-utils)
+	[[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl && -x $PGBIN/postgres ]] || pkgs+=("postgresql-$PG_VERSION")
+	command -v openssl >/dev/null || pkgs+=(openssl)
+	((${#pkgs[@]})) || return 0
+
+	local sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "missing packages (${pkgs[*]}) and not root: install them, or run as root"
+		sudo=(sudo -n)
+	fi
+	local aptlog
+	aptlog=$(mktemp "${TMPDIR:-/tmp}/dirsync-testenv-apt.XXXXXX")
+	log "installing ${pkgs[*]} (apt-get, log $aptlog)"
+	# Debian's slapd would otherwise build its own database under /var/lib/ldap.
+	echo "slapd slapd/no_configuration boolean true" | "${sudo[@]}" debconf-set-selections
+	# Keep the packages' own services (redis on 6379, the main PostgreSQL
+	# cluster) from starting: we never use them.
+	local policy=/usr/sbin/policy-rc.d own_policy=0
+	if [[ ! -e $policy ]]; then
+		# shellcheck disable=SC2064 # expand now: sudo and policy are locals
+		trap "${sudo[*]} rm -f $policy" EXIT # even when apt-get is interrupted
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+		"${sudo[@]}" chmod 755 "$policy"
+		own_policy=1
+	fi
+	local rc=0
+	{
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update &&
+			"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
+				--no-install-recommends install "${pkgs[@]}"
+	} >"$aptlog" 2>&1 || rc=$?
+	if ((own_policy)); then
+		"${sudo[@]}" rm -f "$policy"
+		trap - EXIT
+	fi
+	if ((rc != 0)); then
+		tail -n 30 "$aptlog" >&2
+		die "apt-get install ${pkgs[*]} failed (exit $rc); full log: $aptlog"
+	fi
+	rm -f "$aptlog"
+	id postgres >/dev/null 2>&1 || die "user postgres missing after installing postgresql-$PG_VERSION"
+}
+
+# ---------------------------------------------------------------- redis
+
+start_redis() {
+	local dir=$STATE/redis port pid
+	mkdir -p "$dir"
+	pick_port 16379
+	port=$PORT
+	pid=$(spawn "$dir/redis.log" redis-server --bind 127.0.0.1 --port "$port" \
+		--save '' --appendonly no --daemonize no --dir "$dir" --pidfile "$dir/redis.pid")
+	echo "$pid" >"$dir/pid"
+	wait_until redis "$dir/redis.log" "$pid" redis_ping "$port"
+	REDIS_ADDR=127.0.0.1:$port
+}
+
+# redis_ping PORT: a RESP PING answered with +PONG (no redis-cli needed).
+redis_ping() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'PING\r\n' >&3
+		IFS= read -r -t 2 reply <&3 && [[ $reply == $'+PONG\r' ]]
+	)
+}
+
+# ---------------------------------------------------------------- openldap
+
+make_certs() {
+	local tls=$1 hn
+	mkdir -p "$tls"
+	hn=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)
+	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+		"subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,DNS:$hn" >"$tls/server.ext"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$tls/ca.key" -out "$tls/ca.crt" -days 30 -subj "/CN=dirsync testenv CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout "$tls/server.key" -out "$tls/server.csr" -subj "/CN=localhost" &&
+			openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+				-CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt"
+	} >"$tls/openssl.log" 2>&1 || fail_server ldap "$tls/openssl.log" "certificate generation failed"
+	chmod 600 "$tls"/*.key
+}
+
+write_slapd_conf() {
+	local dir=$1 hash=$2
+	cat >"$dir/slapd.conf" <<EOF
+# Generated by scripts/testenv.sh: a throwaway, test-only OpenLDAP.
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+
+pidfile  $dir/slapd.pid
+argsfile $dir/slapd.args
+
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload syncprov
+moduleload memberof
+moduleload ppolicy
+
+TLSCACertificateFile  $dir/tls/ca.crt
+TLSCertificateFile    $dir/tls/server.crt
+TLSCertificateKeyFile $dir/tls/server.key
+
+database  mdb
+suffix    "$LDAP_BASE_DN"
+rootdn    "$LDAP_BIND_DN"
+rootpw    $hash
+directory $dir/data
+# mdb's default map is 10 MiB; the map file is sparse, so be generous.
+maxsize   4294967296
+# Test only: no fsync per write (online adds ~15x faster).
+dbnosync
+
+index objectClass     eq
+index uid             eq
+index mail            eq
+index cn              eq
+index entryUUID       eq
+index entryCSN        eq
+index member          eq
+index memberOf        eq
+index modifyTimestamp eq
+
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+
+overlay syncprov
+syncprov-checkpoint 100 10
+EOF
+	chmod 600 "$dir/slapd.conf"
+}
+
+write_base_ldif() {
+	cat >"$1" <<EOF
+dn: $LDAP_BASE_DN
+objectClass: top
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: ou=people,$LDAP_BASE_DN
+objectClass: top
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,$LDAP_BASE_DN
+objectClass: top
+objectClass: organizationalUnit
+ou: groups
+EOF
+}
+
+ldap_ready() {
+	ldapsearch -x -LLL -o nettimeout=2 -H "$1" -D "$LDAP_BIND_DN" -y "$2" \
+		-b "$LDAP_BASE_DN" -s base dn
+}
+
+start_ldap() {
+	local dir=$STATE/ldap port tlsport pid pwfile hash
+	mkdir -p "$dir/data"
+	if [[ -r /sys/kernel/security/apparmor/profiles ]] &&
+		grep -q '^/usr/sbin/slapd (enforce)' /sys/kernel/security/apparmor/profiles; then
+		die "AppArmor confines $SLAPD: it cannot read $dir. Run: aa-complain /usr/sbin/slapd (package apparmor-utils)"
+	fi
+	make_certs "$dir/tls"
+	LDAP_PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+	pwfile=$dir/password
+	(umask 077 && printf '%s' "$LDAP_PASSWORD" >"$pwfile")
+	hash=$("$SLAPPASSWD" -T "$pwfile") || die "slappasswd failed"
+	write_slapd_conf "$dir" "$hash"
+	write_base_ldif "$dir/base.ldif"
+	"$SLAPADD" -q -w -f "$dir/slapd.conf" -l "$dir/base.ldif" >"$dir/slapadd.log" 2>&1 ||
+		fail_server ldap "$dir/slapadd.log" "slapadd of the base entries failed"
+
+	pick_port 13389
+	port=$PORT
+	pick_port 13636
+	tlsport=$PORT
+	LDAP_URL=ldap://127.0.0.1:$port
+	LDAPS_URL=ldaps://127.0.0.1:$tlsport
+	# -d none: stay in the foreground (spawn detaches it) and print only
+	# errors, to the log; -d 0 would print nothing, not even a config error.
+	pid=$(spawn "$dir/slapd.log" "$SLAPD" -d none -f "$dir/slapd.conf" -h "$LDAP_URL/ $LDAPS_URL/")
+	echo "$pid" >"$dir/pid"
+	wait_until ldap "$dir/slapd.log" "$pid" ldap_ready "$LDAP_URL" "$pwfile"
+	if ! out=$(LDAPTLS_CACERT=$dir/tls/ca.crt LDAPTLS_REQCERT=demand ldap_ready "$LDAPS_URL" "$pwfile" 2>&1); then
+		printf '%s\n' "$out" >>"$dir/slapd.log"
+		fail_server ldap "$dir/slapd.log" "ldaps:// with the generated CA failed: $out"
+	fi
+	LDAP_CA_FILE=$dir/tls/ca.crt
+}
+
+# ---------------------------------------------------------------- postgresql
+
+start_postgres() {
+	local dir=$STATE/postgres port data sockdir pid
+	mkdir -p "$dir"
+	((EUID == 0)) && chown postgres: "$dir"
+	# The postgres user must reach and write its folder: a checkout under a
+	# private home (e.g. /root, mode 700) cannot host it, so use /tmp instead.
+	if ! as_pg test -w "$dir"; then
+		dir=$(mktemp -d "${TMPDIR:-/tmp}/dirsync-testenv-pg.XXXXXX")
+		chmod 755 "$dir"
+		((EUID == 0)) && chown postgres: "$dir"
+		echo "$dir" >"$STATE/postgres/home"
+	fi
+	data=$dir/data
+	pick_port 15432
+	port=$PORT
+	# A Unix socket path is limited to 107 bytes.
+	sockdir=$dir
+	if ((${#sockdir} + 20 > 107)); then
+		sockdir=$(mktemp -d "${TMPDIR:-/tmp}/dirsync-testenv-pgsock.XXXXXX")
+		((EUID == 0)) && chown postgres: "$sockdir"
+		echo "$sockdir" >"$STATE/postgres/sockdir"
+	fi
+	as_pg "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 -N \
+		>"$dir/initdb.log" 2>&1 || fail_server postgres "$dir/initdb.log" "initdb failed"
+	cat >>"$data/postgresql.conf" <<EOF
+
+# scripts/testenv.sh: throwaway, test-only settings.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$sockdir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+	as_pg "$PGBIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t "$TIMEOUT" start \
+		>"$dir/pg_ctl.log" 2>&1 ||
+		{ cat "$dir/pg_ctl.log" >>"$dir/postgres.log"; fail_server postgres "$dir/postgres.log" "pg_ctl start failed"; }
+	pid=$(head -n 1 "$data/postmaster.pid")
+	echo "$pid" >"$STATE/postgres/pid"
+	PGSSLMODE=disable PGCONNECT_TIMEOUT=5 "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres "$PG_DB" \
+		>"$dir/createdb.log" 2>&1 || fail_server postgres "$dir/createdb.log" "createdb $PG_DB over TCP failed"
+	PG_DSN="postgres://postgres@127.0.0.1:$port/$PG_DB?sslmode=disable"
+}
+
+# ---------------------------------------------------------------- start/stop
+
+# running: the state folder describes a complete set whose servers all live.
+running() {
+	[[ -f $ENV_FILE ]] || return 1
+	local s
+	for s in redis ldap postgres; do
+		ours "$(cat "$STATE/$s/pid" 2>/dev/null)" "$(marker "$s")" || return 1
+	done
+}
+
+# marker SERVER: the folder that identifies SERVER's process (see ours).
+marker() {
+	if [[ $1 == postgres && -f $STATE/postgres/home ]]; then
+		cat "$STATE/postgres/home"
+	else
+		echo "$STATE/$1"
+	fi
+}
+
+summary() {
+	(
+		# shellcheck disable=SC1090
+		. "$ENV_FILE"
+		log "redis     $DIRSYNC_TEST_REDIS_ADDR"
+		log "ldap      $DIRSYNC_TEST_LDAP_URL $DIRSYNC_TEST_LDAPS_URL ($DIRSYNC_TEST_LDAP_BASE_DN)"
+		log "postgres  ${DIRSYNC_TEST_PG_DSN%%\?*}"
+	)
+}
+
+# stop_server NAME SIGNAL: signal the recorded PID if it is ours, wait for it.
+stop_server() {
+	local name=$1 sig=$2 pid mk
+	pid=$(cat "$STATE/$name/pid" 2>/dev/null) || return 0
+	mk=$(marker "$name")
+	ours "$pid" "$mk" || return 0
+	kill "-$sig" "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + 30))
+	while alive "$pid"; do
+		if ((SECONDS >= deadline)); then
+			log "$name (pid $pid) ignored SIG$sig for 30s: killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			deadline=$((SECONDS + 5))
+			sig=KILL
+		fi
+		sleep 0.05
+	done
+}
+
+stop_all() {
+	[[ -d $STATE ]] || return 0
+	# SIGINT is PostgreSQL's fast shutdown (what pg_ctl stop -m fast sends).
+	stop_server postgres INT
+	stop_server ldap TERM
+	stop_server redis TERM
+	local extra f
+	for f in home sockdir; do
+		extra=$(cat "$STATE/postgres/$f" 2>/dev/null) || continue
+		[[ $extra == "${TMPDIR:-/tmp}"/dirsync-testenv-pg* ]] && rm -rf "$extra"
+	done
+	rm -rf "$STATE"
+}
+
+# shq VALUE: VALUE in single quotes, readable by any POSIX shell.
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+write_env() {
+	local tmp=$ENV_FILE.tmp old_umask
+	old_umask=$(umask)
+	umask 077 # the file holds the LDAP password
+	{
+		echo "# Generated by scripts/testenv.sh start; removed by scripts/testenv.sh stop."
+		local kv
+		for kv in \
+			"DIRSYNC_TEST_REDIS_ADDR=$REDIS_ADDR" \
+			"DIRSYNC_TEST_LDAP_URL=$LDAP_URL" \
+			"DIRSYNC_TEST_LDAPS_URL=$LDAPS_URL" \
+			"DIRSYNC_TEST_LDAP_CA_FILE=$LDAP_CA_FILE" \
+			"DIRSYNC_TEST_LDAP_BASE_DN=$LDAP_BASE_DN" \
+			"DIRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN" \
+			"DIRSYNC_TEST_LDAP_PASSWORD=$LDAP_PASSWORD" \
+			"DIRSYNC_TEST_PG_DSN=$PG_DSN"; do
+			printf 'export %s=%s\n' "${kv%%=*}" "$(shq "${kv#*=}")"
+		done
+	} >"$tmp"
+	umask "$old_umask"
+	mv "$tmp" "$ENV_FILE"
+}
+
+START_DONE=0
+on_start_exit() {
+	((START_DONE)) && return 0
+	# Stop what did come up; keep the logs for the error message above.
+	stop_server postgres INT
+	stop_server ldap TERM
+	stop_server redis TERM
+	log "start failed: logs kept in $STATE; scripts/testenv.sh stop removes them"
+}
+
+# start_env: sets REUSED=1 when a running set was found.
+REUSED=0
+start_env() {
+	lock
+	if running; then
+		REUSED=1
+		unlock
+		log "reusing the servers already started in $STATE"
+		summary
+		return 0
+	fi
+	if [[ -d $STATE ]]; then
+		log "removing a stale or incomplete $STATE"
+		stop_all
+	fi
+	install_packages
+	mkdir -p "$STATE"
+	trap on_start_exit EXIT
+	start_redis
+	start_ldap
+	start_postgres
+	write_env
+	START_DONE=1
+	trap - EXIT
+	unlock
+	summary
+}
+
+cmd_start() { start_env; }
+
+cmd_stop() {
+	lock
+	stop_all
+	unlock
+}
+
+cmd_env() {
+	[[ -f $ENV_FILE ]] || die "no test servers running here: run scripts/testenv.sh start"
+	echo "$ENV_FILE"
+}
+
+cmd_run() {
+	[[ ${1:-} == -- ]] && shift
+	(($#)) || die "usage: scripts/testenv.sh run -- CMD [ARG...]"
+	start_env
+	if ((!REUSED)); then
+		trap 'cmd_stop' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+	fi
+	set -a
+	# shellcheck disable=SC1090
+	. "$ENV_FILE"
+	set +a
+	local rc=0
+	"$@" || rc=$?
+	exit "$rc"
+}
+
+usage() {
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT" >&2
+	exit 2
+}
+
+case ${1:-} in
+start) shift; cmd_start "$@" ;;
+stop) shift; cmd_stop "$@" ;;
+env) shift; cmd_env "$@" ;;
+run) shift; cmd_run "$@" ;;
+*) usage ;;
+esac
