@@ -114,6 +114,8 @@ const (
 	ActionDisable Action = "disable"
 	ActionEnable  Action = "enable"
 	ActionDelete  Action = "delete"
+	// ActionAddDomain is only ever an audit entry (AddDomain); the address is the domain.
+	ActionAddDomain Action = "add_domain"
 )
 
 // FieldChange is one field's before and after value. For a create, Before is nil.
@@ -125,6 +127,15 @@ type FieldChange struct {
 
 // Change is one operation on one object. The sync engine's plan is a list of these,
 // so what a dry run prints is exactly what Apply executes.
+//
+// Rules every backend follows (the conformance suite checks them):
+//   - Address names the object by its primary address (an alias does not match);
+//     if it is not found and Origin and Anchor are set, the object is found by those.
+//   - A create with no enabled field makes an enabled object; an empty Kind means user.
+//   - A create whose (Origin, Anchor) exists under another address renames that object.
+//   - Enable and disable look only at the action, not at the field changes.
+//   - A Kind that differs from the stored object's is ErrInvalid.
+//   - Renaming an object to one of its own aliases promotes that alias.
 type Change struct {
 	Action  Action        `json:"action"`
 	Kind    string        `json:"kind"`

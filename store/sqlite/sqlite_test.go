@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.RunTests(t, func(t *testing.T) store.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), zaptest.NewLogger(t))
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		return s
+	})
+}
+
+// versions lists the recorded migrations, oldest first.
+func versions(t *testing.T, s *Store) []int {
+	t.Helper()
+	rows, err := s.db.QueryContext(t.Context(), `SELECT version FROM schema_migrations ORDER BY version`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		require.NoError(t, rows.Scan(&v))
+		out = append(out, v)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dirsync.db")
+	s, err := Open(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, []int{1}, versions(t, s))
+	require.NoError(t, s.AddDomain(t.Context(), "example.com", store.Actor{Kind: "admin", Name: "root"}))
+	require.NoError(t, s.Close())
+
+	// Reopening applies nothing and keeps the data.
+	s, err = Open(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	require.Equal(t, []int{1}, versions(t, s))
+	domains, err := s.Domains(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []string{"example.com"}, domains)
+
+	// A new migration is applied once, on top of the recorded ones.
+	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	next := fstest.MapFS{
+		"migrations/0001_init.sql":  {Data: initSQL},
+		"migrations/0002_extra.sql": {Data: []byte(`ALTER TABLE domains ADD COLUMN note TEXT NOT NULL DEFAULT '';`)},
+	}
+	ctx := context.Background()
+	for range 2 {
+		require.NoError(t, migrate(ctx, s.db, next, zaptest.NewLogger(t)))
+		require.Equal(t, []int{1, 2}, versions(t, s))
+	}
+	var note string
+	require.NoError(t, s.db.QueryRowContext(ctx, `SELECT note FROM domains WHERE name = 'example.com'`).Scan(&note))
+	require.NoError(t, s.Close())
+}
+
+func TestMigrationFailureRollsBack(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer s.Close()
+	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	bad := fstest.MapFS{
+		"migrations/0001_init.sql": {Data: initSQL},
+		"migrations/0002_bad.sql": {Data: []byte(`CREATE TABLE half (x INTEGER);
+			INSERT INTO no_such_table VALUES (1);`)},
+	}
+	err = migrate(context.Background(), s.db, bad, zaptest.NewLogger(t))
+	require.ErrorContains(t, err, "0002_bad.sql")
+	require.Equal(t, []int{1}, versions(t, s))
+	var n int
+	require.NoError(t, s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'half'`).Scan(&n))
+	require.Zero(t, n, "a failed migration leaves no trace")
+}
+
+func TestLoadMigrationsRejectsBadNames(t *testing.T) {
+	for _, fsys := range []fstest.MapFS{
+		{"migrations/init.sql": {Data: []byte("SELECT 1;")}},
+		{"migrations/0001_a.sql": {Data: []byte("SELECT 1;")}, "migrations/1_b.sql": {Data: []byte("SELECT 1;")}},
+	} {
+		_, err := loadMigrations(fsys)
+		require.Error(t, err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), nil)
+	require.NoError(t, err)
+	defer s.Close()
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal",
+		"foreign_keys": "1",
+		"busy_timeout": "10000",
+		"synchronous":  "1",
+	} {
+		var got string
+		require.NoError(t, s.db.QueryRow(`PRAGMA `+pragma).Scan(&got))
+		require.Equal(t, want, got, pragma)
+	}
+}
+
+func TestOpenPathWithSpecialCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a dir?#%", "dirsync.db")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	s, err := Open(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = os.Stat(path)
+	require.NoError(t, err)
+}

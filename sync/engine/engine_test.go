@@ -1,0 +1,336 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlite"
+	"github.com/dirsync/dirsync/sync/engine"
+)
+
+// source is an in-memory connector; it can fail, and it can be incremental.
+type source struct {
+	records []connectors.Record
+	err     error
+	// changes, when set, makes the source incremental: ReadChanges with a cursor
+	// emits these; expired makes it answer ErrCursorExpired instead.
+	changes []connectors.Record
+	expired bool
+	incr    bool
+}
+
+func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
+	for _, r := range s.records {
+		if err := emit(r); err != nil {
+			return err
+		}
+	}
+	return s.err
+}
+
+func (s *source) Close() error { return nil }
+
+type incSource struct{ *source }
+
+func (s incSource) ReadChanges(ctx context.Context, cursor []byte, emit connectors.Emit) ([]byte, error) {
+	if cursor == nil {
+		return []byte("c1"), s.Read(ctx, emit)
+	}
+	if s.expired {
+		return nil, connectors.ErrCursorExpired
+	}
+	for _, r := range s.changes {
+		if err := emit(r); err != nil {
+			return nil, err
+		}
+	}
+	return append(append([]byte{}, cursor...), '+'), nil
+}
+
+func user(i int) connectors.Record {
+	return connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%02d", i), Anchor: fmt.Sprintf("a%02d", i),
+		Mail: fmt.Sprintf("u%02d@example.com", i), DisplayName: fmt.Sprintf("User %d", i)}
+}
+
+func users(n int) []connectors.Record {
+	out := make([]connectors.Record, n)
+	for i := range out {
+		out[i] = user(i)
+	}
+	return out
+}
+
+type env struct {
+	store store.Store
+	state state.Backend
+	eng   *engine.Engine
+	logs  *observer.ObservedLogs
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	core, logs := observer.New(zap.InfoLevel)
+	log := zap.New(core)
+	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+	require.NoError(t, err)
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close(); sb.Close() })
+	require.NoError(t, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}))
+	return &env{store: st, state: sb, eng: engine.New(st, sb, nil, log), logs: logs}
+}
+
+func policy() engine.Policy {
+	return engine.Policy{BatchSize: 7, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
+}
+
+func (e *env) run(t *testing.T, src connectors.Source, pol engine.Policy, opts engine.Options) *engine.Report {
+	t.Helper()
+	return e.eng.Run(context.Background(), engine.Job{Name: "dir", Source: src, Policy: pol}, opts)
+}
+
+func (e *env) enabled(t *testing.T, addr string) bool {
+	t.Helper()
+	u, err := e.store.User(context.Background(), addr)
+	require.NoError(t, err)
+	return u.Enabled
+}
+
+func (e *env) count(t *testing.T) int {
+	t.Helper()
+	us, _, err := e.store.Users(context.Background(), store.ListQuery{Limit: 1000})
+	require.NoError(t, err)
+	return len(us)
+}
+
+func TestCreateThenNothingToDo(t *testing.T) {
+	e := newEnv(t)
+	src := &source{records: users(20)}
+
+	dry := e.run(t, src, policy(), engine.Options{DryRun: true})
+	require.Equal(t, engine.StatusDryRun, dry.Status)
+	require.Equal(t, 20, dry.Counts.Create)
+	require.Equal(t, 0, e.count(t), "a dry run writes nothing to the store")
+	snap, err := e.state.Snapshot(context.Background(), "dir")
+	require.NoError(t, err)
+	require.Empty(t, snap, "a dry run writes nothing to the state")
+	runs, err := e.state.Runs(context.Background(), "dir", 10)
+	require.NoError(t, err)
+	require.Empty(t, runs)
+
+	rep := e.run(t, src, policy(), engine.Options{})
+	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+	require.Equal(t, 20, rep.Counts.Create)
+	require.Equal(t, 20, e.count(t))
+	require.Len(t, e.logs.FilterMessage("change applied").All(), 20, "one log line per applied change")
+	line := e.logs.FilterMessage("change applied").All()[0].ContextMap()
+	require.Equal(t, "dir", line["connector"])
+	require.Equal(t, rep.RunID, line["run_id"])
+	require.Equal(t, "create", line["action"])
+
+	again := e.run(t, src, policy(), engine.Options{})
+	require.Equal(t, engine.StatusOK, again.Status)
+	require.Equal(t, 20, again.Counts.Unchanged)
+	require.Zero(t, again.Counts.Create+again.Counts.Update+again.Counts.Disable)
+
+	runs, err = e.state.Runs(context.Background(), "dir", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+	require.Equal(t, again.RunID, runs[0].ID)
+}
+
+func TestFailedReadDisablesNobodyAndKeepsState(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, policy(), engine.Options{}).Status)
+	before, err := e.state.Snapshot(context.Background(), "dir")
+	require.NoError(t, err)
+
+	// Half the directory arrives, then the connection drops; a creation is among it.
+	partial := &source{records: append(users(5), user(50)), err: errors.New("connection reset")}
+	pol := policy()
+	pol.MissingRuns = 1
+	rep := e.run(t, partial, pol, engine.Options{})
+	require.Equal(t, engine.StatusFailed, rep.Status)
+	require.Contains(t, rep.Errors[0], "connection reset")
+	require.Contains(t, rep.Errors[0], "nobody disabled")
+	for i := range 10 {
+		require.True(t, e.enabled(t, fmt.Sprintf("u%02d@example.com", i)))
+	}
+	_, err = e.store.User(context.Background(), "u50@example.com")
+	require.ErrorIs(t, err, store.ErrNotFound, "a failed read applies nothing at all")
+	after, err := e.state.Snapshot(context.Background(), "dir")
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+}
+
+func TestEmptyReadIsHeld(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, policy(), engine.Options{}).Status)
+	for range 3 {
+		rep := e.run(t, &source{}, policy(), engine.Options{})
+		require.Equal(t, engine.StatusHeld, rep.Status)
+		require.Contains(t, rep.HoldReason, "refusing to disable anyone")
+	}
+	snap, err := e.state.Snapshot(context.Background(), "dir")
+	require.NoError(t, err)
+	for a, entry := range snap {
+		require.Zero(t, entry.Missing, "%s: the health gate must not advance missing counters", a)
+	}
+	require.True(t, e.enabled(t, "u03@example.com"))
+}
+
+func TestMissingTwiceIsDisabledThenReEnabled(t *testing.T) {
+	e := newEnv(t)
+	pol := policy()
+	pol.MaxDestructivePercent = 100
+	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, pol, engine.Options{}).Status)
+	without := &source{records: users(9)} // u09 leaves
+	first := e.run(t, without, pol, engine.Options{})
+	require.Zero(t, first.Counts.Disable)
+	require.True(t, e.enabled(t, "u09@example.com"), "one missing run is not enough")
+	second := e.run(t, without, pol, engine.Options{})
+	require.Equal(t, 1, second.Counts.Disable)
+	require.False(t, e.enabled(t, "u09@example.com"))
+	third := e.run(t, without, pol, engine.Options{})
+	require.Zero(t, third.Counts.Disable, "already disabled: nothing more to do")
+
+	back := e.run(t, &source{records: users(10)}, pol, engine.Options{})
+	require.Equal(t, 1, back.Counts.Enable, back.Operations)
+	require.True(t, e.enabled(t, "u09@example.com"))
+}
+
+func TestThresholdHoldsDestructiveChangesOnly(t *testing.T) {
+	e := newEnv(t)
+	pol := policy()
+	pol.MissingRuns = 1
+	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(20)}, pol, engine.Options{}).Status)
+	// Three leave (15% > 10%) and one joins.
+	rep := e.run(t, &source{records: append(users(17), user(30))}, pol, engine.Options{})
+	require.Equal(t, engine.StatusHeld, rep.Status)
+	require.Equal(t, 3, rep.Counts.Held)
+	require.Equal(t, 1, rep.Counts.Create)
+	require.True(t, e.enabled(t, "u18@example.com"))
+	require.True(t, e.enabled(t, "u30@example.com"), "the create went ahead")
+	holds, err := e.state.Holds(context.Background(), "dir")
+	require.NoError(t, err)
+	require.Len(t, holds, 1)
+	require.Contains(t, string(holds[0].Operations), "u18@example.com")
+	require.Equal(t, rep.RunID, holds[0].RunID)
+
+	// The held users stay planned on the next run rather than being forgotten.
+	next := e.run(t, &source{records: append(users(17), user(30))}, pol, engine.Options{})
+	require.Equal(t, 3, next.Counts.Held)
+}
+
+func TestLockedConnectorFails(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.state.Acquire(context.Background(), "dir", "someone-else", time.Minute)
+	require.NoError(t, err)
+	rep := e.run(t, &source{records: users(3)}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusFailed, rep.Status)
+	require.Contains(t, rep.Errors[0], "lock connector dir")
+	require.Equal(t, 0, e.count(t))
+}
+
+// failingCommit makes the first Commit fail, as a crash between apply and commit would.
+type failingCommit struct {
+	state.Backend
+	failed bool
+}
+
+func (f *failingCommit) Commit(ctx context.Context, l state.Lease, c state.Commit) error {
+	if !f.failed {
+		f.failed = true
+		return errors.New("disk full")
+	}
+	return f.Backend.Commit(ctx, l, c)
+}
+
+func TestCrashBeforeCommitIsRepairedByTheNextRun(t *testing.T) {
+	e := newEnv(t)
+	eng := engine.New(e.store, &failingCommit{Backend: e.state}, nil, zap.NewNop())
+	job := engine.Job{Name: "dir", Source: &source{records: users(5)}, Policy: policy()}
+	rep := eng.Run(context.Background(), job, engine.Options{})
+	require.Equal(t, engine.StatusFailed, rep.Status)
+	require.Equal(t, 5, e.count(t), "the store was written before the commit failed")
+
+	again := eng.Run(context.Background(), job, engine.Options{})
+	require.Equal(t, engine.StatusOK, again.Status, again.Errors)
+	require.Zero(t, again.Counts.Create, "idempotent: no duplicate creates")
+	snap, err := e.state.Snapshot(context.Background(), "dir")
+	require.NoError(t, err)
+	require.Len(t, snap, 5)
+	third := eng.Run(context.Background(), job, engine.Options{})
+	require.Equal(t, 5, third.Counts.Unchanged)
+}
+
+func TestConflictMakesThePartialRunRetryOnlyThatObject(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// A manual user already owns u02's alias.
+	_, err := e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "admin"}, Changes: []store.Change{{
+		Action: store.ActionCreate, Kind: store.KindUser, Address: "alias@example.com", Origin: store.OriginManual,
+		Changes: []store.FieldChange{{Field: store.FieldEnabled, After: true}}}}})
+	require.NoError(t, err)
+	recs := users(4)
+	recs[2].Aliases = []string{"alias@example.com"}
+	rep := e.run(t, &incSource{&source{records: recs}}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusPartial, rep.Status)
+	require.Len(t, rep.Errors, 1)
+	require.Contains(t, rep.Errors[0], "alias@example.com is already the primary address")
+	snap, err := e.state.Snapshot(ctx, "dir")
+	require.NoError(t, err)
+	require.Len(t, snap, 3, "the failed object is not committed, so the next run retries it")
+	cursor, err := e.state.Cursor(ctx, "dir")
+	require.NoError(t, err)
+	require.Nil(t, cursor, "the cursor does not move past a failed change")
+}
+
+func TestIncrementalRunsAndExpiredCursor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	src := &source{records: users(10)}
+	inc := incSource{src}
+	first := e.run(t, inc, policy(), engine.Options{})
+	require.True(t, first.Full, "no cursor yet: the first run is full")
+	cursor, err := e.state.Cursor(ctx, "dir")
+	require.NoError(t, err)
+	require.Equal(t, "c1", string(cursor))
+
+	changed := user(3)
+	changed.Title = "Boss"
+	src.changes = []connectors.Record{changed, {Anchor: "a04", Deleted: true}}
+	rep := e.run(t, inc, policy(), engine.Options{})
+	require.False(t, rep.Full)
+	require.Equal(t, 1, rep.Counts.Update)
+	require.Equal(t, 1, rep.Counts.Disable, "a tombstone disables at once")
+	require.False(t, e.enabled(t, "u04@example.com"))
+	u, err := e.store.User(ctx, "u03@example.com")
+	require.NoError(t, err)
+	require.Equal(t, "Boss", u.Title)
+	cursor, err = e.state.Cursor(ctx, "dir")
+	require.NoError(t, err)
+	require.Equal(t, "c1+", string(cursor))
+
+	src.expired = true
+	src.records[3] = changed
+	full := e.run(t, inc, policy(), engine.Options{})
+	require.True(t, full.Full, "an expired cursor falls back to a full read")
+	require.Equal(t, engine.StatusOK, full.Status, full.Errors)
+	cursor, err = e.state.Cursor(ctx, "dir")
+	require.NoError(t, err)
+	require.Equal(t, "c1", string(cursor))
+}
