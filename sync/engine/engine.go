@@ -252,6 +252,9 @@ func (r *run) execute(ctx context.Context) {
 func (r *run) keepLease(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
+	// The renewed lease keeps its token, and backends compare leases by token, so
+	// r.lease stays valid for Commit and Release; the goroutine never writes it.
+	lease := r.lease
 	go func() {
 		t := time.NewTicker(r.e.lockTTL / 3)
 		defer t.Stop()
@@ -260,12 +263,12 @@ func (r *run) keepLease(ctx context.Context) (context.Context, func()) {
 			case <-done:
 				return
 			case <-t.C:
-				l, err := r.e.state.Renew(ctx, r.lease, r.e.lockTTL)
+				l, err := r.e.state.Renew(ctx, lease, r.e.lockTTL)
 				if err != nil {
 					cancel(fmt.Errorf("run lock lost: %w", err))
 					return
 				}
-				r.lease = l
+				lease = l
 			}
 		}
 	}()
