@@ -129,8 +129,11 @@ type FieldChange struct {
 // so what a dry run prints is exactly what Apply executes.
 //
 // Rules every backend follows (the conformance suite checks them):
-//   - Address names the object by its primary address (an alias does not match);
-//     if it is not found and Origin and Anchor are set, the object is found by those.
+//   - A change with Origin and Anchor names that source object: it is found by its
+//     anchor first. An update falls back to the primary address (adoption by soft
+//     match); a disable of an anchor that is gone is a no-op (never another object
+//     that holds the cached address now). Without an anchor, Address names the
+//     object by its primary address (an alias does not match).
 //   - A create with no enabled field makes an enabled object; an empty Kind means user.
 //   - A create whose (Origin, Anchor) exists under another address renames that object.
 //   - Enable and disable look only at the action, not at the field changes.

@@ -149,6 +149,10 @@ func (a *applier) change(ctx context.Context, ch store.Change) (bool, error) {
 		// Other field changes a plan attaches to these are for display only; the
 		// action alone says what to do.
 		cur, err := a.target(ctx, ch)
+		if errors.Is(err, store.ErrNotFound) && ch.Action == store.ActionDisable && ch.Origin != "" && ch.Anchor != "" {
+			// Nothing left to disable: already in effect.
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}
@@ -270,17 +274,29 @@ func (a *applier) delete(ctx context.Context, ch store.Change) (bool, error) {
 	return true, a.audit(ctx, store.ActionDelete, cur.Address, deleteChanges(cur), ch.Reason)
 }
 
-// target finds the object an update, enable, disable or delete is about: by
-// primary address, else by (origin, anchor) when the change carries an anchor.
-// An alias does not match, so a change cannot hit an object by accident.
+// target finds the object an update, enable, disable or delete is about. A change
+// that carries (origin, anchor) means that source object: found by its anchor
+// first, so a disable planned from a cached address can never hit another object
+// that holds the address now. An update may fall back to the primary address (a
+// soft match adopting a manual user, a re-anchor); an enable, disable or delete of
+// an anchor that no longer exists has nothing to do. An alias never matches, so a
+// change cannot hit an object by accident.
 func (a *applier) target(ctx context.Context, ch store.Change) (store.User, error) {
 	addr, err := mailaddr.Normalize(ch.Address)
 	if err != nil {
 		return store.User{}, fmt.Errorf("%w: %w", store.ErrInvalid, err)
 	}
-	cur, err := objectByAddress(ctx, a.tx, addr, false)
-	if errors.Is(err, store.ErrNotFound) && ch.Origin != "" && ch.Anchor != "" {
+	var cur store.User
+	err = store.ErrNotFound
+	anchored := ch.Origin != "" && ch.Anchor != ""
+	if anchored {
 		cur, err = objectByAnchor(ctx, a.tx, ch.Origin, ch.Anchor)
+		if errors.Is(err, store.ErrNotFound) && ch.Action != store.ActionUpdate {
+			return store.User{}, fmt.Errorf("%s/%s: %w", ch.Origin, ch.Anchor, store.ErrNotFound)
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		cur, err = objectByAddress(ctx, a.tx, addr, false)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		o, ownErr := a.owner(ctx, addr)

@@ -45,6 +45,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Update", testUpdate},
 		{"Adoption", testAdoption},
 		{"DisableEnable", testDisableEnable},
+		{"AnchoredChangesFollowTheAnchor", testAnchoredChanges},
 		{"Delete", testDelete},
 		{"Groups", testGroups},
 		{"DecodedValues", testDecodedValues},

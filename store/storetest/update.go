@@ -154,6 +154,30 @@ func testDisableEnable(t *testing.T, e *env) {
 	}
 }
 
+// testAnchoredChanges: a change that names a source object by (origin, anchor) acts
+// on that object only. The engine plans disables from cached addresses, and the
+// address may belong to another object by the time the change applies.
+func testAnchoredChanges(t *testing.T, e *env) {
+	e.applyOK(create("x@example.com", "X-1"))
+	// Another source object takes the address over (re-anchored by the sync).
+	e.applyOK(update("x@example.com", set(store.FieldAnchor, "Y-1")))
+	stale := action(store.ActionDisable, "x@example.com")
+	stale.Anchor = "X-1"
+	out := e.applyOne(stale)
+	require.NoError(t, out.Err)
+	require.False(t, out.Applied, "X-1 is gone: nothing to disable")
+	require.True(t, e.user("x@example.com").Enabled, "the object now holding the address is untouched")
+
+	// The anchor finds its object even under a cached address that changed.
+	e.applyOK(update("x@example.com", set(store.FieldAddress, "y@example.com")))
+	renamed := action(store.ActionDisable, "x@example.com")
+	renamed.Anchor = "Y-1"
+	out = e.applyOne(renamed)
+	require.NoError(t, out.Err)
+	require.True(t, out.Applied)
+	require.False(t, e.user("y@example.com").Enabled)
+}
+
 func testDelete(t *testing.T, e *env) {
 	e.applyOK(
 		create("alice@example.com", "A-1", set(store.FieldAliases, []string{"al@example.com"})),

@@ -334,3 +334,27 @@ func TestIncrementalRunsAndExpiredCursor(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "c1", string(cursor))
 }
+
+// A source object replaced by another with the same address: the old one's
+// disable, planned from its cached address, must not hit the new one.
+func TestReplacedObjectsDisableNeverHitsItsSuccessor(t *testing.T) {
+	e := newEnv(t)
+	pol := policy()
+	pol.MaxDestructivePercent = 100
+	x := connectors.Record{Kind: connectors.KindUser, Ref: "x", Anchor: "ax", Mail: "x@example.com"}
+	y := connectors.Record{Kind: connectors.KindUser, Ref: "y", Anchor: "ay", Mail: "x@example.com"}
+	require.Equal(t, engine.StatusOK, e.run(t, &source{records: []connectors.Record{x}}, pol, engine.Options{}).Status)
+	second := e.run(t, &source{records: []connectors.Record{y}}, pol, engine.Options{})
+	require.Len(t, second.Quarantined, 1, "the old object may still be live: no takeover yet")
+	third := e.run(t, &source{records: []connectors.Record{y}}, pol, engine.Options{})
+	require.Equal(t, engine.StatusOK, third.Status, third.Errors)
+	require.Equal(t, 1, third.Counts.Update, "re-anchored to the new object")
+	require.True(t, e.enabled(t, "x@example.com"), "the old anchor's disable found nothing to disable")
+	u, err := e.store.User(context.Background(), "x@example.com")
+	require.NoError(t, err)
+	require.Equal(t, "ay", u.Anchor)
+	fourth := e.run(t, &source{records: []connectors.Record{y}}, pol, engine.Options{})
+	require.Equal(t, 1, fourth.Counts.Unchanged)
+	require.Zero(t, fourth.Counts.Disable)
+	require.True(t, e.enabled(t, "x@example.com"))
+}
