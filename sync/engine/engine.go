@@ -214,7 +214,6 @@ func (r *run) execute(ctx context.Context) {
 	r.rep.Warnings = p.Warnings
 	r.rep.HoldReason = p.HoldReason
 	if !healthy {
-		r.rep.HoldReason = note
 		r.log.Warn("source-health gate: nobody disabled", zap.String("reason", note))
 	}
 	for _, op := range p.Held {
@@ -232,8 +231,9 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
-	if len(p.Held) > 0 {
-		r.hold(ctx, p)
+	if err := r.hold(ctx, p); err != nil {
+		r.rep.fail(err)
+		return
 	}
 	if err := r.commit(ctx, p, failed, commit); err != nil {
 		r.rep.fail(err)
@@ -426,7 +426,9 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, failed map[string]bool, 
 			c.Upserts[op.Anchor] = *op.Entry
 		}
 	}
-	if len(failed) == 0 {
+	// An incremental source does not send a change twice: the cursor must not move
+	// past anything that failed or waits for approval.
+	if len(failed) == 0 && len(p.Held) == 0 {
 		c.Cursor, c.ClearCursor = cur.next, cur.clear
 	}
 	r.progress("commit", 0, len(p.Ops), len(p.Ops))
@@ -436,22 +438,34 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, failed map[string]bool, 
 	return nil
 }
 
-// hold stores the held operations for an admin to approve.
-func (r *run) hold(ctx context.Context, p *plan.Plan) {
+// hold stores the held operations for an admin to approve, as the connector's one
+// current hold: each run replaces it (or removes it when nothing is held), so an
+// approval never applies operations an older run planned. Losing the hold would
+// lose the operations, so failing to store it fails the run before the commit.
+func (r *run) hold(ctx context.Context, p *plan.Plan) error {
+	if len(p.Held) == 0 {
+		err := r.e.state.DeleteHold(ctx, r.job.Name, r.job.Name)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("clear the previous hold: %w", err)
+		}
+		return nil
+	}
 	ops := make([]store.Change, len(p.Held))
 	for i, op := range p.Held {
 		ops[i] = op.Change
 	}
 	raw, err := json.Marshal(ops)
-	if err == nil {
-		err = r.e.state.PutHold(ctx, state.Hold{ID: r.rep.RunID, Connector: r.job.Name, RunID: r.rep.RunID,
-			Reason: p.HoldReason, Created: time.Now().UTC(), Operations: raw})
-	}
 	if err != nil {
-		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("record held operations: %v", err))
+		return fmt.Errorf("encode held operations: %w", err)
+	}
+	err = r.e.state.PutHold(ctx, state.Hold{ID: r.job.Name, Connector: r.job.Name, RunID: r.rep.RunID,
+		Reason: p.HoldReason, Created: time.Now().UTC(), Operations: raw})
+	if err != nil {
+		return fmt.Errorf("record held operations: %w", err)
 	}
 	r.log.Warn("destructive changes held for approval", zap.Int("held", len(p.Held)), zap.String("reason", p.HoldReason),
 		zap.Strings("addresses", heldAddresses(p.Held, 20)))
+	return nil
 }
 
 func heldAddresses(ops []plan.Op, limit int) []string {

@@ -358,3 +358,53 @@ func TestReplacedObjectsDisableNeverHitsItsSuccessor(t *testing.T) {
 	require.Zero(t, fourth.Counts.Disable)
 	require.True(t, e.enabled(t, "x@example.com"))
 }
+
+func TestHeldChangesAreNotLostOnIncrementalRuns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	src := &source{records: users(10)}
+	inc := incSource{src}
+	pol := policy()
+	pol.MaxDestructivePercent = 100
+	pol.MaxDestructive = 1
+	require.Equal(t, engine.StatusOK, e.run(t, inc, pol, engine.Options{}).Status)
+	src.changes = []connectors.Record{{Anchor: "a01", Deleted: true}, {Anchor: "a02", Deleted: true}}
+	for range 2 {
+		rep := e.run(t, inc, pol, engine.Options{})
+		require.Equal(t, engine.StatusHeld, rep.Status)
+		require.Equal(t, 2, rep.Counts.Held)
+		cursor, err := e.state.Cursor(ctx, "dir")
+		require.NoError(t, err)
+		require.Equal(t, "c1", string(cursor), "the cursor must not move past held changes")
+		holds, err := e.state.Holds(ctx, "dir")
+		require.NoError(t, err)
+		require.Len(t, holds, 1, "one current hold per connector, replaced by each run")
+		require.Equal(t, rep.RunID, holds[0].RunID)
+	}
+	require.True(t, e.enabled(t, "u01@example.com"))
+
+	pol.MaxDestructive = 10
+	rep := e.run(t, inc, pol, engine.Options{})
+	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+	require.Equal(t, 2, rep.Counts.Disable)
+	require.False(t, e.enabled(t, "u01@example.com"))
+	holds, err := e.state.Holds(ctx, "dir")
+	require.NoError(t, err)
+	require.Empty(t, holds, "nothing held any more: the stale hold is removed")
+}
+
+func TestSmallReadHoldsEvenExplicitDisables(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(20)}, policy(), engine.Options{}).Status)
+	few := users(3)
+	for i := range few {
+		few[i].Disabled = true
+	}
+	rep := e.run(t, &source{records: few}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusHeld, rep.Status)
+	require.Equal(t, 3, rep.Counts.Held)
+	require.Contains(t, rep.HoldReason, "refusing to disable anyone")
+	for i := range 3 {
+		require.True(t, e.enabled(t, fmt.Sprintf("u%02d@example.com", i)))
+	}
+}

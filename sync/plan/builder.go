@@ -164,6 +164,7 @@ func (b *Builder) Healthy(minPercent float64) (bool, string) {
 // Finish ends a complete read: for a full run that passes the source-health gate,
 // objects not seen are counted missing (and disabled after MissingRuns); then the
 // plan is put in apply order and the brakes hold destructive ops above the limits.
+// A run that fails the gate holds every destructive op.
 // It returns the health gate's verdict.
 func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy bool, reason string) {
 	healthy = true
@@ -174,7 +175,13 @@ func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy 
 		}
 	}
 	b.Plan.Sort()
-	b.Plan.Check(brakes, b.cached())
+	if healthy {
+		b.Plan.Check(brakes, b.cached())
+	} else {
+		// The source said too little to be trusted with anyone's access, so even
+		// its explicit "disabled" flags wait for an admin.
+		b.Plan.HoldAll(reason)
+	}
 	return healthy, reason
 }
 

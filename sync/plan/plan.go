@@ -99,6 +99,11 @@ func (p *Plan) Check(b Brakes, cached int) {
 	default:
 		return
 	}
+	p.HoldAll(reason)
+}
+
+// HoldAll moves every destructive op to Held, for the reason given.
+func (p *Plan) HoldAll(reason string) {
 	keep := p.Ops[:0]
 	for _, op := range p.Ops {
 		if Destructive(op) {
