@@ -161,6 +161,8 @@ func csvRecord(h csvHeader, row []string, n int) connectors.Record {
 	}
 	if rec.Ref == "" {
 		rec.Ref = fmt.Sprintf("row %d", n)
+		rec.Anchor = rec.Ref
+		rec.Invalid = &connectors.FieldError{Field: "Email", Message: fmt.Sprintf("row %d: the Email cell is empty", n)}
 	}
 	switch t := strings.ToLower(h.get(row, colType)); t {
 	case "", "user":
@@ -182,18 +184,20 @@ func csvRecord(h csvHeader, row []string, n int) connectors.Record {
 	return rec
 }
 
-// csvFields reads only the header to learn which fields the file provides.
+// csvFields reads only the header to learn which fields the file provides. It never
+// returns nil, which would mean "every field": a file with only an Email column, or
+// one that cannot be read (the read then fails anyway), owns no field.
 func csvFields(path string) []string {
+	out := []string{}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return out
 	}
 	defer f.Close()
 	head, err := csv.NewReader(f).Read()
 	if err != nil {
-		return nil
+		return out
 	}
-	var out []string
 	for _, name := range head {
 		key := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\uFEFF")))
 		if field, ok := columnField[key]; ok {

@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -150,4 +151,22 @@ func TestPrepare(t *testing.T) {
 	require.Empty(t, ok.Prepare(dir))
 	require.Equal(t, filepath.Join(dir, "rel/x.csv"), ok.Path, "relative paths resolve against the config folder")
 	require.Equal(t, "csv", ok.Format, "format follows the extension")
+}
+
+func TestCSVWithOnlyEmailOwnsNoFieldAndNamesAnEmptyEmailCell(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "min.csv"), []byte("Email,Password\nann@example.com,x\n,secret\n"), 0o644))
+	cfg := file.Config{Path: "min.csv"}
+	require.Empty(t, cfg.Prepare(dir))
+	src, err := cfg.Open("test", zap.NewNop())
+	require.NoError(t, err)
+	owner := src.(connectors.FieldOwner)
+	require.NotNil(t, owner.Fields(), "nil would mean every field")
+	require.Empty(t, owner.Fields())
+	recs, err := read(t, src)
+	require.NoError(t, err)
+	bad := recs["row 3"]
+	require.NotNil(t, bad.Invalid)
+	require.Equal(t, "Email", bad.Invalid.Field)
+	require.Contains(t, bad.Invalid.Message, "row 3: the Email cell is empty")
 }

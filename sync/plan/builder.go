@@ -46,6 +46,12 @@ func (b *Builder) Read() int { return b.read }
 func (b *Builder) Add(rec connectors.Record) {
 	b.read++
 	if rec.Anchor != "" {
+		if b.seen[rec.Anchor] {
+			b.Plan.Quarantined = append(b.Plan.Quarantined, Quarantine{Record: rec.Ref, Field: "anchor",
+				Reason: fmt.Sprintf("anchor %s was already read from another record in this run", rec.Anchor),
+				Fix:    "give each source object its own immutable id (a copied Anchor cell in a CSV, say)"})
+			return
+		}
 		b.seen[rec.Anchor] = true
 	}
 	r, notes, ok := Normalize(rec, b.internal)

@@ -90,6 +90,9 @@ func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, f
 	case u.Kind != r.Kind:
 		return fmt.Sprintf("address %s already belongs to a %s in the store, but the source object is a %s", r.Address, u.Kind, r.Kind),
 			"rename one of them: an address names one object"
+	case u.Protected:
+		return fmt.Sprintf("address %s belongs to a protected (admin) account, which is never matched by address", r.Address),
+			"link the account by hand through the admin API if this is intended"
 	case u.Origin == p.Connector:
 		if e, ok := snap[u.Anchor]; ok && !e.Gone && e.Missing == 0 {
 			return fmt.Sprintf("address %s is already used by another object of this connector (anchor %s)", r.Address, u.Anchor),
@@ -99,9 +102,6 @@ func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, f
 	case !isLocalOrigin(u.Origin):
 		return fmt.Sprintf("address %s belongs to an object synchronised by connector %q", r.Address, u.Origin),
 			"remove the object from one connector's scope, or delete the other connector's object first"
-	case u.Protected:
-		return fmt.Sprintf("address %s belongs to a protected (admin) account, which is never matched by address", r.Address),
-			"link the account by hand through the admin API if this is intended"
 	case !p.SoftMatch:
 		return fmt.Sprintf("address %s already exists (origin %s) and soft matching is off", r.Address, u.Origin),
 			"turn sync.soft_match on for this connector, or delete the existing user"

@@ -62,15 +62,15 @@ func Normalize(rec connectors.Record, internal Domains) (Record, []Quarantine, b
 	q := func(field, reason, fix string) []Quarantine {
 		return []Quarantine{{Record: name, Field: field, Reason: reason, Fix: fix}}
 	}
+	if rec.Invalid != nil && !rec.Deleted {
+		return Record{}, q(rec.Invalid.Field, rec.Invalid.Message, "correct the value in the source"), false
+	}
 	if rec.Anchor == "" {
 		return Record{}, q("anchor", "the record has no source anchor", "check that the mapped anchor attribute (entryUUID, objectGUID) is readable by the sync account"), false
 	}
 	out := Record{Kind: string(rec.Kind), Ref: rec.Ref, Anchor: rec.Anchor, Deleted: rec.Deleted}
 	if rec.Deleted {
 		return out, nil, true
-	}
-	if rec.Invalid != nil {
-		return Record{}, q(rec.Invalid.Field, rec.Invalid.Message, "correct the value in the source"), false
 	}
 	if strings.TrimSpace(rec.Mail) == "" {
 		return Record{}, q("mail", "the record has no email address", "give the object a mail attribute in the source, or leave it out of the connector's scope"), false
