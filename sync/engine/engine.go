@@ -226,7 +226,7 @@ func (r *run) execute(ctx context.Context) {
 		}
 		return
 	}
-	failed, err := r.apply(ctx, p.Ops)
+	done, err := r.apply(ctx, p.Ops)
 	if err != nil {
 		r.rep.fail(err)
 		return
@@ -235,12 +235,12 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
-	if err := r.commit(ctx, p, failed, commit); err != nil {
+	if err := r.commit(ctx, p, done, commit); err != nil {
 		r.rep.fail(err)
 		return
 	}
 	switch {
-	case len(failed) > 0:
+	case len(done.failed) > 0:
 		r.rep.Status = StatusPartial
 	case len(p.Held) > 0 || !healthy:
 		r.rep.Status = StatusHeld
@@ -359,29 +359,83 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 	return b, cur, true
 }
 
-// apply executes ops in batches and returns the anchors whose ops failed. An error
-// means the store refused the request as a whole (stale fence, unreachable).
-func (r *run) apply(ctx context.Context, ops []plan.Op) (map[string]bool, error) {
-	failed := map[string]bool{}
+// applied is what apply learned: anchors whose changes failed, and anchors whose
+// changes went in trimmed (a group whose member could not be created). Neither gets
+// its snapshot entry committed, so the next run plans them again.
+type applied struct {
+	failed     map[string]bool
+	incomplete map[string]bool
+}
+
+// apply executes ops in batches, never mixing users and groups in one batch, so a
+// group's members are known to exist (or known to have failed) before it is
+// written. An error means the store refused the request as a whole (stale fence,
+// unreachable).
+func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
+	res := applied{failed: map[string]bool{}, incomplete: map[string]bool{}}
+	failedCreates := map[string]bool{}
 	batch := max(r.job.Policy.BatchSize, 1)
 	actor := store.Actor{Kind: "sync", Name: r.job.Name, RunID: r.rep.RunID}
 	fence := &store.Fence{Name: r.job.Name, Token: r.lease.Token}
-	for start := 0; start < len(ops); start += batch {
-		chunk := ops[start:min(start+batch, len(ops))]
+	for start := 0; start < len(ops); {
+		end := start + 1
+		for end < len(ops) && end-start < batch && ops[end].Kind == ops[start].Kind {
+			end++
+		}
+		chunk := ops[start:end]
 		changes := make([]store.Change, len(chunk))
 		for i, op := range chunk {
-			changes[i] = op.Change
+			changes[i] = r.withoutFailedMembers(op, failedCreates, res.incomplete)
 		}
 		outs, err := r.e.store.Apply(ctx, store.ApplyRequest{Actor: actor, Fence: fence, Changes: changes})
 		if err != nil {
-			return nil, fmt.Errorf("apply changes %d-%d of %d: %w", start+1, start+len(chunk), len(ops), err)
+			return res, fmt.Errorf("apply changes %d-%d of %d: %w", start+1, end, len(ops), err)
 		}
 		for i, out := range outs {
-			r.outcome(chunk[i], out, failed)
+			r.outcome(chunk[i], out, res.failed)
+			if out.Err != nil && chunk[i].Action == store.ActionCreate {
+				failedCreates[chunk[i].Address] = true
+			}
 		}
-		r.progress("apply", 0, start+len(chunk), len(ops))
+		r.progress("apply", 0, end, len(ops))
+		start = end
 	}
-	return failed, nil
+	return res, nil
+}
+
+// withoutFailedMembers drops from a group change the members whose creation failed
+// in this run: the rest of the group is still written, and the group is marked
+// incomplete so the next run adds them once they exist.
+func (r *run) withoutFailedMembers(op plan.Op, failedCreates, incomplete map[string]bool) store.Change {
+	ch := op.Change
+	if ch.Kind != store.KindGroup || len(failedCreates) == 0 {
+		return ch
+	}
+	for i, fc := range ch.Changes {
+		members, ok := fc.After.([]string)
+		if fc.Field != store.FieldMembers || !ok {
+			continue
+		}
+		kept := make([]string, 0, len(members))
+		var dropped []string
+		for _, m := range members {
+			if failedCreates[m] {
+				dropped = append(dropped, m)
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		if len(dropped) == 0 {
+			continue
+		}
+		ch.Changes = append([]store.FieldChange(nil), ch.Changes...)
+		ch.Changes[i].After = kept
+		incomplete[op.Anchor] = true
+		r.rep.Warnings = append(r.rep.Warnings, plan.Quarantine{Record: ch.Address, Field: store.FieldMembers,
+			Reason: fmt.Sprintf("%d member(s) left out because creating them failed in this run (first: %s)", len(dropped), dropped[0]),
+			Fix:    "fix the members' errors; the next run adds them"})
+	}
+	return ch
 }
 
 func (r *run) outcome(op plan.Op, out store.Outcome, failed map[string]bool) {
@@ -412,7 +466,7 @@ func fieldNames(changes []store.FieldChange) []string {
 // commit writes the snapshot entries of everything that is now true in the store.
 // An anchor with a failed or held op keeps its old entry, so the next run plans
 // it again. The cursor moves only when every op applied.
-func (r *run) commit(ctx context.Context, p *plan.Plan, failed map[string]bool, cur cursorUpdate) error {
+func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursorUpdate) error {
 	held := map[string]bool{}
 	for _, op := range p.Held {
 		held[op.Anchor] = true
@@ -422,13 +476,13 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, failed map[string]bool, 
 		c.Upserts[a] = e
 	}
 	for _, op := range p.Ops {
-		if op.Entry != nil && !failed[op.Anchor] && !held[op.Anchor] {
+		if op.Entry != nil && !done.failed[op.Anchor] && !done.incomplete[op.Anchor] && !held[op.Anchor] {
 			c.Upserts[op.Anchor] = *op.Entry
 		}
 	}
 	// An incremental source does not send a change twice: the cursor must not move
 	// past anything that failed or waits for approval.
-	if len(failed) == 0 && len(p.Held) == 0 {
+	if len(done.failed) == 0 && len(done.incomplete) == 0 && len(p.Held) == 0 {
 		c.Cursor, c.ClearCursor = cur.next, cur.clear
 	}
 	r.progress("commit", 0, len(p.Ops), len(p.Ops))

@@ -408,3 +408,33 @@ func TestSmallReadHoldsEvenExplicitDisables(t *testing.T) {
 		require.True(t, e.enabled(t, fmt.Sprintf("u%02d@example.com", i)))
 	}
 }
+
+func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// A manual user holds the alias u01 wants, so creating u01 fails.
+	_, err := e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "admin"}, Changes: []store.Change{{
+		Action: store.ActionCreate, Kind: store.KindUser, Address: "taken@example.com", Origin: store.OriginManual}}})
+	require.NoError(t, err)
+	recs := users(3)
+	recs[1].Aliases = []string{"taken@example.com"}
+	group := connectors.Record{Kind: connectors.KindGroup, Ref: "cn=team", Anchor: "g1", Mail: "team@example.com",
+		Members: []string{"uid=u00", "uid=u01", "uid=u02"}}
+	rep := e.run(t, &source{records: append(recs, group)}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusPartial, rep.Status)
+	require.Len(t, rep.Errors, 1, "only u01 failed: %v", rep.Errors)
+	team, err := e.store.User(ctx, "team@example.com")
+	require.NoError(t, err)
+	require.Equal(t, []string{"u00@example.com", "u02@example.com"}, team.Members)
+	require.NotEmpty(t, rep.Warnings)
+
+	// The clash is resolved: the next run creates u01 and completes the group.
+	_, err = e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "admin"}, Changes: []store.Change{{
+		Action: store.ActionDelete, Address: "taken@example.com"}}})
+	require.NoError(t, err)
+	again := e.run(t, &source{records: append(recs, group)}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusOK, again.Status, again.Errors)
+	team, err = e.store.User(ctx, "team@example.com")
+	require.NoError(t, err)
+	require.Equal(t, []string{"u00@example.com", "u01@example.com", "u02@example.com"}, team.Members)
+}
