@@ -41,9 +41,12 @@ func (b *Backend) Acquire(ctx context.Context, connector, owner string, ttl time
 		}
 		// The counter lives apart from the lock so Release can drop the lock
 		// without the next token starting over.
-		token := uint64(1)
+		// Tokens also never go below the clock (in microseconds): a state file that
+		// is deleted or restored from a backup must not hand out tokens the store
+		// has already seen, or every write would be refused as stale.
+		token := uint64(now.UnixMicro())
 		if v := meta.Get(keyToken); len(v) == 8 {
-			token = binary.BigEndian.Uint64(v) + 1
+			token = max(token, binary.BigEndian.Uint64(v)+1)
 		}
 		if err := meta.Put(keyToken, binary.BigEndian.AppendUint64(nil, token)); err != nil {
 			return err

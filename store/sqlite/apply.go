@@ -73,7 +73,8 @@ func checkFence(ctx context.Context, tx *sql.Tx, f store.Fence) error {
 	case err != nil:
 		return fmt.Errorf("sqlite fence %s: %w", f.Name, err)
 	case uint64(seen) > f.Token:
-		return fmt.Errorf("fence %s: token %d is older than %d: %w", f.Name, f.Token, seen, store.ErrStaleFence)
+		return fmt.Errorf("fence %s: token %d is older than %d, so another runner took the connector's lock after this one "+
+			"(or the state backend was reset to an older copy): %w", f.Name, f.Token, seen, store.ErrStaleFence)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO fences (name, token) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET token = excluded.token WHERE excluded.token > fences.token`,

@@ -438,3 +438,21 @@ func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"u00@example.com", "u01@example.com", "u02@example.com"}, team.Members)
 }
+
+func TestLostStateFileDoesNotLockTheStoreOut(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), zap.NewNop())
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}))
+	// Two runs on one state file, then a fresh, empty one: its first lease must
+	// still outrank every token the store has seen.
+	for i, name := range []string{"state-a.db", "state-a.db", "state-b.db"} {
+		sb, err := local.Open(filepath.Join(dir, name), zap.NewNop())
+		require.NoError(t, err)
+		eng := engine.New(st, sb, nil, zap.NewNop())
+		rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: &source{records: users(3 + i)}, Policy: policy()}, engine.Options{})
+		require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+		require.NoError(t, sb.Close())
+	}
+}
