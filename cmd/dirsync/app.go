@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -26,12 +28,14 @@ type app struct {
 	state  state.Backend
 	engine *engine.Engine
 	jobs   []engine.Job
+	tmpDir string // a dry run's stand-in backends
 }
 
 // openApp loads the config, builds the logger, opens the backends and the
-// connectors. With register, the configured internal domains are added to the store
-// (a dry run leaves the store as it is).
-func openApp(ctx context.Context, path string, logOut io.Writer, register bool) (*app, error) {
+// connectors, and registers the configured internal domains in the store. A dry run
+// writes nothing: it opens existing backends read-only, and stands in an empty,
+// throwaway one for a backend that does not exist yet.
+func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool) (*app, error) {
 	if path == "" {
 		return nil, usageError("--config is required (try deploy/examples/quickstart.yaml)")
 	}
@@ -44,15 +48,11 @@ func openApp(ctx context.Context, path string, logOut io.Writer, register bool) 
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log}
-	if a.state, err = local.Open(cfg.State.Path, log); err != nil {
+	if err := a.openBackends(dryRun); err != nil {
 		a.close()
-		return nil, fmt.Errorf("open state %s: %w", cfg.State.Path, err)
+		return nil, err
 	}
-	if a.store, err = sqlite.Open(cfg.Store.Path, log); err != nil {
-		a.close()
-		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
-	}
-	if register {
+	if !dryRun {
 		for _, d := range cfg.Domains {
 			if err := a.store.AddDomain(ctx, d, store.Actor{Kind: "system", Name: "config"}); err != nil {
 				a.close()
@@ -79,6 +79,40 @@ func openApp(ctx context.Context, path string, logOut io.Writer, register bool) 
 	return a, nil
 }
 
+func (a *app) openBackends(dryRun bool) error {
+	statePath, storePath := a.cfg.State.Path, a.cfg.Store.Path
+	openState, openStore := local.Open, sqlite.Open
+	if dryRun {
+		openState, openStore = local.OpenReadOnly, sqlite.OpenReadOnly
+		if !exists(statePath) || !exists(storePath) {
+			tmp, err := os.MkdirTemp("", "dirsync-dry-run")
+			if err != nil {
+				return fmt.Errorf("dry run: %w", err)
+			}
+			a.tmpDir = tmp
+		}
+		if !exists(statePath) {
+			statePath, openState = filepath.Join(a.tmpDir, "state.db"), local.Open
+		}
+		if !exists(storePath) {
+			storePath, openStore = filepath.Join(a.tmpDir, "store.db"), sqlite.Open
+		}
+	}
+	var err error
+	if a.state, err = openState(statePath, a.log); err != nil {
+		return fmt.Errorf("open state %s: %w", statePath, err)
+	}
+	if a.store, err = openStore(storePath, a.log); err != nil {
+		return fmt.Errorf("open store %s: %w", storePath, err)
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func (a *app) job(name string) (engine.Job, bool) {
 	for _, j := range a.jobs {
 		if j.Name == name {
@@ -98,6 +132,9 @@ func (a *app) close() {
 	}
 	if a.state != nil {
 		errs = append(errs, a.state.Close())
+	}
+	if a.tmpDir != "" {
+		errs = append(errs, os.RemoveAll(a.tmpDir))
 	}
 	if err := errors.Join(errs...); err != nil {
 		a.log.Warn("close", zap.Error(err))

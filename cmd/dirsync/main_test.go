@@ -171,8 +171,8 @@ func TestQuickstartDryRunApplyAndIdempotence(t *testing.T) {
 		require.NotEmpty(t, q.Record)
 		require.NotEmpty(t, q.Reason)
 	}
-	all, _ := storeCount(t, openStore(t, dir))
-	require.Zero(t, all, "a dry run writes nothing")
+	_, err := os.Stat(filepath.Join(dir, "data"))
+	require.ErrorIs(t, err, os.ErrNotExist, "a dry run on an empty store creates no file")
 
 	rep, res = syncJSON(t, cfg)
 	require.Equal(t, 0, res.code, res.stderr)
@@ -182,6 +182,15 @@ func TestQuickstartDryRunApplyAndIdempotence(t *testing.T) {
 	require.Equal(t, valid, all)
 	require.Less(t, enabled, all, "the sample's disabled users are created disabled")
 	require.Equal(t, valid, strings.Count(res.stderr, `"msg":"change applied"`), "one log line per applied change")
+
+	stateBefore, err := os.ReadFile(filepath.Join(dir, "data", "state.db"))
+	require.NoError(t, err)
+	rep, res = syncJSON(t, cfg, "--dry-run")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, valid, rep.Runs[0].Counts["unchanged"])
+	stateAfter, err := os.ReadFile(filepath.Join(dir, "data", "state.db"))
+	require.NoError(t, err)
+	require.Equal(t, stateBefore, stateAfter, "a dry run on existing backends opens them read-only")
 
 	rep, res = syncJSON(t, cfg)
 	require.Equal(t, 0, res.code, res.stderr)

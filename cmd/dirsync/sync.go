@@ -31,7 +31,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := openApp(ctx, *cfgPath, stderr, !*dry)
+	a, err := openApp(ctx, *cfgPath, stderr, *dry)
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,9 @@ var (
 // errClosed is returned by every operation after Close.
 var errClosed = errors.New("local state backend is closed")
 
+// errReadOnly is returned by every write to a Backend from OpenReadOnly.
+var errReadOnly = errors.New("local state: opened read-only (dry run)")
+
 // fileLocks maps a state file's absolute path to the *sync.RWMutex shared by every
 // Backend on that file in this process. bbolt's file lock alone would also serialise
 // them, but it polls every 50 ms; the mutex hands over at once.
@@ -82,6 +85,7 @@ type Backend struct {
 	keepRuns int
 	now      func() time.Time
 	closed   atomic.Bool
+	readOnly bool // OpenReadOnly: write transactions are refused
 }
 
 // Open returns a Backend on the file at path, creating the file (mode 0600) and its
@@ -116,6 +120,35 @@ func Open(path string, log *zap.Logger) (*Backend, error) {
 	// but not a refusal, since the admin may have chosen it.
 	if fi, err := os.Stat(abs); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		b.log.Warn("state file is accessible to other users", zap.Stringer("mode", fi.Mode().Perm()))
+	}
+	return b, nil
+}
+
+// OpenReadOnly opens an existing state file for reading only (dry runs): nothing,
+// not even the schema marker, is written. Any write method fails.
+func OpenReadOnly(path string, log *zap.Logger) (*Backend, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("local state path %q: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("local state: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	mu, _ := fileLocks.LoadOrStore(abs, new(sync.RWMutex))
+	b := &Backend{path: abs, log: log.Named("state.local").With(zap.String("path", abs)),
+		mu: mu.(*sync.RWMutex), keepRuns: defaultKeepRuns, now: time.Now, readOnly: true}
+	err = b.view(context.Background(), func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get(keyVersion)) != schemaVersion {
+			return fmt.Errorf("state file %s is not a dirsync state file of schema %q", abs, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -160,6 +193,9 @@ func (b *Backend) withDB(ctx context.Context, write bool, fn func(*bolt.Tx) erro
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if write && b.readOnly {
+		return errReadOnly
 	}
 	if write {
 		b.mu.Lock()

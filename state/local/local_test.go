@@ -295,3 +295,33 @@ func takeTurns(ctx context.Context, b *Backend, who string) error {
 	}
 	return nil
 }
+
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	_, err := OpenReadOnly(path, nil)
+	require.ErrorIs(t, err, os.ErrNotExist, "a missing file is not created")
+	_, statErr := os.Stat(path)
+	require.ErrorIs(t, statErr, os.ErrNotExist)
+
+	rw, err := Open(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	lease, err := rw.Acquire(ctx, "c", "me", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, rw.Commit(ctx, lease, state.Commit{Upserts: map[string]state.Entry{"a": {Fingerprint: "f", Address: "a@example.com"}}}))
+	require.NoError(t, rw.Release(ctx, lease))
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	ro, err := OpenReadOnly(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	snap, err := ro.Snapshot(ctx, "c")
+	require.NoError(t, err)
+	require.Equal(t, "a@example.com", snap["a"].Address)
+	_, err = ro.Acquire(ctx, "c", "me", time.Minute)
+	require.ErrorIs(t, err, errReadOnly)
+	require.ErrorIs(t, ro.AddRun(ctx, state.Run{ID: "r", Connector: "c"}), errReadOnly)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "nothing was written")
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -59,7 +60,7 @@ func Open(path string, log *zap.Logger) (*Store, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("sqlite").With(zap.String("path", path))
-	dsn, err := dataSourceName(path)
+	dsn, err := dataSourceName(path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +80,43 @@ func Open(path string, log *zap.Logger) (*Store, error) {
 	return &Store{db: db, log: log}, nil
 }
 
+// OpenReadOnly opens an existing store for reading only (dry runs): no migration
+// runs and no row can be written. A store that still needs a migration is refused,
+// since this build's queries expect the new schema.
+func OpenReadOnly(path string, log *zap.Logger) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
+	}
+	dsn, err := dataSourceName(path, true)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
+	}
+	migrations, err := loadMigrations(migrationFiles)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var have int
+	err = db.QueryRowContext(context.Background(), `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite open %s read-only: %w", path, err)
+	}
+	if want := migrations[len(migrations)-1].version; have < want {
+		db.Close()
+		return nil, fmt.Errorf("sqlite open %s read-only: the store is at schema version %d and this build needs %d: run once without --dry-run to migrate it", path, have, want)
+	}
+	return &Store{db: db, log: log.Named("sqlite").With(zap.String("path", path))}, nil
+}
+
 // dataSourceName builds a file: URI so that a path containing '?' or '#' is not
 // mistaken for the start of the parameters. Pragmas go in the DSN because
 // database/sql opens connections on its own and each needs them.
-func dataSourceName(path string) (string, error) {
+func dataSourceName(path string, readOnly bool) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", fmt.Errorf("sqlite path %s: %w", path, err)
@@ -99,6 +133,9 @@ func dataSourceName(path string) (string, error) {
 	// writer got there first, without waiting for the busy timeout. Read-only
 	// transactions still begin deferred.
 	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Set("mode", "ro")
+	}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	return u.String(), nil
 }

@@ -126,3 +126,23 @@ func TestOpenPathWithSpecialCharacters(t *testing.T) {
 	_, err = os.Stat(path)
 	require.NoError(t, err)
 }
+
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	_, err := OpenReadOnly(path, zaptest.NewLogger(t))
+	require.ErrorIs(t, err, os.ErrNotExist, "a missing store is not created")
+
+	rw, err := Open(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	require.NoError(t, rw.AddDomain(ctx, "example.com", store.Actor{Kind: "system"}))
+	require.NoError(t, rw.Close())
+
+	ro, err := OpenReadOnly(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer ro.Close()
+	domains, err := ro.Domains(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"example.com"}, domains)
+	require.Error(t, ro.AddDomain(ctx, "example.org", store.Actor{Kind: "system"}), "writes are refused")
+}
