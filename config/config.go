@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -221,17 +222,44 @@ func decodeNode(n *yaml.Node, v any) error {
 	return decodeStrict(raw, v)
 }
 
-// yamlProblems turns a yaml.v3 error into problems, one per line it reports.
+var (
+	yamlLine     = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+)
+
+// yamlProblems turns a yaml.v3 error into problems, one per message it reports.
+// An unknown key becomes a problem at that key's path. Line numbers are kept for
+// the top level only: a section is decoded from a re-encoded copy, whose line
+// numbers would point at the wrong place, and its path says where it is.
 func yamlProblems(path string, err error) []Problem {
+	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		out := make([]Problem, 0, len(te.Errors))
-		for _, m := range te.Errors {
-			out = append(out, Problem{Path: path, Message: m})
-		}
-		return out
+		msgs = te.Errors
 	}
-	return []Problem{{Path: path, Message: err.Error()}}
+	out := make([]Problem, 0, len(msgs))
+	for _, m := range msgs {
+		line := ""
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			line, m = sm[1], sm[2]
+		}
+		p := Problem{Path: path, Message: m}
+		if sm := unknownField.FindStringSubmatch(m); sm != nil {
+			p.Path, p.Message = joinPath(path, sm[1]), "unknown key: check its spelling and indentation against the README's configuration reference"
+		}
+		if line != "" && path == "" {
+			p.Message += " (line " + line + ")"
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 func (c *Config) prepareConnector(i int, reg connectors.Registry) []Problem {
