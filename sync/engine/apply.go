@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/sync/plan"
+)
+
+// applied is what apply learned: anchors whose changes failed, and anchors whose
+// changes went in trimmed (a group whose member could not be created). Neither gets
+// its snapshot entry committed, so the next run plans them again.
+type applied struct {
+	failed     map[string]bool
+	incomplete map[string]bool
+}
+
+// apply executes ops in batches, never mixing users and groups in one batch, so a
+// group's members are known to exist (or known to have failed) before it is
+// written. An error means the store refused the request as a whole (stale fence,
+// unreachable).
+func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
+	res := applied{failed: map[string]bool{}, incomplete: map[string]bool{}}
+	failedCreates := map[string]bool{}
+	batch := max(r.job.Policy.BatchSize, 1)
+	actor := store.Actor{Kind: "sync", Name: r.job.Name, RunID: r.rep.RunID}
+	fence := &store.Fence{Name: r.job.Name, Token: r.lease.Token}
+	for start := 0; start < len(ops); {
+		end := start + 1
+		for end < len(ops) && end-start < batch && ops[end].Kind == ops[start].Kind {
+			end++
+		}
+		chunk := ops[start:end]
+		changes := make([]store.Change, len(chunk))
+		for i, op := range chunk {
+			changes[i] = r.withoutFailedMembers(op, failedCreates, res.incomplete)
+		}
+		outs, err := r.e.store.Apply(ctx, store.ApplyRequest{Actor: actor, Fence: fence, Changes: changes})
+		if err != nil {
+			return res, fmt.Errorf("apply changes %d-%d of %d: %w", start+1, end, len(ops), err)
+		}
+		for i, out := range outs {
+			r.outcome(chunk[i], out, res.failed)
+			if out.Err != nil && chunk[i].Action == store.ActionCreate {
+				failedCreates[chunk[i].Address] = true
+			}
+		}
+		r.progress("apply", 0, end, len(ops))
+		start = end
+	}
+	return res, nil
+}
+
+// withoutFailedMembers drops from a group change the members whose creation failed
+// in this run: the rest of the group is still written, and the group is marked
+// incomplete so the next run adds them once they exist.
+func (r *run) withoutFailedMembers(op plan.Op, failedCreates, incomplete map[string]bool) store.Change {
+	ch := op.Change
+	if ch.Kind != store.KindGroup || len(failedCreates) == 0 {
+		return ch
+	}
+	for i, fc := range ch.Changes {
+		members, ok := fc.After.([]string)
+		if fc.Field != store.FieldMembers || !ok {
+			continue
+		}
+		kept := make([]string, 0, len(members))
+		var dropped []string
+		for _, m := range members {
+			if failedCreates[m] {
+				dropped = append(dropped, m)
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		if len(dropped) == 0 {
+			continue
+		}
+		ch.Changes = append([]store.FieldChange(nil), ch.Changes...)
+		ch.Changes[i].After = kept
+		incomplete[op.Anchor] = true
+		r.rep.Warnings = append(r.rep.Warnings, plan.Quarantine{Record: ch.Address, Field: store.FieldMembers,
+			Reason: fmt.Sprintf("%d member(s) left out because creating them failed in this run (first: %s)", len(dropped), dropped[0]),
+			Fix:    "fix the members' errors; the next run adds them"})
+	}
+	return ch
+}
+
+func (r *run) outcome(op plan.Op, out store.Outcome, failed map[string]bool) {
+	o := Operation{Change: op.Change, Outcome: "unchanged"}
+	switch {
+	case out.Err != nil:
+		o.Outcome, o.Error = "failed", out.Err.Error()
+		failed[op.Anchor] = true
+		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("%s %s: %v", op.Action, op.Address, out.Err))
+		r.log.Warn("change failed", zap.String("action", string(op.Action)), zap.String("address", op.Address),
+			zap.Strings("fields", fieldNames(op.Changes)), zap.Error(out.Err))
+	case out.Applied:
+		o.Outcome = "applied"
+		r.log.Info("change applied", zap.String("action", string(op.Action)), zap.String("address", op.Address),
+			zap.Strings("fields", fieldNames(op.Changes)), zap.String("reason", op.Reason))
+	}
+	r.rep.Operations = append(r.rep.Operations, o)
+}
+
+func fieldNames(changes []store.FieldChange) []string {
+	names := make([]string, len(changes))
+	for i, c := range changes {
+		names[i] = c.Field
+	}
+	return names
+}
+
+// commit writes the snapshot entries of everything that is now true in the store.
+// An anchor with a failed or held op keeps its old entry, so the next run plans
+// it again. The cursor moves only when every op applied.
+func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursorUpdate) error {
+	held := map[string]bool{}
+	for _, op := range p.Held {
+		held[op.Anchor] = true
+	}
+	c := state.Commit{Upserts: map[string]state.Entry{}}
+	for a, e := range p.Entries {
+		c.Upserts[a] = e
+	}
+	for _, op := range p.Ops {
+		if op.Entry != nil && !done.failed[op.Anchor] && !done.incomplete[op.Anchor] && !held[op.Anchor] {
+			c.Upserts[op.Anchor] = *op.Entry
+		}
+	}
+	// An incremental source does not send a change twice: the cursor must not move
+	// past anything that failed or waits for approval.
+	if len(done.failed) == 0 && len(done.incomplete) == 0 && len(p.Held) == 0 {
+		c.Cursor, c.ClearCursor = cur.next, cur.clear
+	}
+	r.progress("commit", 0, len(p.Ops), len(p.Ops))
+	if err := r.e.state.Commit(ctx, r.lease, c); err != nil {
+		return fmt.Errorf("commit state (the store is updated; the next run re-checks these objects): %w", err)
+	}
+	return nil
+}
+
+// hold stores the held operations for an admin to approve, as the connector's one
+// current hold: each run replaces it (or removes it when nothing is held), so an
+// approval never applies operations an older run planned. Losing the hold would
+// lose the operations, so failing to store it fails the run before the commit.
+func (r *run) hold(ctx context.Context, p *plan.Plan) error {
+	if len(p.Held) == 0 {
+		err := r.e.state.DeleteHold(ctx, r.job.Name, r.job.Name)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("clear the previous hold: %w", err)
+		}
+		return nil
+	}
+	ops := make([]store.Change, len(p.Held))
+	for i, op := range p.Held {
+		ops[i] = op.Change
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return fmt.Errorf("encode held operations: %w", err)
+	}
+	err = r.e.state.PutHold(ctx, state.Hold{ID: r.job.Name, Connector: r.job.Name, RunID: r.rep.RunID,
+		Reason: p.HoldReason, Created: time.Now().UTC(), Operations: raw})
+	if err != nil {
+		return fmt.Errorf("record held operations: %w", err)
+	}
+	r.log.Warn("destructive changes held for approval", zap.Int("held", len(p.Held)), zap.String("reason", p.HoldReason),
+		zap.Strings("addresses", heldAddresses(p.Held, 20)))
+	return nil
+}
+
+func heldAddresses(ops []plan.Op, limit int) []string {
+	var out []string
+	for _, op := range ops[:min(limit, len(ops))] {
+		out = append(out, op.Address)
+	}
+	return slices.Clip(out)
+}
