@@ -32,7 +32,7 @@ func (s *Store) Apply(ctx context.Context, req store.ApplyRequest) ([]store.Outc
 			return nil, err
 		}
 	}
-	a := &applier{tx: tx, actor: req.Actor, now: time.Now().UTC()}
+	a := &applier{tx: newCachedTx(tx), actor: req.Actor, now: time.Now().UTC()}
 	out := make([]store.Outcome, len(req.Changes))
 	var applied, refused int
 	for i, ch := range req.Changes {
@@ -98,7 +98,7 @@ func isRefusal(err error) bool {
 
 // applier executes the changes of one request inside its transaction.
 type applier struct {
-	tx    *sql.Tx
+	tx    *cachedTx
 	actor store.Actor
 	now   time.Time
 }
