@@ -35,13 +35,16 @@ type app struct {
 // connectors, and registers the configured internal domains in the store. A dry run
 // writes nothing: it opens existing backends read-only, and stands in an empty,
 // throwaway one for a backend that does not exist yet.
-func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool) (*app, error) {
+func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, logLevel string) (*app, error) {
 	if path == "" {
 		return nil, usageError("--config is required (try deploy/examples/quickstart.yaml)")
 	}
 	cfg, err := config.Load(path, registry.Builtin())
 	if err != nil {
 		return nil, err
+	}
+	if logLevel != "" {
+		cfg.Log.Level = logLevel
 	}
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
@@ -146,7 +149,7 @@ func (a *app) close() {
 func newLogger(c config.Log, out io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, usageError("log level %q: use debug, info, warn or error", c.Level)
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder

@@ -57,7 +57,7 @@ const usage = `dirsync keeps an email gateway's user directory in step with your
 
 Usage:
   dirsync serve   --config FILE        run the daemon: scheduled syncs, health endpoints
-  dirsync sync    --config FILE [--connector NAME]... [--full] [--dry-run] [--output text|json]
+  dirsync sync    --config FILE [--connector NAME]... [--full] [--dry-run] [--output text|json] [--log-level LEVEL]
                                        run a sync now, in this process
   dirsync version                      print the version
 

@@ -311,3 +311,11 @@ func TestServeSyncsAtStartAndStopsOnSIGTERM(t *testing.T) {
 	require.Contains(t, logs.String(), `"msg":"stopped"`)
 	require.Contains(t, logs.String(), `"msg":"connector scheduled"`)
 }
+
+func TestLogLevelFlag(t *testing.T) {
+	_, cfg := quickstart(t)
+	quiet := dirsync(t, "sync", "--config", cfg, "--log-level", "warn")
+	require.Equal(t, 0, quiet.code, quiet.stderr)
+	require.NotContains(t, quiet.stderr, "change applied")
+	require.Equal(t, 2, dirsync(t, "sync", "--config", cfg, "--log-level", "loud").code)
+}

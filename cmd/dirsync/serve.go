@@ -35,7 +35,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := openApp(sigCtx, *cfgPath, stderr, false)
+	a, err := openApp(sigCtx, *cfgPath, stderr, false, "")
 	if err != nil {
 		return err
 	}

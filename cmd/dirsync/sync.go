@@ -23,6 +23,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	full := fs.Bool("full", false, "full read and reconcile, even where incremental runs are possible")
 	dry := fs.Bool("dry-run", false, "print the plan and change nothing")
 	output := fs.String("output", "text", "report format: text or json")
+	logLevel := fs.String("log-level", "", "log level for this run (debug, info, warn, error); default: the config's log.level")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := openApp(ctx, *cfgPath, stderr, *dry)
+	a, err := openApp(ctx, *cfgPath, stderr, *dry, *logLevel)
 	if err != nil {
 		return err
 	}
