@@ -156,11 +156,12 @@ func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User
 	if u.Address != r.Address {
 		changes = append(changes, store.FieldChange{Field: store.FieldAddress, Before: u.Address, After: r.Address})
 	}
+	stored := storedRecord(u)
 	for _, f := range fieldOrder {
 		if f == store.FieldEnabled || !p.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
 			continue
 		}
-		before, after := userValue(u, f), recordValue(r, f)
+		before, after := recordValue(stored, f), recordValue(r, f)
 		if !equal(before, after) {
 			changes = append(changes, store.FieldChange{Field: f, Before: before, After: after})
 		}
@@ -253,28 +254,12 @@ func recordValue(r Record, f string) any {
 	return fieldValue(r, f)
 }
 
-func userValue(u *store.User, f string) any {
-	switch f {
-	case store.FieldDisplayName:
-		return u.DisplayName
-	case store.FieldGivenName:
-		return u.GivenName
-	case store.FieldSurname:
-		return u.Surname
-	case store.FieldPhone:
-		return u.Phone
-	case store.FieldDepartment:
-		return u.Department
-	case store.FieldTitle:
-		return u.Title
-	case store.FieldAliases:
-		return nonNil(u.Aliases)
-	case store.FieldMembers:
-		return nonNil(u.Members)
-	case store.FieldEnabled:
-		return u.Enabled
-	}
-	return nil
+// storedRecord views a store object as a Record, so both sides of a field
+// comparison are read by the same accessor.
+func storedRecord(u *store.User) Record {
+	return Record{Kind: u.Kind, Anchor: u.Anchor, Address: u.Address, Aliases: u.Aliases,
+		DisplayName: u.DisplayName, GivenName: u.GivenName, Surname: u.Surname, Phone: u.Phone,
+		Department: u.Department, Title: u.Title, Enabled: u.Enabled, Members: u.Members}
 }
 
 func nonNil(s []string) []string {

@@ -6,7 +6,6 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -77,7 +76,7 @@ func Normalize(rec connectors.Record, internal Domains) (Record, []Quarantine, b
 	}
 	addr, err := mailaddr.Normalize(rec.Mail)
 	if err != nil {
-		return Record{}, q("mail", errors.Unwrap(err).Error()+": "+reasonOf(err), "correct the address in the source"), false
+		return Record{}, q("mail", err.Error(), "correct the address in the source"), false
 	}
 	if !internal(mailaddr.Domain(addr)) {
 		return Record{}, q("mail", (&store.NotInternalError{Domain: mailaddr.Domain(addr)}).Error(),
