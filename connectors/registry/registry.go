@@ -5,11 +5,13 @@ package registry
 import (
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/connectors/file"
+	"github.com/dirsync/dirsync/connectors/ldap"
 )
 
 // Builtin returns the connector types dirsync ships with.
 func Builtin() connectors.Registry {
 	return connectors.Registry{
 		"file": file.New,
+		"ldap": ldap.New,
 	}
 }
