@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 
 	goldap "github.com/go-ldap/ldap/v3"
 )

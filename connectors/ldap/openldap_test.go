@@ -126,7 +126,10 @@ func TestOpenLDAPConnectionErrorsSayWhatToFix(t *testing.T) {
 	}{
 		{"unknown CA", func(c *Config) { c.CAFile = "" }, "set ca_file"},
 		{"wrong name", func(c *Config) { c.ServerName = "ldap.elsewhere.test" }, "set server_name"},
-		{"bad password", func(c *Config) { t.Setenv("WRONG_PW", "not-the-password"); c.BindPassword, _ = parseSecret("${WRONG_PW}") }, "invalid credentials"},
+		{"bad password", func(c *Config) {
+			t.Setenv("WRONG_PW", "not-the-password")
+			c.BindPassword, _ = parseSecret("${WRONG_PW}")
+		}, "invalid credentials"},
 		{"not TLS", func(c *Config) { c.URL = "ldaps://" + strings.TrimPrefix(srv.url, "ldap://") }, "did not answer TLS"},
 		{"nothing listening", func(c *Config) { c.URL = "ldaps://127.0.0.1:1" }, "cannot be reached"},
 	} {
