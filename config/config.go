@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -106,7 +107,11 @@ type Connector struct {
 	// Sync overrides the top-level sync policy for this connector.
 	SyncOverride yaml.Node `yaml:"sync"`
 	// Settings is the connector type's own section, decoded strictly into Source.
+	// It may be written under `config:` or under the type's own name
+	// (`ldap:` for type ldap), as the README's examples do.
 	Settings yaml.Node `yaml:"config"`
+	// Other holds the remaining keys: only the type-named section is allowed.
+	Other map[string]yaml.Node `yaml:",inline"`
 
 	// Policy is the effective policy (defaults, then top-level, then override).
 	Policy Policy `yaml:"-"`
@@ -277,12 +282,23 @@ func (c *Config) prepareConnector(i int, reg connectors.Registry) []Problem {
 	if !ok {
 		return append(probs, Problem{Path: path + ".type", Message: fmt.Sprintf("unknown connector type %q (known: %s)", cc.Type, strings.Join(typeNames(reg), ", "))})
 	}
+	section := "config"
+	for _, key := range slices.Sorted(maps.Keys(cc.Other)) {
+		switch {
+		case key == cc.Type && cc.Settings.Kind == 0:
+			cc.Settings, section = cc.Other[key], key
+		case key == cc.Type:
+			probs = append(probs, Problem{Path: path + "." + key, Message: "the connector's settings are already under config: keep one of the two sections"})
+		default:
+			probs = append(probs, Problem{Path: path + "." + key, Message: "unknown key: check its spelling and indentation against the README's configuration reference"})
+		}
+	}
 	src := newCfg()
 	if err := decodeNode(&cc.Settings, src); err != nil {
-		return append(probs, yamlProblems(path+".config", err)...)
+		return append(probs, yamlProblems(path+"."+section, err)...)
 	}
 	for _, err := range src.Prepare(c.Dir) {
-		p := Problem{Path: path + ".config", Message: err.Error()}
+		p := Problem{Path: path + "." + section, Message: err.Error()}
 		var fe *connectors.FieldError
 		if errors.As(err, &fe) {
 			if fe.Field != "" {
