@@ -14,7 +14,7 @@ build:
 run: build
 	./$(BIN) serve --config $(CONFIG)
 
-## test: start throwaway Redis, OpenLDAP and PostgreSQL on loopback, run every test, stop them
+## test: start throwaway Redis, OpenLDAP, PostgreSQL and a Samba AD DC on loopback, run every test, stop them
 test: vet
 	bash scripts/testenv.sh run -- $(GO) test -race -count=1 ./...
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# testenv.sh: throwaway Redis, OpenLDAP and PostgreSQL 15 on loopback for the
-# integration tests (DESIGN.md convention 10, notes/test-servers.md).
+# testenv.sh: throwaway Redis, OpenLDAP, PostgreSQL 15 and a Samba AD domain
+# controller on loopback for the integration tests (DESIGN.md convention 10,
+# notes/test-servers.md).
 #
 #   scripts/testenv.sh start          install what is missing, start the servers,
 #                                     write .testenv/env.sh (reuses a running set)
@@ -15,7 +16,13 @@
 # each with its PID file and log. Ports are probed upward from 16379 (Redis),
 # 13389/13636 (LDAP/LDAPS) and 15432 (PostgreSQL) under a machine-wide lock, so
 # two checkouts get different ports. The servers are test-only: no durability
-# (Redis without persistence, slapd dbnosync, PostgreSQL fsync=off), trust auth.
+# (Redis without persistence, slapd dbnosync, PostgreSQL fsync=off, Samba
+# ldb:nosync), trust auth. One test CA (.testenv/tls/ca.crt) signs slapd's and
+# Samba's certificates.
+#
+# Samba AD (scripts/testenv-samba.sh, which also tells how to add enabled and
+# disabled AD users and groups over LDAP) listens on its fixed ports 389/636:
+# it needs root and one DC per machine. DIRSYNC_TESTENV_NO_SAMBA=1 skips it.
 #
 # Status lines go to stderr so `run` never mixes them into CMD's stdout
 # (e.g. `go test -json`). DIRSYNC_TESTENV_TIMEOUT (seconds, default 30)
@@ -37,6 +44,13 @@ LDAP_BIND_DN=cn=admin,$LDAP_BASE_DN
 SLAPD=/usr/sbin/slapd
 SLAPADD=/usr/sbin/slapadd
 SLAPPASSWD=/usr/sbin/slappasswd
+SAMBA_STARTED=0
+
+# The test CA and OpenLDAP; the Samba AD DC.
+# shellcheck source=scripts/testenv-ldap.sh
+. "$(dirname "$SCRIPT")/testenv-ldap.sh"
+# shellcheck source=scripts/testenv-samba.sh
+. "$(dirname "$SCRIPT")/testenv-samba.sh"
 
 # OpenLDAP's tools must not pick up the machine's or the user's ldap.conf.
 export LDAPCONF=/dev/null LDAPRC=/dev/null
@@ -95,15 +109,18 @@ alive() {
 }
 
 # ours PID MARKER: PID is alive and was started from MARKER (a folder of ours):
-# its working directory or its command line names MARKER. Guards against a
-# recycled PID so stop never signals a process it did not start.
+# its working directory, its stdout (spawn's log) or its command line names
+# MARKER (samba overwrites its command line). Guards against a recycled PID so
+# stop never signals a process it did not start.
 ours() {
-	local pid=$1 marker=$2 cwd cmd
+	local pid=$1 marker=$2 f
 	alive "$pid" || return 1
-	cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || cwd=
-	[[ -n $cwd && $cwd/ == "$marker"/* ]] && return 0
-	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || cmd=
-	[[ $cmd == *"$marker"* ]]
+	for f in cwd fd/1; do
+		f=$(readlink "/proc/$pid/$f" 2>/dev/null) || f=
+		[[ -n $f && $f/ == "$marker"/* ]] && return 0
+	done
+	f=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || f=
+	[[ $f == *"$marker"* ]]
 }
 
 # port_free PORT: nothing listens on PORT (any address).
@@ -168,6 +185,7 @@ install_packages() {
 	command -v ldapsearch >/dev/null || pkgs+=(ldap-utils)
 	[[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl && -x $PGBIN/postgres ]] || pkgs+=("postgresql-$PG_VERSION")
 	command -v openssl >/dev/null || pkgs+=(openssl)
+	samba_wanted && samba_missing_packages
 	((${#pkgs[@]})) || return 0
 
 	local sudo=()
@@ -181,7 +199,8 @@ install_packages() {
 	# Debian's slapd would otherwise build its own database under /var/lib/ldap.
 	echo "slapd slapd/no_configuration boolean true" | "${sudo[@]}" debconf-set-selections
 	# Keep the packages' own services (redis on 6379, the main PostgreSQL
-	# cluster) from starting: we never use them.
+	# cluster, Debian's samba-ad-dc/smbd/nmbd/winbind) from starting: we
+	# never use them.
 	local policy=/usr/sbin/policy-rc.d own_policy=0
 	if [[ ! -e $policy ]]; then
 		# shellcheck disable=SC2064 # expand now: sudo and policy are locals
@@ -229,139 +248,6 @@ redis_ping() {
 		printf 'PING\r\n' >&3
 		IFS= read -r -t 2 reply <&3 && [[ $reply == $'+PONG\r' ]]
 	)
-}
-
-# ---------------------------------------------------------------- openldap
-
-make_certs() {
-	local tls=$1 hn
-	mkdir -p "$tls"
-	hn=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)
-	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-		"keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
-		"subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,DNS:$hn" >"$tls/server.ext"
-	{
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout "$tls/ca.key" -out "$tls/ca.crt" -days 30 -subj "/CN=dirsync testenv CA" \
-			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-				-keyout "$tls/server.key" -out "$tls/server.csr" -subj "/CN=localhost" &&
-			openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
-				-CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt"
-	} >"$tls/openssl.log" 2>&1 || fail_server ldap "$tls/openssl.log" "certificate generation failed"
-	chmod 600 "$tls"/*.key
-}
-
-write_slapd_conf() {
-	local dir=$1 hash=$2
-	cat >"$dir/slapd.conf" <<EOF
-# Generated by scripts/testenv.sh: a throwaway, test-only OpenLDAP.
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/nis.schema
-include /etc/ldap/schema/inetorgperson.schema
-
-pidfile  $dir/slapd.pid
-argsfile $dir/slapd.args
-
-modulepath /usr/lib/ldap
-moduleload back_mdb
-moduleload syncprov
-moduleload memberof
-moduleload ppolicy
-
-TLSCACertificateFile  $dir/tls/ca.crt
-TLSCertificateFile    $dir/tls/server.crt
-TLSCertificateKeyFile $dir/tls/server.key
-
-database  mdb
-suffix    "$LDAP_BASE_DN"
-rootdn    "$LDAP_BIND_DN"
-rootpw    $hash
-directory $dir/data
-# mdb's default map is 10 MiB; the map file is sparse, so be generous.
-maxsize   4294967296
-# Test only: no fsync per write (online adds ~15x faster).
-dbnosync
-
-index objectClass     eq
-index uid             eq
-index mail            eq
-index cn              eq
-index entryUUID       eq
-index entryCSN        eq
-index member          eq
-index memberOf        eq
-index modifyTimestamp eq
-
-access to attrs=userPassword by self write by anonymous auth by * none
-access to * by * read
-
-overlay syncprov
-syncprov-checkpoint 100 10
-EOF
-	chmod 600 "$dir/slapd.conf"
-}
-
-write_base_ldif() {
-	cat >"$1" <<EOF
-dn: $LDAP_BASE_DN
-objectClass: top
-objectClass: dcObject
-objectClass: organization
-dc: example
-o: Example
-
-dn: ou=people,$LDAP_BASE_DN
-objectClass: top
-objectClass: organizationalUnit
-ou: people
-
-dn: ou=groups,$LDAP_BASE_DN
-objectClass: top
-objectClass: organizationalUnit
-ou: groups
-EOF
-}
-
-ldap_ready() {
-	ldapsearch -x -LLL -o nettimeout=2 -H "$1" -D "$LDAP_BIND_DN" -y "$2" \
-		-b "$LDAP_BASE_DN" -s base dn
-}
-
-start_ldap() {
-	local dir=$STATE/ldap port tlsport pid pwfile hash
-	mkdir -p "$dir/data"
-	if [[ -r /sys/kernel/security/apparmor/profiles ]] &&
-		grep -q '^/usr/sbin/slapd (enforce)' /sys/kernel/security/apparmor/profiles; then
-		die "AppArmor confines $SLAPD: it cannot read $dir. Run: aa-complain /usr/sbin/slapd (package apparmor-utils)"
-	fi
-	make_certs "$dir/tls"
-	LDAP_PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-	pwfile=$dir/password
-	(umask 077 && printf '%s' "$LDAP_PASSWORD" >"$pwfile")
-	hash=$("$SLAPPASSWD" -T "$pwfile") || die "slappasswd failed"
-	write_slapd_conf "$dir" "$hash"
-	write_base_ldif "$dir/base.ldif"
-	"$SLAPADD" -q -w -f "$dir/slapd.conf" -l "$dir/base.ldif" >"$dir/slapadd.log" 2>&1 ||
-		fail_server ldap "$dir/slapadd.log" "slapadd of the base entries failed"
-
-	pick_port 13389
-	port=$PORT
-	pick_port 13636
-	tlsport=$PORT
-	LDAP_URL=ldap://127.0.0.1:$port
-	LDAPS_URL=ldaps://127.0.0.1:$tlsport
-	# -d none: stay in the foreground (spawn detaches it) and print only
-	# errors, to the log; -d 0 would print nothing, not even a config error.
-	pid=$(spawn "$dir/slapd.log" "$SLAPD" -d none -f "$dir/slapd.conf" -h "$LDAP_URL/ $LDAPS_URL/")
-	echo "$pid" >"$dir/pid"
-	wait_until ldap "$dir/slapd.log" "$pid" ldap_ready "$LDAP_URL" "$pwfile"
-	if ! out=$(LDAPTLS_CACERT=$dir/tls/ca.crt LDAPTLS_REQCERT=demand ldap_ready "$LDAPS_URL" "$pwfile" 2>&1); then
-		printf '%s\n' "$out" >>"$dir/slapd.log"
-		fail_server ldap "$dir/slapd.log" "ldaps:// with the generated CA failed: $out"
-	fi
-	LDAP_CA_FILE=$dir/tls/ca.crt
 }
 
 # ---------------------------------------------------------------- postgresql
@@ -415,8 +301,10 @@ EOF
 # running: the state folder describes a complete set whose servers all live.
 running() {
 	[[ -f $ENV_FILE ]] || return 1
-	local s
-	for s in redis ldap postgres; do
+	local s servers=(redis ldap postgres)
+	# A set started without Samba is incomplete when Samba is wanted now.
+	if samba_wanted || [[ -f $STATE/samba/pid ]]; then servers+=(samba); fi
+	for s in "${servers[@]}"; do
 		ours "$(cat "$STATE/$s/pid" 2>/dev/null)" "$(marker "$s")" || return 1
 	done
 }
@@ -432,11 +320,18 @@ marker() {
 
 summary() {
 	(
+		unset DIRSYNC_TEST_AD_URL
 		# shellcheck disable=SC1090
 		. "$ENV_FILE"
 		log "redis     $DIRSYNC_TEST_REDIS_ADDR"
 		log "ldap      $DIRSYNC_TEST_LDAP_URL $DIRSYNC_TEST_LDAPS_URL ($DIRSYNC_TEST_LDAP_BASE_DN)"
 		log "postgres  ${DIRSYNC_TEST_PG_DSN%%\?*}"
+		if [[ -n ${DIRSYNC_TEST_AD_URL:-} ]]; then
+			# shellcheck disable=SC2153 # set by env.sh
+			log "samba-ad  $DIRSYNC_TEST_AD_URL $DIRSYNC_TEST_ADS_URL ($DIRSYNC_TEST_AD_BASE_DN)"
+		else
+			log "samba-ad  not started (DIRSYNC_TESTENV_NO_SAMBA=1)"
+		fi
 	)
 }
 
@@ -459,12 +354,17 @@ stop_server() {
 	done
 }
 
-stop_all() {
-	[[ -d $STATE ]] || return 0
+stop_servers() {
+	stop_server samba TERM
 	# SIGINT is PostgreSQL's fast shutdown (what pg_ctl stop -m fast sends).
 	stop_server postgres INT
 	stop_server ldap TERM
 	stop_server redis TERM
+}
+
+stop_all() {
+	[[ -d $STATE ]] || return 0
+	stop_servers
 	local extra f
 	for f in home sockdir; do
 		extra=$(cat "$STATE/postgres/$f" 2>/dev/null) || continue
@@ -479,19 +379,32 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 write_env() {
 	local tmp=$ENV_FILE.tmp old_umask
 	old_umask=$(umask)
-	umask 077 # the file holds the LDAP password
+	umask 077 # the file holds the LDAP and AD passwords
+	local kvs=(
+		"DIRSYNC_TEST_REDIS_ADDR=$REDIS_ADDR"
+		"DIRSYNC_TEST_LDAP_URL=$LDAP_URL"
+		"DIRSYNC_TEST_LDAPS_URL=$LDAPS_URL"
+		"DIRSYNC_TEST_LDAP_CA_FILE=$LDAP_CA_FILE"
+		"DIRSYNC_TEST_LDAP_BASE_DN=$LDAP_BASE_DN"
+		"DIRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN"
+		"DIRSYNC_TEST_LDAP_PASSWORD=$LDAP_PASSWORD"
+		"DIRSYNC_TEST_PG_DSN=$PG_DSN"
+	)
+	((SAMBA_STARTED)) && kvs+=(
+		"DIRSYNC_TEST_AD_URL=$AD_URL"
+		"DIRSYNC_TEST_ADS_URL=$ADS_URL"
+		"DIRSYNC_TEST_AD_CA_FILE=$AD_CA_FILE"
+		"DIRSYNC_TEST_AD_BASE_DN=$AD_BASE_DN"
+		"DIRSYNC_TEST_AD_BIND_DN=$AD_BIND_DN"
+		"DIRSYNC_TEST_AD_PASSWORD=$AD_PASSWORD"
+		"DIRSYNC_TEST_AD_ADMIN_DN=$AD_ADMIN_DN"
+		"DIRSYNC_TEST_AD_ADMIN_PASSWORD=$AD_ADMIN_PASSWORD"
+		"DIRSYNC_TEST_AD_TESTS_OU=$AD_TESTS_OU"
+	)
 	{
 		echo "# Generated by scripts/testenv.sh start; removed by scripts/testenv.sh stop."
 		local kv
-		for kv in \
-			"DIRSYNC_TEST_REDIS_ADDR=$REDIS_ADDR" \
-			"DIRSYNC_TEST_LDAP_URL=$LDAP_URL" \
-			"DIRSYNC_TEST_LDAPS_URL=$LDAPS_URL" \
-			"DIRSYNC_TEST_LDAP_CA_FILE=$LDAP_CA_FILE" \
-			"DIRSYNC_TEST_LDAP_BASE_DN=$LDAP_BASE_DN" \
-			"DIRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN" \
-			"DIRSYNC_TEST_LDAP_PASSWORD=$LDAP_PASSWORD" \
-			"DIRSYNC_TEST_PG_DSN=$PG_DSN"; do
+		for kv in "${kvs[@]}"; do
 			printf 'export %s=%s\n' "${kv%%=*}" "$(shq "${kv#*=}")"
 		done
 	} >"$tmp"
@@ -503,9 +416,7 @@ START_DONE=0
 on_start_exit() {
 	((START_DONE)) && return 0
 	# Stop what did come up; keep the logs for the error message above.
-	stop_server postgres INT
-	stop_server ldap TERM
-	stop_server redis TERM
+	stop_servers
 	log "start failed: logs kept in $STATE; scripts/testenv.sh stop removes them"
 }
 
@@ -524,12 +435,15 @@ start_env() {
 		log "removing a stale or incomplete $STATE"
 		stop_all
 	fi
+	samba_preflight
 	install_packages
 	mkdir -p "$STATE"
 	trap on_start_exit EXIT
+	make_ca "$STATE/tls"
 	start_redis
 	start_ldap
 	start_postgres
+	if samba_wanted; then start_samba; fi
 	write_env
 	START_DONE=1
 	trap - EXIT

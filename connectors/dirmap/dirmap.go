@@ -225,8 +225,9 @@ func (m Mapping) Record(dn string, e Entry) (connectors.Record, Skip, error) {
 	}
 	r := connectors.Record{Kind: kind, Ref: NormalizeDN(dn)}
 	anchor := first(e, m.Anchor)
-	if m.AnchorFormat == "guid" && anchor != "" {
-		g, err := FormatGUID([]byte(anchor))
+	if raw := e.Values(m.Anchor); m.AnchorFormat == "guid" && len(raw) > 0 {
+		// Binary: never trimmed (a GUID byte may well be 0x20 or 0x0a).
+		g, err := FormatGUID([]byte(raw[0]))
 		if err != nil {
 			return r, "", fmt.Errorf("%s: %w", m.Anchor, err)
 		}

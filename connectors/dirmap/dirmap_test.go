@@ -77,3 +77,18 @@ func TestAttributesRequestedAreOnlyTheMappedOnes(t *testing.T) {
 	require.ElementsMatch(t, []string{"objectClass", "entryUUID", "mail", "mailAlternateAddress", "cn", "givenName", "sn",
 		"telephoneNumber", "departmentNumber", "title", "member", "pwdAccountLockedTime"}, m.Attributes())
 }
+
+func TestBinaryGUIDIsNeverTrimmed(t *testing.T) {
+	m, err := dirmap.Preset("ad")
+	require.NoError(t, err)
+	for _, raw := range [][]byte{
+		{0x0a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0x20},
+		{0x20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0x09},
+	} {
+		rec, skip, err := m.Record("CN=x,DC=example,DC=com", dirmap.Attrs{"objectclass": {"user"}, "mail": {"x@example.com"}, "objectguid": {string(raw)}})
+		require.NoError(t, err)
+		require.Empty(t, skip)
+		want, _ := dirmap.FormatGUID(raw)
+		require.Equal(t, want, rec.Anchor)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,16 +71,21 @@ func loadLDAPEnv(t *testing.T) ldapEnv {
 		bindDN:   testenv.Addr(t, testenv.EnvLDAPBindDN),
 		password: testenv.Addr(t, testenv.EnvLDAPPassword),
 	}
-	caFile := testenv.Addr(t, testenv.EnvLDAPCAFile)
+	e.caPool = loadCAPool(t, testenv.Addr(t, testenv.EnvLDAPCAFile))
+	return e
+}
+
+func loadCAPool(t *testing.T, caFile string) *x509.CertPool {
+	t.Helper()
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		t.Fatalf("read LDAP CA: %v", err)
+		t.Fatalf("read CA: %v", err)
 	}
-	e.caPool = x509.NewCertPool()
-	if !e.caPool.AppendCertsFromPEM(pem) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
 		t.Fatalf("no certificate in %s", caFile)
 	}
-	return e
+	return pool
 }
 
 // tlsConfig verifies the server certificate against the test CA and the host
@@ -190,6 +196,50 @@ func TestLDAP(t *testing.T) {
 			t.Fatalf("ldaps with an empty CA pool: %v, want an unknown-authority error", err)
 		}
 	})
+}
+
+// TestAD binds to the Samba AD DC over LDAPS as the sync service account, as
+// the LDAP connector would, and reads the rootDSE's highestCommittedUSN (where
+// AD change tracking starts) and the tests' OU.
+func TestAD(t *testing.T) {
+	e := ldapEnv{
+		ldapsURL: testenv.Addr(t, testenv.EnvADSURL),
+		baseDN:   testenv.Addr(t, testenv.EnvADBaseDN),
+		bindDN:   testenv.Addr(t, testenv.EnvADBindDN),
+		password: testenv.Addr(t, testenv.EnvADPassword),
+		caPool:   loadCAPool(t, testenv.Addr(t, testenv.EnvADCAFile)),
+	}
+	testsOU := testenv.Addr(t, testenv.EnvADTestsOU)
+
+	conn := dialLDAP(t, e.ldapsURL, e.tlsConfig(t, e.ldapsURL))
+	if err := conn.Bind(e.bindDN, e.password); err != nil {
+		t.Fatalf("bind as %s: %v", e.bindDN, err)
+	}
+	res, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 10, false, "(objectClass=*)", []string{"defaultNamingContext", "highestCommittedUSN"}, nil))
+	if err != nil {
+		t.Fatalf("read the rootDSE: %v", err)
+	}
+	if len(res.Entries) != 1 {
+		t.Fatalf("rootDSE search returned %d entries, want 1", len(res.Entries))
+	}
+	rootDSE := res.Entries[0]
+	if got := rootDSE.GetAttributeValue("defaultNamingContext"); !strings.EqualFold(got, e.baseDN) {
+		t.Errorf("defaultNamingContext = %q, want %q", got, e.baseDN)
+	}
+	usn, err := strconv.ParseInt(rootDSE.GetAttributeValue("highestCommittedUSN"), 10, 64)
+	if err != nil || usn <= 0 {
+		t.Errorf("highestCommittedUSN = %q, want a positive number", rootDSE.GetAttributeValue("highestCommittedUSN"))
+	}
+
+	res, err = conn.Search(ldap.NewSearchRequest(testsOU, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 10, false, "(objectClass=organizationalUnit)", []string{"objectGUID"}, nil))
+	if err != nil {
+		t.Fatalf("read %s: %v", testsOU, err)
+	}
+	if len(res.Entries) != 1 || len(res.Entries[0].GetRawAttributeValue("objectGUID")) != 16 {
+		t.Fatalf("%s: want one organizational unit with a 16-byte objectGUID, got %d entries", testsOU, len(res.Entries))
+	}
 }
 
 func TestPostgres(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package testenv gives integration tests the addresses of the real servers
-// that scripts/testenv.sh starts on loopback (Redis, OpenLDAP, PostgreSQL).
+// that scripts/testenv.sh starts on loopback (Redis, OpenLDAP, PostgreSQL and
+// a Samba Active Directory domain controller).
 //
 // The script writes the addresses to .testenv/env.sh; `scripts/testenv.sh run
 // -- go test ./...` (what `make test` runs) exports them for the tests. A test
@@ -36,6 +37,41 @@ const (
 	// EnvPostgresDSN holds a PostgreSQL URL for the database dirsync_test
 	// (postgres://postgres@127.0.0.1:PORT/dirsync_test?sslmode=disable).
 	EnvPostgresDSN = "DIRSYNC_TEST_PG_DSN"
+
+	// The Samba AD domain controller (realm EXAMPLE.COM), on Samba's fixed
+	// ports, so one per machine; unset when the script ran with
+	// DIRSYNC_TESTENV_NO_SAMBA=1. scripts/testenv-samba.sh tells how to add
+	// enabled and disabled users and groups over LDAP.
+
+	// EnvADURL holds the plain LDAP URL (ldap://127.0.0.1:389); simple binds
+	// are allowed on it, and so is StartTLS.
+	EnvADURL = "DIRSYNC_TEST_AD_URL"
+	// EnvADSURL holds the LDAP-over-TLS URL (ldaps://127.0.0.1:636).
+	EnvADSURL = "DIRSYNC_TEST_ADS_URL"
+	// EnvADCAFile holds the path of the PEM CA certificate that signed the
+	// DC's certificate: the same test CA as EnvLDAPCAFile.
+	EnvADCAFile = "DIRSYNC_TEST_AD_CA_FILE"
+	// EnvADBaseDN holds the domain's naming context (DC=example,DC=com).
+	EnvADBaseDN = "DIRSYNC_TEST_AD_BASE_DN"
+	// EnvADBindDN holds the DN of the sync service account
+	// (CN=svc-dirsync,CN=Users,DC=example,DC=com): not an administrator, but
+	// granted Replicating Directory Changes (DirSync) and read on
+	// CN=Deleted Objects (tombstones with the Show Deleted control).
+	EnvADBindDN = "DIRSYNC_TEST_AD_BIND_DN"
+	// EnvADPassword holds the sync account's password, generated per start.
+	EnvADPassword = "DIRSYNC_TEST_AD_PASSWORD"
+	// EnvADAdminDN holds the DN of the domain's Administrator
+	// (CN=Administrator,CN=Users,DC=example,DC=com), for tests that write
+	// their fixtures.
+	EnvADAdminDN = "DIRSYNC_TEST_AD_ADMIN_DN"
+	// EnvADAdminPassword holds the Administrator's password, generated per
+	// start.
+	EnvADAdminPassword = "DIRSYNC_TEST_AD_ADMIN_PASSWORD"
+	// EnvADTestsOU holds the DN of an empty organisational unit
+	// (OU=dirsync-tests,DC=example,DC=com) in which tests create their own
+	// sub-OUs. The DC lives until the script stops it: tests share it, so
+	// each should use a unique sub-OU.
+	EnvADTestsOU = "DIRSYNC_TEST_AD_TESTS_OU"
 )
 
 // Addr returns the value of the environment variable envVar, one of the Env

@@ -1,0 +1,658 @@
+package ldap_test
+
+// BenchmarkLDAPSync is a benchmark, not a test: it builds its own throwaway slapd
+// holding 100,000 generated users and 100 groups, then times the LDAP connector and
+// full syncs through the real engine against ldapsearch reading the same entries
+// over the same plain ldap:// connection. Run it alone, once:
+//
+//	make bench-ldap
+//	go test -run '^$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/
+//
+// Every figure goes to b.ReportMetric (seconds, x-ratios, MB, counts) and, with -v,
+// to a table in the log. Each phase runs under a pprof label (phase=...), so a CPU
+// profile can be cut per phase:
+//
+//	go test -run '^$' -bench LDAPSync -benchtime 1x -cpuprofile cpu.out ./connectors/ldap/
+//	go tool pprof -tagfocus phase=read-p4 -top cpu.out
+//	go tool pprof -tagfocus phase=initial-sync -top cpu.out
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/config"
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/dirmap"
+	"github.com/dirsync/dirsync/connectors/ldap"
+	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlite"
+	"github.com/dirsync/dirsync/sync/engine"
+)
+
+const (
+	benchUsers      = 100_000
+	benchGroups     = 100
+	membersPerGroup = 100
+	benchSuffix     = "dc=example,dc=com"
+	benchPeople     = "ou=people," + benchSuffix
+	benchGroupsOU   = "ou=groups," + benchSuffix
+	benchRootDN     = "cn=admin," + benchSuffix
+
+	slapdBin   = "/usr/sbin/slapd"
+	slapaddBin = "/usr/sbin/slapadd"
+)
+
+// Targets, as multiples of their baselines (and MB of peak RSS).
+const (
+	targetReadX     = 2.5 // full read / ldapsearch
+	targetInitialX  = 4.0 // initial sync / ldapsearch
+	targetRSSMB     = 200 // peak RSS of the initial sync
+	targetResyncX   = 1.2 // no-change full resync / our full read
+	benchParallelOf = 4   // the connector's default parallel: used by the engine runs
+)
+
+func BenchmarkLDAPSync(b *testing.B) {
+	// One scenario per call, whatever b.N: every phase depends on the one before
+	// (initial sync → resync → incremental), and each takes seconds, so the
+	// framework never asks for a second iteration unless -benchtime says so.
+	b.StopTimer()
+	srv := startBenchSlapd(b)
+	preset, err := dirmap.Preset("openldap")
+	must(b, err)
+	attrs := preset.Attributes() // what the connector requests: ldapsearch asks for the same
+	tab := &table{}
+
+	// 2. Baseline: ldapsearch, warm (the faster of two runs).
+	people := srv.ldapsearch(b, benchPeople, "(objectClass=inetOrgPerson)", attrs, benchUsers)
+	groups := srv.ldapsearch(b, benchGroupsOU, "(objectClass=groupOfNames)", attrs, benchGroups)
+	tab.add("ldapsearch people (baseline)", people, "%d entries, -E pr=1000", benchUsers)
+	tab.add("ldapsearch groups", groups, "%d entries, %d member values", benchGroups, benchGroups*membersPerGroup)
+	b.ReportMetric(people.wall.Seconds(), "ldapsearch_s")
+	b.ReportMetric(groups.wall.Seconds(), "ldapsearch_groups_s")
+
+	// 3. Our full read, no engine, at parallel 1, 2 and 4 (the faster of two runs).
+	var readAtDefault phase
+	for _, p := range []int{1, 2, 4} {
+		name := fmt.Sprintf("read-p%d", p)
+		src := srv.source(b, func(c *ldap.Config) { c.Parallel = p })
+		var best phase
+		for range 2 {
+			var n int
+			ph := measure(name, srv.pid, func(ctx context.Context) {
+				n = countRead(b, ctx, src)
+			})
+			if n != benchUsers+benchGroups {
+				b.Fatalf("%s read %d records, want %d", name, n, benchUsers+benchGroups)
+			}
+			if best.wall == 0 || ph.wall < best.wall {
+				best = ph
+			}
+		}
+		if p == benchParallelOf {
+			readAtDefault = best
+		}
+		x := ratio(best, people)
+		tab.add(fmt.Sprintf("connector Read, parallel %d", p), best, "%.2fx ldapsearch (target <= %.1fx)%s", x, targetReadX, miss(x > targetReadX))
+		b.ReportMetric(best.wall.Seconds(), fmt.Sprintf("read_p%d_s", p))
+		b.ReportMetric(x, fmt.Sprintf("read_p%d_x_ldapsearch", p))
+	}
+
+	// 4. Initial full sync into an empty SQLite store with local state.
+	env := newLDAPSyncEnv(b, srv.source(b, nil))
+	mem := startMemWatch()
+	b.StartTimer()
+	var rep *engine.Report
+	initial := measure("initial-sync", srv.pid, func(ctx context.Context) {
+		rep = env.run(b, ctx, engine.Options{})
+	})
+	b.StopTimer()
+	peak := mem.stop()
+	if c := rep.Counts; c.Create != benchUsers+benchGroups || !rep.Full || c.Quarantined != 0 || c.Held != 0 {
+		b.Fatalf("initial sync: full=%v counts %+v, want %d creates", rep.Full, c, benchUsers+benchGroups)
+	}
+	x := ratio(initial, people)
+	tab.add("initial sync (engine, SQLite)", initial, "%.2fx ldapsearch (target <= %.1fx)%s; %d creates", x, targetInitialX, miss(x > targetInitialX), rep.Counts.Create)
+	tab.note("initial sync memory", "peak RSS %.0f MB (target <= %d MB)%s, RSS before %.0f MB; Go heap in use: peak %.0f MB, after %.0f MB; Go Sys %.0f MB",
+		peak.hwmMB, targetRSSMB, miss(peak.hwmMB > targetRSSMB), peak.rssBeforeMB, peak.heapInusePeakMB, peak.heapInuseAfterMB, peak.sysMB)
+	b.ReportMetric(initial.wall.Seconds(), "initial_sync_s")
+	b.ReportMetric(x, "initial_sync_x_ldapsearch")
+	b.ReportMetric(peak.hwmMB, "initial_sync_peak_rss_MB")
+	b.ReportMetric(peak.heapInusePeakMB, "initial_sync_peak_heap_inuse_MB")
+	b.ReportMetric(peak.sysMB, "initial_sync_go_sys_MB")
+
+	// 5. No-change full resync: reads everything, must write nothing.
+	resync := measure("resync", srv.pid, func(ctx context.Context) {
+		rep = env.run(b, ctx, engine.Options{Full: true})
+	})
+	if c := rep.Counts; c.Create+c.Update+c.Disable+c.Enable+c.Delete+c.Quarantined+c.Held != 0 ||
+		len(rep.Operations) != 0 || c.Unchanged != benchUsers+benchGroups {
+		b.Fatalf("no-change resync wrote or planned something: counts %+v, %d operations", c, len(rep.Operations))
+	}
+	x = ratio(resync, readAtDefault)
+	tab.add("no-change full resync", resync, "%.2fx our read p%d (target <= %.1fx)%s; 0 writes, %d unchanged",
+		x, benchParallelOf, targetResyncX, miss(x > targetResyncX), rep.Counts.Unchanged)
+	b.ReportMetric(resync.wall.Seconds(), "resync_s")
+	b.ReportMetric(x, "resync_x_read")
+
+	// 6. Incremental (syncrepl cookie) runs after 1,000 and then 100 changes.
+	for round, n := range []int{1000, 100} {
+		srv.changeTitles(b, n, round)
+		name := fmt.Sprintf("incremental-%d", n)
+		ph := measure(name, srv.pid, func(ctx context.Context) {
+			rep = env.run(b, ctx, engine.Options{})
+		})
+		if rep.Full || rep.Counts.Update != n || rep.Counts.Create+rep.Counts.Disable+rep.Counts.Delete != 0 {
+			b.Fatalf("%s: full=%v counts %+v, want %d updates from the syncrepl cursor", name, rep.Full, rep.Counts, n)
+		}
+		x := ratio(ph, readAtDefault)
+		tab.add(fmt.Sprintf("incremental after %d changes", n), ph, "%.3fx our read p%d; %d updates", x, benchParallelOf, rep.Counts.Update)
+		b.ReportMetric(ph.wall.Seconds(), fmt.Sprintf("incr%d_s", n))
+		b.ReportMetric(float64(rep.Counts.Update), fmt.Sprintf("incr%d_updates", n))
+		b.ReportMetric(x, fmt.Sprintf("incr%d_x_read", n))
+	}
+
+	// ns/op is the initial sync, the headline figure.
+	b.ReportMetric(float64(initial.wall.Nanoseconds()), "ns/op")
+	tab.log(b)
+}
+
+// ---------------------------------------------------------------- timing
+
+// phase is one measured step: wall time, and the CPU time spent by this process
+// and by slapd meanwhile (2 cores: a read's cost is split between both).
+type phase struct {
+	wall, cpu, slapdCPU time.Duration
+}
+
+// measure runs f under the pprof label phase=name and times it.
+func measure(name string, slapdPID int, f func(ctx context.Context)) phase {
+	cpu0, s0 := selfCPU(), procCPU(slapdPID)
+	start := time.Now()
+	pprof.Do(context.Background(), pprof.Labels("phase", name), f)
+	return phase{wall: time.Since(start), cpu: selfCPU() - cpu0, slapdCPU: procCPU(slapdPID) - s0}
+}
+
+func ratio(p, base phase) float64 { return float64(p.wall) / float64(base.wall) }
+
+func miss(missed bool) string {
+	if missed {
+		return "  MISSED"
+	}
+	return ""
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a process's user+system CPU time from /proc/PID/stat (0 if unknown).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// table collects the figures for one -v summary.
+type table struct{ rows []string }
+
+func (t *table) add(what string, p phase, format string, args ...any) {
+	t.rows = append(t.rows, fmt.Sprintf("%-32s %7.2fs %10.2fs %9.2fs  %s",
+		what, p.wall.Seconds(), p.cpu.Seconds(), p.slapdCPU.Seconds(), fmt.Sprintf(format, args...)))
+}
+
+func (t *table) note(what, format string, args ...any) {
+	t.rows = append(t.rows, fmt.Sprintf("%-32s %s", what, fmt.Sprintf(format, args...)))
+}
+
+func (t *table) log(b *testing.B) {
+	b.Logf("LDAP sync benchmark: %d users + %d groups (%d members each), slapd over ldap://, %d CPUs\n%-32s %8s %11s %10s  %s\n%s",
+		benchUsers, benchGroups, membersPerGroup, runtime.NumCPU(), "phase", "wall", "client cpu", "slapd cpu", "notes", strings.Join(t.rows, "\n"))
+}
+
+// ---------------------------------------------------------------- memory
+
+// memWatch measures the process's peak RSS (VmHWM, reset through
+// /proc/self/clear_refs) and samples the Go heap in use while a phase runs.
+type memWatch struct {
+	rssBeforeMB float64
+	done        chan struct{}
+	peak        chan uint64
+}
+
+type memFigures struct {
+	hwmMB, rssBeforeMB, heapInusePeakMB, heapInuseAfterMB, sysMB float64
+}
+
+func startMemWatch() *memWatch {
+	runtime.GC()
+	debug.FreeOSMemory() // what earlier phases left must not count
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM to the current RSS
+	w := &memWatch{rssBeforeMB: procStatusMB("VmRSS"), done: make(chan struct{}), peak: make(chan uint64)}
+	go func() {
+		samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+		var peak uint64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			peak = max(peak, samples[0].Value.Uint64()+samples[1].Value.Uint64())
+			select {
+			case <-w.done:
+				w.peak <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *memWatch) stop() memFigures {
+	close(w.done)
+	peak := <-w.peak
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	const mb = 1 << 20
+	return memFigures{hwmMB: procStatusMB("VmHWM"), rssBeforeMB: w.rssBeforeMB,
+		heapInusePeakMB: float64(peak) / mb, heapInuseAfterMB: float64(ms.HeapInuse) / mb, sysMB: float64(ms.Sys) / mb}
+}
+
+// procStatusMB reads a "VmXXX:  1234 kB" line of /proc/self/status, in MB.
+func procStatusMB(field string) float64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------- the connector and the engine
+
+// source opens the connector on srv: preset openldap over the whole suffix, pages of
+// 1000, syncrepl, plain ldap:// like the baseline; edit adjusts the config.
+func (s *benchSlapd) source(b *testing.B, edit func(*ldap.Config)) connectors.Source {
+	b.Helper()
+	pw, err := config.ParseSecret("file:" + s.pwFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := &ldap.Config{URL: s.url, BindDN: benchRootDN, BindPassword: pw, Preset: "openldap",
+		BaseDNs: []string{benchSuffix}, PageSize: 1000, Incremental: ldap.ModeSyncrepl}
+	if edit != nil {
+		edit(cfg)
+	}
+	if errs := cfg.Prepare(b.TempDir()); len(errs) > 0 {
+		b.Fatal(errors.Join(errs...))
+	}
+	src, err := cfg.Open("bench", zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { src.Close() })
+	return src
+}
+
+// countRead is a full Read() that only counts records.
+func countRead(b *testing.B, ctx context.Context, src connectors.Source) int {
+	n := 0
+	if err := src.Read(ctx, func(connectors.Record) error { n++; return nil }); err != nil {
+		b.Fatalf("read: %v", err)
+	}
+	return n
+}
+
+type ldapSyncEnv struct {
+	eng *engine.Engine
+	job engine.Job
+}
+
+// newLDAPSyncEnv is sync/engine/bench_test.go's setup with the LDAP connector as
+// the source: a fresh SQLite store and local state, domain example.com.
+func newLDAPSyncEnv(b *testing.B, src connectors.Source) *ldapSyncEnv {
+	b.Helper()
+	dir := b.TempDir()
+	log := zap.NewNop()
+	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close(); sb.Close() })
+	if err := st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}); err != nil {
+		b.Fatal(err)
+	}
+	pol := engine.Policy{BatchSize: 500, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
+	return &ldapSyncEnv{eng: engine.New(st, sb, nil, log), job: engine.Job{Name: "bench-ldap", Source: src, Policy: pol}}
+}
+
+func (e *ldapSyncEnv) run(b *testing.B, ctx context.Context, opts engine.Options) *engine.Report {
+	rep := e.eng.Run(ctx, e.job, opts)
+	if rep.Status != engine.StatusOK {
+		b.Fatalf("sync status %s: %v (%s)", rep.Status, rep.Errors, rep.HoldReason)
+	}
+	return rep
+}
+
+// ---------------------------------------------------------------- slapd
+
+// benchSlapd is the benchmark's own slapd, stopped when the benchmark ends.
+type benchSlapd struct {
+	dir, url, password, pwFile string
+	pid                        int
+}
+
+// startBenchSlapd writes a slapd.conf like scripts/testenv.sh's, bulk-loads the
+// generated directory with slapadd and starts slapd on a free loopback port.
+func startBenchSlapd(b *testing.B) *benchSlapd {
+	b.Helper()
+	for _, bin := range []string{slapdBin, slapaddBin} {
+		if _, err := os.Stat(bin); err != nil {
+			b.Skipf("%s is missing: `make test` (scripts/testenv.sh) installs slapd and ldap-utils", bin)
+		}
+	}
+	if _, err := exec.LookPath("ldapsearch"); err != nil {
+		b.Skip("ldapsearch is missing: `make test` (scripts/testenv.sh) installs slapd and ldap-utils")
+	}
+	// OpenLDAP's tools must not read the machine's or the user's ldap.conf.
+	b.Setenv("LDAPCONF", "/dev/null")
+	b.Setenv("LDAPRC", "/dev/null")
+
+	s := &benchSlapd{dir: b.TempDir()}
+	pw := make([]byte, 16)
+	_, _ = rand.Read(pw)
+	s.password = hex.EncodeToString(pw)
+	s.pwFile = filepath.Join(s.dir, "password")
+	must(b, os.WriteFile(s.pwFile, []byte(s.password), 0o600))
+	must(b, os.MkdirAll(filepath.Join(s.dir, "data"), 0o700))
+	must(b, os.WriteFile(filepath.Join(s.dir, "slapd.conf"), []byte(slapdConf(s.dir, s.password)), 0o600))
+
+	start := time.Now()
+	ldif := filepath.Join(s.dir, "directory.ldif")
+	must(b, writeDirectoryLDIF(ldif))
+	gen := time.Since(start)
+	start = time.Now()
+	if out, err := exec.Command(slapaddBin, "-q", "-w", "-f", filepath.Join(s.dir, "slapd.conf"), "-l", ldif).CombinedOutput(); err != nil {
+		b.Fatalf("slapadd: %v\n%s", err, out)
+	}
+	b.Logf("generated %d users + %d groups in %v; slapadd -q loaded them in %v", benchUsers, benchGroups, gen.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	_ = os.Remove(ldif)
+
+	// A free port can be taken between probing and binding: try a few.
+	for attempt := 1; ; attempt++ {
+		err := s.start(b)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func slapdConf(dir, password string) string {
+	return fmt.Sprintf(`# BenchmarkLDAPSync: a throwaway, test-only OpenLDAP.
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+
+pidfile  %[1]s/slapd.pid
+argsfile %[1]s/slapd.args
+
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload syncprov
+
+database  mdb
+suffix    "%[2]s"
+rootdn    "%[3]s"
+rootpw    %[4]s
+directory %[1]s/data
+maxsize   4294967296
+# Test only: no fsync per write.
+dbnosync
+
+index objectClass eq
+index uid         eq
+index mail        eq
+index cn          eq
+index entryUUID   eq
+index entryCSN    eq
+index member      eq
+
+access to * by * read
+
+overlay syncprov
+syncprov-checkpoint 100 10
+syncprov-sessionlog 10000
+`, dir, benchSuffix, benchRootDN, password)
+}
+
+// writeDirectoryLDIF writes the suffix, ou=people with benchUsers inetOrgPersons
+// (12 attributes each, as in notes/test-servers.md's read figure) and ou=groups with
+// benchGroups mail-enabled groups of membersPerGroup members spread over the users.
+// entryUUIDs are random (seeded), as in a directory filled over time: slapadd's own
+// are time-based and, loaded in seconds, would all share their first hex digit,
+// which the connector's parallel read partitions on.
+func writeDirectoryLDIF(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprintf(w, "dn: %s\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n", benchSuffix)
+	fmt.Fprintf(w, "dn: %s\nobjectClass: top\nobjectClass: organizationalUnit\nou: people\n\n", benchPeople)
+	fmt.Fprintf(w, "dn: %s\nobjectClass: top\nobjectClass: organizationalUnit\nou: groups\n\n", benchGroupsOU)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	uuid := func() string {
+		var u [16]byte
+		for i := range u {
+			u[i] = byte(rng.Uint32())
+		}
+		u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80
+		h := hex.EncodeToString(u[:])
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
+	titles := []string{"Engineer", "Manager", "Analyst", "Designer", "Consultant"}
+	for i := range benchUsers {
+		fmt.Fprintf(w, "dn: uid=u%06d,%s\n"+
+			"objectClass: top\nobjectClass: person\nobjectClass: organizationalPerson\nobjectClass: inetOrgPerson\n"+
+			"uid: u%06d\ncn: User %06d\nsn: Surname%06d\ngivenName: Given%d\ndisplayName: Given%d Surname%06d\n"+
+			"mail: u%06d@example.com\ntelephoneNumber: +1 555 %07d\nmobile: +1 666 %07d\ntitle: %s\n"+
+			"departmentNumber: D%03d\nemployeeNumber: %d\nl: City %d\nentryUUID: %s\n\n",
+			i, benchPeople, i, i, i, i%1000, i%1000, i, i, i, i, titles[i%len(titles)], i%200, i, i%50, uuid())
+	}
+	for g := range benchGroups {
+		fmt.Fprintf(w, "dn: cn=group%03d,%s\nobjectClass: top\nobjectClass: groupOfNames\nobjectClass: extensibleObject\n"+
+			"cn: group%03d\nmail: group%03d@example.com\nentryUUID: %s\n", g, benchGroupsOU, g, g, uuid())
+		for m := range membersPerGroup {
+			fmt.Fprintf(w, "member: uid=u%06d,%s\n", (m*benchUsers/membersPerGroup+g)%benchUsers, benchPeople)
+		}
+		w.WriteString("\n")
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// start runs slapd in the foreground on a free port and waits until a bind works.
+func (s *benchSlapd) start(b *testing.B) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s.url = fmt.Sprintf("ldap://127.0.0.1:%d", port)
+	logPath := filepath.Join(s.dir, "slapd.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	// -d none: foreground, errors only (to the log).
+	cmd := exec.Command(slapdBin, "-d", "none", "-f", filepath.Join(s.dir, "slapd.conf"), "-h", s.url+"/")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start slapd: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := goldap.DialURL(s.url)
+		if err == nil {
+			err = conn.Bind(benchRootDN, s.password)
+			conn.Close()
+			if err == nil {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logPath)
+			return fmt.Errorf("slapd on %s exited during startup (AppArmor may confine %s: aa-complain it):\n%s", s.url, slapdBin, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			out, _ := os.ReadFile(logPath)
+			return fmt.Errorf("slapd on %s not answering after 30s: %v\n%s", s.url, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.pid = cmd.Process.Pid
+	b.Cleanup(stop)
+	return nil
+}
+
+// ldapsearch times `ldapsearch -E pr=1000/noprompt` of base over the same plain
+// ldap:// connection the connector uses, with its output thrown away: once to check
+// it returns want entries and warm the cache, then twice timed; the faster counts.
+func (s *benchSlapd) ldapsearch(b *testing.B, base, filter string, attrs []string, want int) phase {
+	b.Helper()
+	args := append([]string{"-x", "-LLL", "-H", s.url, "-D", benchRootDN, "-w", s.password,
+		"-b", base, "-E", "pr=1000/noprompt", filter}, attrs...)
+	check := exec.Command("ldapsearch", args...)
+	out, err := check.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	check.Stderr = &stderr
+	must(b, check.Start())
+	n := 0
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "dn: ") {
+			n++
+		}
+	}
+	if err := check.Wait(); err != nil {
+		b.Fatalf("ldapsearch %s: %v\n%s", base, err, stderr.String())
+	}
+	if n != want {
+		b.Fatalf("ldapsearch %s returned %d entries, want %d", base, n, want)
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devnull.Close()
+	var best phase
+	for range 2 {
+		cmd := exec.Command("ldapsearch", args...)
+		cmd.Stdout = devnull // a file: ldapsearch writes to it directly, no copy through this process
+		cmd.Stderr = &stderr
+		start := time.Now()
+		s0 := procCPU(s.pid)
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("ldapsearch %s: %v\n%s", base, err, stderr.String())
+		}
+		p := phase{wall: time.Since(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), slapdCPU: procCPU(s.pid) - s0}
+		if best.wall == 0 || p.wall < best.wall {
+			best = p
+		}
+	}
+	return best
+}
+
+// changeTitles modifies the title of n users spread over the directory, as the
+// rootdn through go-ldap (not timed).
+func (s *benchSlapd) changeTitles(b *testing.B, n, round int) {
+	b.Helper()
+	conn, err := goldap.DialURL(s.url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	must(b, conn.Bind(benchRootDN, s.password))
+	step := benchUsers / n
+	for i := range n {
+		m := goldap.NewModifyRequest(fmt.Sprintf("uid=u%06d,%s", i*step+round+1, benchPeople), nil)
+		m.Replace("title", []string{fmt.Sprintf("Engineer, round %d", round+1)})
+		if err := conn.Modify(m); err != nil {
+			b.Fatalf("modify title: %v", err)
+		}
+	}
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
