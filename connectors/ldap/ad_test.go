@@ -201,3 +201,19 @@ func fourChanges(t *testing.T, mode string) {
 func TestADDirSyncIncremental(t *testing.T) { fourChanges(t, ModeDirSync) }
 
 func TestADUSNIncremental(t *testing.T) { fourChanges(t, ModeUSN) }
+
+func TestADMemberOfScope(t *testing.T) {
+	srv, d := newADDir(t)
+	for _, n := range []string{"in1", "in2", "out"} {
+		d.addUser(n, false, nil)
+	}
+	d.addGroup("mail users (eu)", []string{"in1", "in2"}) // filter metacharacters in the DN
+	src := srv.config(t, "ad", d.base, func(c *Config) {
+		c.MemberOf = []string{"CN=mail users (eu)," + d.base}
+		c.GroupFilter = "-"
+	}).source(t)
+	recs := byMail(readAll(t, src.Read))
+	require.Len(t, recs, 2)
+	require.Contains(t, recs, "in1@example.com")
+	require.Contains(t, recs, "in2@example.com")
+}

@@ -146,6 +146,13 @@ func (c *Config) Prepare(dir string) []error {
 			bad(fmt.Sprintf("base_dns[%d]", i), fmt.Sprintf("%q is not a DN", dn))
 		}
 	}
+	for i, a := range c.BaseDNs {
+		for j, b := range c.BaseDNs {
+			if i != j && a != "" && b != "" && (i < j || !strings.EqualFold(a, b)) && underDN(a, b) {
+				bad(fmt.Sprintf("base_dns[%d]", i), fmt.Sprintf("%q lies within base_dns[%d] %q: every object would be read twice; keep the outer one", a, j, b))
+			}
+		}
+	}
 	for i, dn := range c.MemberOf {
 		if _, err := goldap.ParseDN(dn); err != nil || dn == "" {
 			bad(fmt.Sprintf("member_of[%d]", i), fmt.Sprintf("%q is not a group DN", dn))
@@ -194,6 +201,12 @@ func (c *Config) Prepare(dir string) []error {
 		}
 	}
 	return errs
+}
+
+// underDN reports whether dn is base or lies below it (DNs compared normalised).
+func underDN(dn, base string) bool {
+	d, b := dirmap.NormalizeDN(dn), dirmap.NormalizeDN(base)
+	return d == b || strings.HasSuffix(d, ","+b)
 }
 
 func defaultUserFilter(preset string) string {

@@ -227,10 +227,8 @@ func (s *source) emitTombstone(e *goldap.Entry, emit connectors.Emit) error {
 
 // inScope reports whether dn is at or under one of the base DNs.
 func (s *source) inScope(dn string) bool {
-	n := dirmap.NormalizeDN(dn)
 	for _, b := range s.cfg.BaseDNs {
-		nb := dirmap.NormalizeDN(b)
-		if n == nb || strings.HasSuffix(n, ","+nb) {
+		if underDN(dn, b) {
 			return true
 		}
 	}

@@ -155,14 +155,9 @@ func (s *source) serverClock(ctx context.Context) (string, error) {
 // underContext reports whether a base DN lies in the naming context nc.
 func (s *source) underContext(nc string) bool {
 	for _, b := range s.cfg.BaseDNs {
-		if s.inScopeOf(b, nc) {
+		if underDN(b, nc) {
 			return true
 		}
 	}
 	return false
-}
-
-func (s *source) inScopeOf(dn, base string) bool {
-	d, b := strings.ToLower(strings.ReplaceAll(dn, " ", "")), strings.ToLower(strings.ReplaceAll(base, " ", ""))
-	return d == b || strings.HasSuffix(d, ","+b)
 }

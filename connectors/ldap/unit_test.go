@@ -184,3 +184,11 @@ func TestSyncInfoDeletesAndPresentPhase(t *testing.T) {
 func TestEscapeBytes(t *testing.T) {
 	require.Equal(t, `\00\ff\2a`, escapeBytes([]byte{0, 0xff, '*'}))
 }
+
+func TestPrepareRefusesNestedBaseDNs(t *testing.T) {
+	c := &Config{URL: "ldaps://dc1:636", Preset: "ad", BaseDNs: []string{"OU=Staff,DC=example,DC=com", "ou=sales, ou=staff,dc=example,dc=com"}}
+	errs := c.Prepare(t.TempDir())
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "base_dns[1]")
+	require.ErrorContains(t, errs[0], "read twice")
+}
