@@ -5,7 +5,7 @@ BIN     := bin/dirsync
 CONFIG  ?= deploy/examples/quickstart.yaml
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-short bench vet clean
+.PHONY: build run test test-short bench bench-ldap vet clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/dirsync
@@ -25,6 +25,10 @@ test-short:
 ## bench: benchmarks, each reporting against a baseline measured in the same run
 bench:
 	bash scripts/testenv.sh run -- $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+## bench-ldap: the LDAP connector and full syncs against 100k users in a throwaway slapd of its own
+bench-ldap:
+	$(GO) test -run '^$$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/
 
 vet:
 	$(GO) vet ./...

@@ -1,20 +1,6 @@
 package ldap_test
 
-// BenchmarkLDAPSync is a benchmark, not a test: it builds its own throwaway slapd
-// holding 100,000 generated users and 100 groups, then times the LDAP connector and
-// full syncs through the real engine against ldapsearch reading the same entries
-// over the same plain ldap:// connection. Run it alone, once:
-//
-//	make bench-ldap
-//	go test -run '^$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/
-//
-// Every figure goes to b.ReportMetric (seconds, x-ratios, MB, counts) and, with -v,
-// to a table in the log. Each phase runs under a pprof label (phase=...), so a CPU
-// profile can be cut per phase:
-//
-//	go test -run '^$' -bench LDAPSync -benchtime 1x -cpuprofile cpu.out ./connectors/ldap/
-//	go tool pprof -tagfocus phase=read-p4 -top cpu.out
-//	go tool pprof -tagfocus phase=initial-sync -top cpu.out
+// This file is a benchmark only (BenchmarkLDAPSync); it holds no test.
 
 import (
 	"bufio"
@@ -23,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
@@ -74,10 +61,33 @@ const (
 	benchParallelOf = 4   // the connector's default parallel: used by the engine runs
 )
 
+// BenchmarkLDAPSync is a benchmark, not a test: it builds its own throwaway slapd
+// holding 100,000 generated users and 100 groups, then times the LDAP connector and
+// full syncs through the real engine against ldapsearch reading the same entries
+// over the same plain ldap:// connection. Run it alone, once:
+//
+//	make bench-ldap
+//	go test -run '^$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/
+//
+// Every figure goes to b.ReportMetric (seconds, x-ratios, MB, counts) and, with -v,
+// to a table in the log. Each phase runs under a pprof label (phase=...), so a CPU
+// profile can be cut per phase:
+//
+//	go test -run '^$' -bench LDAPSync -benchtime 1x -cpuprofile cpu.out ./connectors/ldap/
+//	go tool pprof -tagfocus phase=read-p4 -top cpu.out
+//	go tool pprof -tagfocus phase=initial-sync -top cpu.out
+//
+// With -memprofile mem.out it also writes mem.out.initial-sync, the heap right
+// after the initial sync (go tool pprof -sample_index=inuse_space -top).
+//
+// It needs /usr/sbin/slapd, /usr/sbin/slapadd and ldapsearch (`make test`, through
+// scripts/testenv.sh, installs them) but none of the shared test servers.
 func BenchmarkLDAPSync(b *testing.B) {
 	// One scenario per call, whatever b.N: every phase depends on the one before
 	// (initial sync → resync → incremental), and each takes seconds, so the
-	// framework never asks for a second iteration unless -benchtime says so.
+	// framework never asks for a second iteration unless -benchtime says so. The
+	// timer runs only around the initial sync, so -benchmem's B/op and allocs/op
+	// are the initial sync's; ns/op is set to it at the end.
 	b.StopTimer()
 	srv := startBenchSlapd(b)
 	preset, err := dirmap.Preset("openldap")
@@ -85,7 +95,7 @@ func BenchmarkLDAPSync(b *testing.B) {
 	attrs := preset.Attributes() // what the connector requests: ldapsearch asks for the same
 	tab := &table{}
 
-	// 2. Baseline: ldapsearch, warm (the faster of two runs).
+	// Baseline: ldapsearch, warm (the faster of two runs).
 	people := srv.ldapsearch(b, benchPeople, "(objectClass=inetOrgPerson)", attrs, benchUsers)
 	groups := srv.ldapsearch(b, benchGroupsOU, "(objectClass=groupOfNames)", attrs, benchGroups)
 	tab.add("ldapsearch people (baseline)", people, "%d entries, -E pr=1000", benchUsers)
@@ -93,7 +103,7 @@ func BenchmarkLDAPSync(b *testing.B) {
 	b.ReportMetric(people.wall.Seconds(), "ldapsearch_s")
 	b.ReportMetric(groups.wall.Seconds(), "ldapsearch_groups_s")
 
-	// 3. Our full read, no engine, at parallel 1, 2 and 4 (the faster of two runs).
+	// Our full read, no engine, at parallel 1, 2 and 4 (the faster of two runs).
 	var readAtDefault phase
 	for _, p := range []int{1, 2, 4} {
 		name := fmt.Sprintf("read-p%d", p)
@@ -120,32 +130,43 @@ func BenchmarkLDAPSync(b *testing.B) {
 		b.ReportMetric(x, fmt.Sprintf("read_p%d_x_ldapsearch", p))
 	}
 
-	// 4. Initial full sync into an empty SQLite store with local state.
+	// Initial full sync into an empty SQLite store with local state.
 	env := newLDAPSyncEnv(b, srv.source(b, nil))
 	mem := startMemWatch()
 	b.StartTimer()
 	var rep *engine.Report
+	var stages stageClock
 	initial := measure("initial-sync", srv.pid, func(ctx context.Context) {
-		rep = env.run(b, ctx, engine.Options{})
+		rep = env.run(b, ctx, stages.options(false))
+		stages.stop()
 	})
 	b.StopTimer()
 	peak := mem.stop()
+	writeHeapProfile(b, "initial-sync") // with -memprofile: what the finished run still holds
 	if c := rep.Counts; c.Create != benchUsers+benchGroups || !rep.Full || c.Quarantined != 0 || c.Held != 0 {
 		b.Fatalf("initial sync: full=%v counts %+v, want %d creates", rep.Full, c, benchUsers+benchGroups)
 	}
 	x := ratio(initial, people)
 	tab.add("initial sync (engine, SQLite)", initial, "%.2fx ldapsearch (target <= %.1fx)%s; %d creates", x, targetInitialX, miss(x > targetInitialX), rep.Counts.Create)
-	tab.note("initial sync memory", "peak RSS %.0f MB (target <= %d MB)%s, RSS before %.0f MB; Go heap in use: peak %.0f MB, after %.0f MB; Go Sys %.0f MB",
-		peak.hwmMB, targetRSSMB, miss(peak.hwmMB > targetRSSMB), peak.rssBeforeMB, peak.heapInusePeakMB, peak.heapInuseAfterMB, peak.sysMB)
+	tab.note("  initial sync stages", "%s", stages)
+	b.ReportMetric(stages.read.Seconds(), "initial_sync_read_s")
+	b.ReportMetric(stages.apply.Seconds(), "initial_sync_plan_apply_s")
+	b.ReportMetric(stages.commitStage.Seconds(), "initial_sync_commit_s")
+	tab.note("  initial sync memory", "peak RSS %.0f MB (target <= %d MB)%s, RSS before %.0f MB",
+		peak.hwmMB, targetRSSMB, miss(peak.hwmMB > targetRSSMB), peak.rssBeforeMB)
+	tab.note("  initial sync Go heap", "in use: peak %.0f MB, after %.0f MB; live after a GC: peak %.0f MB (during %s); Go Sys %.0f MB",
+		peak.heapInusePeakMB, peak.heapInuseAfterMB, peak.liveHeapPeakMB, stages.at(peak.liveHeapPeakAt), peak.sysMB)
 	b.ReportMetric(initial.wall.Seconds(), "initial_sync_s")
 	b.ReportMetric(x, "initial_sync_x_ldapsearch")
 	b.ReportMetric(peak.hwmMB, "initial_sync_peak_rss_MB")
 	b.ReportMetric(peak.heapInusePeakMB, "initial_sync_peak_heap_inuse_MB")
+	b.ReportMetric(peak.liveHeapPeakMB, "initial_sync_peak_live_heap_MB")
 	b.ReportMetric(peak.sysMB, "initial_sync_go_sys_MB")
 
-	// 5. No-change full resync: reads everything, must write nothing.
+	// No-change full resync: reads everything, must write nothing.
 	resync := measure("resync", srv.pid, func(ctx context.Context) {
-		rep = env.run(b, ctx, engine.Options{Full: true})
+		rep = env.run(b, ctx, stages.options(true))
+		stages.stop()
 	})
 	if c := rep.Counts; c.Create+c.Update+c.Disable+c.Enable+c.Delete+c.Quarantined+c.Held != 0 ||
 		len(rep.Operations) != 0 || c.Unchanged != benchUsers+benchGroups {
@@ -154,21 +175,24 @@ func BenchmarkLDAPSync(b *testing.B) {
 	x = ratio(resync, readAtDefault)
 	tab.add("no-change full resync", resync, "%.2fx our read p%d (target <= %.1fx)%s; 0 writes, %d unchanged",
 		x, benchParallelOf, targetResyncX, miss(x > targetResyncX), rep.Counts.Unchanged)
+	tab.note("  resync stages", "%s", stages)
 	b.ReportMetric(resync.wall.Seconds(), "resync_s")
 	b.ReportMetric(x, "resync_x_read")
 
-	// 6. Incremental (syncrepl cookie) runs after 1,000 and then 100 changes.
+	// Incremental (syncrepl cookie) runs after 1,000 and then 100 changes.
 	for round, n := range []int{1000, 100} {
 		srv.changeTitles(b, n, round)
 		name := fmt.Sprintf("incremental-%d", n)
 		ph := measure(name, srv.pid, func(ctx context.Context) {
-			rep = env.run(b, ctx, engine.Options{})
+			rep = env.run(b, ctx, stages.options(false))
+			stages.stop()
 		})
 		if rep.Full || rep.Counts.Update != n || rep.Counts.Create+rep.Counts.Disable+rep.Counts.Delete != 0 {
 			b.Fatalf("%s: full=%v counts %+v, want %d updates from the syncrepl cursor", name, rep.Full, rep.Counts, n)
 		}
 		x := ratio(ph, readAtDefault)
 		tab.add(fmt.Sprintf("incremental after %d changes", n), ph, "%.3fx our read p%d; %d updates", x, benchParallelOf, rep.Counts.Update)
+		tab.note(fmt.Sprintf("  incremental-%d stages", n), "%s", stages)
 		b.ReportMetric(ph.wall.Seconds(), fmt.Sprintf("incr%d_s", n))
 		b.ReportMetric(float64(rep.Counts.Update), fmt.Sprintf("incr%d_updates", n))
 		b.ReportMetric(x, fmt.Sprintf("incr%d_x_read", n))
@@ -181,8 +205,8 @@ func BenchmarkLDAPSync(b *testing.B) {
 
 // ---------------------------------------------------------------- timing
 
-// phase is one measured step: wall time, and the CPU time spent by this process
-// and by slapd meanwhile (2 cores: a read's cost is split between both).
+// phase is one measured step: wall time, and the CPU time spent meanwhile by the
+// client (this process, or ldapsearch for the baseline) and by slapd.
 type phase struct {
 	wall, cpu, slapdCPU time.Duration
 }
@@ -222,8 +246,8 @@ func procCPU(pid int) time.Duration {
 	if len(f) < 13 {
 		return 0
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
@@ -244,36 +268,114 @@ func (t *table) log(b *testing.B) {
 		benchUsers, benchGroups, membersPerGroup, runtime.NumCPU(), "phase", "wall", "client cpu", "slapd cpu", "notes", strings.Join(t.rows, "\n"))
 }
 
+// stageClock splits an engine run's wall time by the stages its Progress reports:
+// read (the source read and the store lookups, until "plan"), plan and apply (until
+// "commit"), then the state commit and run history.
+type stageClock struct {
+	start, plan, commit      time.Time
+	read, apply, commitStage time.Duration
+}
+
+// options returns engine options (Full as asked) whose Progress feeds the clock,
+// reset for a new run.
+func (c *stageClock) options(full bool) engine.Options {
+	*c = stageClock{start: time.Now()}
+	return engine.Options{Full: full, Progress: func(p engine.Progress) {
+		switch {
+		case p.Stage == "plan" && c.plan.IsZero():
+			c.plan = time.Now()
+		case p.Stage == "commit" && c.commit.IsZero():
+			c.commit = time.Now()
+		}
+	}}
+}
+
+// stop closes the clock at the end of the run.
+func (c *stageClock) stop() {
+	end := time.Now()
+	c.read = c.plan.Sub(c.start)
+	c.apply = c.commit.Sub(c.plan)
+	c.commitStage = end.Sub(c.commit)
+}
+
+// at names the stage that was running at t.
+func (c stageClock) at(t time.Time) string {
+	switch {
+	case t.Before(c.plan):
+		return "read"
+	case t.Before(c.commit):
+		return "plan+apply"
+	default:
+		return "state commit"
+	}
+}
+
+func (c stageClock) String() string {
+	return fmt.Sprintf("read+lookups %.2fs, plan+apply %.2fs, state commit %.2fs",
+		c.read.Seconds(), c.apply.Seconds(), c.commitStage.Seconds())
+}
+
+// writeHeapProfile writes, when -memprofile is set, a heap profile of what is live
+// right now beside it (mem.out → mem.out.NAME), for `go tool pprof -sample_index=inuse_space`.
+func writeHeapProfile(b *testing.B, name string) {
+	f := flag.Lookup("test.memprofile")
+	if f == nil || f.Value.String() == "" {
+		return
+	}
+	path := f.Value.String() + "." + name
+	if dir := flag.Lookup("test.outputdir"); dir != nil && dir.Value.String() != "" && !filepath.IsAbs(path) {
+		path = filepath.Join(dir.Value.String(), path)
+	}
+	runtime.GC()
+	out, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	must(b, pprof.Lookup("heap").WriteTo(out, 0))
+	b.Logf("heap profile after %s: %s", name, path)
+}
+
 // ---------------------------------------------------------------- memory
 
 // memWatch measures the process's peak RSS (VmHWM, reset through
-// /proc/self/clear_refs) and samples the Go heap in use while a phase runs.
+// /proc/self/clear_refs) and samples the Go heap while a phase runs: the heap in
+// use, and the live heap (what the last GC kept), with the moment of its peak.
 type memWatch struct {
 	rssBeforeMB float64
 	done        chan struct{}
-	peak        chan uint64
+	result      chan memFigures
 }
 
 type memFigures struct {
-	hwmMB, rssBeforeMB, heapInusePeakMB, heapInuseAfterMB, sysMB float64
+	hwmMB, rssBeforeMB              float64
+	heapInusePeakMB, liveHeapPeakMB float64
+	heapInuseAfterMB, sysMB         float64
+	liveHeapPeakAt                  time.Time
 }
+
+const mb = 1 << 20
 
 func startMemWatch() *memWatch {
 	runtime.GC()
-	debug.FreeOSMemory() // what earlier phases left must not count
+	debug.FreeOSMemory()                                      // what earlier phases left must not count
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM to the current RSS
-	w := &memWatch{rssBeforeMB: procStatusMB("VmRSS"), done: make(chan struct{}), peak: make(chan uint64)}
+	w := &memWatch{rssBeforeMB: procStatusMB("VmRSS"), done: make(chan struct{}), result: make(chan memFigures)}
 	go func() {
-		samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
-		var peak uint64
+		samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"},
+			{Name: "/memory/classes/heap/unused:bytes"}, {Name: "/gc/heap/live:bytes"}}
+		var f memFigures
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
 			metrics.Read(samples)
-			peak = max(peak, samples[0].Value.Uint64()+samples[1].Value.Uint64())
+			f.heapInusePeakMB = max(f.heapInusePeakMB, float64(samples[0].Value.Uint64()+samples[1].Value.Uint64())/mb)
+			if live := float64(samples[2].Value.Uint64()) / mb; live > f.liveHeapPeakMB {
+				f.liveHeapPeakMB, f.liveHeapPeakAt = live, time.Now()
+			}
 			select {
 			case <-w.done:
-				w.peak <- peak
+				w.result <- f
 				return
 			case <-t.C:
 			}
@@ -284,12 +386,12 @@ func startMemWatch() *memWatch {
 
 func (w *memWatch) stop() memFigures {
 	close(w.done)
-	peak := <-w.peak
+	f := <-w.result
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	const mb = 1 << 20
-	return memFigures{hwmMB: procStatusMB("VmHWM"), rssBeforeMB: w.rssBeforeMB,
-		heapInusePeakMB: float64(peak) / mb, heapInuseAfterMB: float64(ms.HeapInuse) / mb, sysMB: float64(ms.Sys) / mb}
+	f.hwmMB, f.rssBeforeMB = procStatusMB("VmHWM"), w.rssBeforeMB
+	f.heapInuseAfterMB, f.sysMB = float64(ms.HeapInuse)/mb, float64(ms.Sys)/mb
+	return f
 }
 
 // procStatusMB reads a "VmXXX:  1234 kB" line of /proc/self/status, in MB.
