@@ -332,6 +332,9 @@ func FormatGUID(b []byte) (string, error) {
 // a group's member values match the members' own DNs. A value that does not parse
 // as a DN is only lower-cased.
 func NormalizeDN(dn string) string {
+	if simple := normalizeSimpleDN(dn); simple != "" {
+		return simple
+	}
 	parsed, err := ldap.ParseDN(dn)
 	if err != nil {
 		return strings.ToLower(strings.TrimSpace(dn))
@@ -352,6 +355,38 @@ func NormalizeDN(dn string) string {
 	}
 	return b.String()
 }
+
+// normalizeSimpleDN is NormalizeDN's fast path for the common DN with no escapes,
+// quotes, multi-valued RDNs or hex values (a full read normalises every entry's DN
+// and every member value, and ParseDN allocates per component). It returns "" when
+// the DN needs the full parser.
+func normalizeSimpleDN(dn string) string {
+	if strings.ContainsAny(dn, "\\\"+#;<>") {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(dn))
+	for i, part := range strings.Split(dn, ",") {
+		typ, val, ok := strings.Cut(part, "=")
+		typ, val = strings.TrimSpace(typ), strings.TrimSpace(val)
+		if !ok || typ == "" || val == "" {
+			return ""
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strings.ToLower(typ))
+		b.WriteByte('=')
+		b.WriteString(strings.ToLower(val))
+	}
+	return b.String()
+}
+
+// LDAPEntry is an Entry over a go-ldap entry, without copying its attributes.
+type LDAPEntry struct{ *ldap.Entry }
+
+// Values implements Entry.
+func (e LDAPEntry) Values(attr string) []string { return e.GetEqualFoldAttributeValues(attr) }
 
 func first(e Entry, attr string) string {
 	if attr == "" {

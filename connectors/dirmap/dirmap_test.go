@@ -1,7 +1,10 @@
 package dirmap_test
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,5 +93,33 @@ func TestBinaryGUIDIsNeverTrimmed(t *testing.T) {
 		require.Empty(t, skip)
 		want, _ := dirmap.FormatGUID(raw)
 		require.Equal(t, want, rec.Anchor)
+	}
+}
+
+// The fast path for plain DNs must agree with the full parser.
+func TestNormalizeDNFastPathAgreesWithParseDN(t *testing.T) {
+	reference := func(dn string) string {
+		parsed, err := ldap.ParseDN(dn)
+		require.NoError(t, err, dn)
+		var parts []string
+		for _, rdn := range parsed.RDNs {
+			var ats []string
+			for _, at := range rdn.Attributes {
+				ats = append(ats, strings.ToLower(at.Type)+"="+strings.ToLower(at.Value))
+			}
+			parts = append(parts, strings.Join(ats, "+"))
+		}
+		return strings.Join(parts, ",")
+	}
+	for _, dn := range []string{
+		"CN=John Smith,OU=Staff,DC=Example,DC=com",
+		"cn = John Smith , ou=staff, dc=example,dc=com",
+		"uid=u1,ou=t95d39c72,dc=example,dc=com",
+		`CN=Smith\, John,OU=Staff,DC=example,DC=com`,
+		"CN=a+UID=b,DC=example,DC=com",
+		`CN=#04024869,DC=example`,
+		"CN=Mail Users (EU),OU=Groups,DC=example,DC=com",
+	} {
+		require.Equal(t, reference(dn), dirmap.NormalizeDN(dn), dn)
 	}
 }

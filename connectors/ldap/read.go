@@ -198,7 +198,7 @@ func (s *source) mapEntry(ctx context.Context, conn searcher, e *goldap.Entry) (
 	if err := completeRanges(ctx, conn, e); err != nil {
 		return connectors.Record{}, "", fmt.Errorf("%s: %w", e.DN, err)
 	}
-	rec, skip, err := s.cfg.mapping.Record(e.DN, dirmap.FromLDAP(e))
+	rec, skip, err := s.cfg.mapping.Record(e.DN, dirmap.LDAPEntry{Entry: e})
 	if skip != "" {
 		return rec, skip, nil
 	}
