@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dirsync/dirsync/store"
+)
+
+// auditJSON encodes an entry's changes; a nil list is stored as [] so the
+// column always holds an array.
+func auditJSON(changes []store.FieldChange) (string, error) {
+	if changes == nil {
+		changes = []store.FieldChange{}
+	}
+	body, err := json.Marshal(changes)
+	if err != nil {
+		return "", fmt.Errorf("audit encode: %w", err)
+	}
+	return string(body), nil
+}
+
+// writeAudit records e in the caller's transaction, so an entry exists exactly
+// when its change was committed. Like store/sqlite it records field values as
+// the change carried them: the store holds no secrets (passwords never reach
+// it), and a Change carries none.
+func writeAudit(ctx context.Context, q querier, e store.AuditEntry) error {
+	body, err := auditJSON(e.Changes)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO audit
+		(time, actor_kind, actor_name, run_id, action, address, changes, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8)`,
+		e.Time, e.Actor.Kind, e.Actor.Name, e.Actor.RunID, string(e.Action), e.Address, body, e.Reason)
+	if err != nil {
+		return fmt.Errorf("audit insert: %w", err)
+	}
+	return nil
+}
+
+// Audit returns audit entries, newest first. The id orders them: it grows with
+// every insert, writers are serialised, and two entries can share a timestamp.
+func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Address != "" {
+		where = append(where, `address = `+arg(canonical(q.Address)))
+	}
+	if q.RunID != "" {
+		where = append(where, `run_id = `+arg(q.RunID))
+	}
+	query := `SELECT id, time, actor_kind, actor_name, run_id, action, address, changes::text, reason FROM audit`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY id DESC LIMIT ` + arg(limit)
+
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var action, body string
+		if err := rows.Scan(&e.ID, &e.Time, &e.Actor.Kind, &e.Actor.Name, &e.Actor.RunID,
+			&action, &e.Address, &body, &e.Reason); err != nil {
+			return nil, fmt.Errorf("postgres audit: %w", err)
+		}
+		e.Time = e.Time.UTC()
+		e.Action = store.Action(action)
+		if e.Changes, err = decodeChanges(body); err != nil {
+			return nil, fmt.Errorf("postgres audit entry %d: %w", e.ID, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres audit: %w", err)
+	}
+	return out, nil
+}
+
+// decodeChanges undoes the JSON encoding, giving list fields back their
+// []string type: callers compare audit values with the ones they applied.
+func decodeChanges(body string) ([]store.FieldChange, error) {
+	var changes []store.FieldChange
+	if err := json.Unmarshal([]byte(body), &changes); err != nil {
+		return nil, fmt.Errorf("decode changes: %w", err)
+	}
+	for i := range changes {
+		if !isListField(changes[i].Field) {
+			continue
+		}
+		changes[i].Before = asStrings(changes[i].Before)
+		changes[i].After = asStrings(changes[i].After)
+	}
+	return changes, nil
+}
+
+func isListField(field string) bool {
+	return field == store.FieldAliases || field == store.FieldMembers
+}
+
+// asStrings turns a decoded JSON array into []string and leaves anything else
+// (nil for a missing side) alone.
+func asStrings(v any) any {
+	list, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}

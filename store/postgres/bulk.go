@@ -1,0 +1,463 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dirsync/dirsync/internal/mailaddr"
+	"github.com/dirsync/dirsync/store"
+)
+
+// The batched path for runs of creates. An initial sync is nearly all creates of
+// objects the store has never seen; one at a time, each costs a dozen round trips
+// (savepoint, two lookups, insert, fields, reload, audit, release). Here a run of
+// consecutive creates costs two: one pre-check that reads, for the whole run, who
+// holds its addresses and anchors and its groups' members, and one batch that
+// inserts the fresh objects, their addresses, memberships and audit rows with
+// array parameters (unnest).
+//
+// A create takes this path only when its outcome cannot depend on anything but
+// the pre-check: it passes every validation the one-at-a-time path makes; none of
+// its addresses or its anchor is held in the store or claimed by another create
+// of the run; its members are held by objects that no create of the run touches.
+// Everything else (re-applied creates, conflicts, refusals) goes through
+// applyOne, in order, so outcomes, errors and audit entries are exactly those of
+// the one-at-a-time path. Fresh creates waiting to be inserted are flushed before
+// any change that goes through applyOne, so that change sees them; once one has
+// run, member lists read by the pre-check may be out of date, so the next group
+// with members starts a new run with a new pre-check.
+
+// bulkCreate is a create the batched path may insert.
+type bulkCreate struct {
+	user      store.User // as it will be stored, without ID
+	members   []string   // normalised member addresses, as given
+	memberIDs []int64    // their objects, once pre-checked
+	reason    string
+}
+
+// applyAll runs the changes in order: runs of creates through createRun, other
+// changes one at a time.
+func (a *applier) applyAll(ctx context.Context, changes []store.Change, out []store.Outcome) error {
+	for i := 0; i < len(changes); {
+		if changes[i].Action != store.ActionCreate {
+			o, err := a.applyOne(ctx, changes[i])
+			if err != nil {
+				return err
+			}
+			out[i] = o
+			i++
+			continue
+		}
+		j := i
+		for j < len(changes) && changes[j].Action == store.ActionCreate {
+			j++
+		}
+		n, err := a.createRun(ctx, changes[i:j], out[i:j])
+		if err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+// createRun applies a run of creates and returns how many it handled: all of
+// them, or fewer when a group's members must be read again.
+func (a *applier) createRun(ctx context.Context, run []store.Change, out []store.Outcome) (int, error) {
+	plans := make([]*bulkCreate, len(run))
+	claims := map[string]int{}
+	for i, ch := range run {
+		plans[i] = a.prepare(ch)
+		for k := range claimedKeys(ch) {
+			claims[k]++
+		}
+	}
+	if err := a.precheck(ctx, plans, claims); err != nil {
+		return 0, err
+	}
+	var pending []*bulkCreate
+	var pendingIdx []int
+	membersFresh := true
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		ok, err := a.insertBulk(ctx, pending)
+		if err != nil {
+			return err
+		}
+		for _, i := range pendingIdx {
+			if ok {
+				out[i] = store.Outcome{Applied: true}
+				continue
+			}
+			// The backstop: the schema refused what the pre-check allowed. Redo
+			// each one alone to find out which, and why.
+			if out[i], err = a.applyOne(ctx, run[i]); err != nil {
+				return err
+			}
+			membersFresh = false
+		}
+		pending, pendingIdx = pending[:0], pendingIdx[:0]
+		return nil
+	}
+	for i, p := range plans {
+		switch {
+		case p == nil:
+			if err := flush(); err != nil {
+				return 0, err
+			}
+			o, err := a.applyOne(ctx, run[i])
+			if err != nil {
+				return 0, err
+			}
+			out[i] = o
+			membersFresh = false
+		case len(p.members) > 0 && !membersFresh:
+			if err := flush(); err != nil {
+				return 0, err
+			}
+			return i, nil
+		default:
+			pending, pendingIdx = append(pending, p), append(pendingIdx, i)
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return len(run), nil
+}
+
+// claimedKeys lists what a create may take: its addresses ("a:" prefix) and its
+// (origin, anchor) pairs ("k:" prefix), whether or not the create is valid.
+func claimedKeys(ch store.Change) map[string]bool {
+	keys := map[string]bool{}
+	addAddr := func(raw string) {
+		if addr, err := mailaddr.Normalize(raw); err == nil {
+			keys["a:"+addr] = true
+		}
+	}
+	addAddr(ch.Address)
+	origins, anchors := []string{ch.Origin}, []string{ch.Anchor}
+	for _, f := range ch.Changes {
+		switch f.Field {
+		case store.FieldAddress:
+			if s, ok := f.After.(string); ok {
+				addAddr(s)
+			}
+		case store.FieldAliases:
+			list, _ := toStrings(f.Field, f.After)
+			for _, s := range list {
+				addAddr(s)
+			}
+		case store.FieldOrigin:
+			if s, ok := f.After.(string); ok {
+				origins = append(origins, s)
+			}
+		case store.FieldAnchor:
+			if s, ok := f.After.(string); ok {
+				anchors = append(anchors, s)
+			}
+		}
+	}
+	for _, o := range origins {
+		for _, an := range anchors {
+			if an != "" {
+				keys[anchorKey(o, an)] = true
+			}
+		}
+	}
+	return keys
+}
+
+func anchorKey(origin, anchor string) string { return "k:" + origin + "\x00" + anchor }
+
+// storable reports whether PostgreSQL can store s in a text column: valid
+// UTF-8 without NUL bytes. Anything else takes the one-at-a-time path, where
+// the server's refusal becomes that change's outcome.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// prepare returns the object a create would make, or nil when the create
+// cannot take the batched path on its own merits (it would be refused, or
+// renames or re-anchors itself).
+func (a *applier) prepare(ch store.Change) *bulkCreate {
+	kind := ch.Kind
+	if kind == "" {
+		kind = store.KindUser
+	}
+	if kind != store.KindUser && kind != store.KindGroup || ch.Origin == "" {
+		return nil
+	}
+	for _, s := range []string{ch.Origin, ch.Anchor, ch.Reason, a.actor.Kind, a.actor.Name, a.actor.RunID} {
+		if !storable(s) {
+			return nil
+		}
+	}
+	addr, err := a.address(ch.Address)
+	if err != nil {
+		return nil
+	}
+	want, err := wanted(ch.Changes)
+	if err != nil {
+		return nil
+	}
+	p := &bulkCreate{reason: ch.Reason, user: store.User{
+		Kind: kind, Address: addr, Origin: ch.Origin, Anchor: ch.Anchor, Enabled: true,
+		Created: a.now, Updated: a.now,
+	}}
+	u := &p.user
+	for field, v := range want {
+		switch field {
+		case store.FieldAddress, store.FieldOrigin, store.FieldAnchor:
+			return nil
+		case store.FieldAliases:
+			raw, err := toStrings(field, v)
+			if err != nil {
+				return nil
+			}
+			set := make(map[string]bool, len(raw))
+			for _, r := range raw {
+				alias, err := a.address(r)
+				if err != nil || alias == addr {
+					return nil
+				}
+				set[alias] = true
+			}
+			if len(set) > 0 {
+				u.Aliases = sortedKeys(set)
+			}
+		case store.FieldMembers:
+			raw, err := toStrings(field, v)
+			if err != nil || kind != store.KindGroup {
+				return nil
+			}
+			for _, r := range raw {
+				m, err := mailaddr.Normalize(r)
+				if err != nil {
+					return nil
+				}
+				p.members = append(p.members, m)
+			}
+		case store.FieldEnabled, store.FieldProtected:
+			b, ok := v.(bool)
+			if !ok {
+				return nil
+			}
+			if field == store.FieldEnabled {
+				u.Enabled = b
+			} else {
+				u.Protected = b
+			}
+		default:
+			s, err := toString(field, v)
+			if err != nil || !storable(s) {
+				return nil
+			}
+			*stringField(u, field) = s
+		}
+	}
+	return p
+}
+
+// stringField points at the User field of a string field name (one of
+// stringFields).
+func stringField(u *store.User, field string) *string {
+	switch field {
+	case store.FieldDisplayName:
+		return &u.DisplayName
+	case store.FieldGivenName:
+		return &u.GivenName
+	case store.FieldSurname:
+		return &u.Surname
+	case store.FieldPhone:
+		return &u.Phone
+	case store.FieldDepartment:
+		return &u.Department
+	default:
+		return &u.Title
+	}
+}
+
+// precheck reads, in one round trip, who holds the run's addresses, anchors and
+// members, and drops (sets to nil) the plans whose outcome would depend on more.
+func (a *applier) precheck(ctx context.Context, plans []*bulkCreate, claims map[string]int) error {
+	var addrs, origins, anchors []string
+	for _, p := range plans {
+		if p == nil {
+			continue
+		}
+		addrs = append(addrs, p.user.Address)
+		addrs = append(addrs, p.user.Aliases...)
+		addrs = append(addrs, p.members...)
+		if p.user.Anchor != "" {
+			origins, anchors = append(origins, p.user.Origin), append(anchors, p.user.Anchor)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(ownersSQL, addrs)
+	b.Queue(anchorsTakenSQL, origins, anchors)
+	br := a.tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("postgres bulk check: %w", err)
+	}
+	owners, err := collectOwners(rows)
+	if err != nil {
+		return fmt.Errorf("postgres bulk check: %w", err)
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return fmt.Errorf("postgres bulk check: %w", err)
+	}
+	taken := map[string]bool{}
+	var origin, anchor string
+	if _, err := pgx.ForEachRow(rows, []any{&origin, &anchor}, func() error {
+		taken[anchorKey(origin, anchor)] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("postgres bulk check: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("postgres bulk check: %w", err)
+	}
+
+	fresh := func(key string, held bool) bool { return !held && claims[key] == 1 }
+	for i, p := range plans {
+		if p == nil {
+			continue
+		}
+		ok := fresh("a:"+p.user.Address, owners[p.user.Address].found)
+		for _, alias := range p.user.Aliases {
+			ok = ok && fresh("a:"+alias, owners[alias].found)
+		}
+		if p.user.Anchor != "" {
+			k := anchorKey(p.user.Origin, p.user.Anchor)
+			ok = ok && fresh(k, taken[k])
+		}
+		seen := map[int64]bool{}
+		for _, m := range p.members {
+			o := owners[m]
+			// A member some create of the run claims (the group itself among
+			// them) is resolved only once that create has run.
+			if !o.found || claims["a:"+m] > 0 {
+				ok = false
+				break
+			}
+			if !seen[o.id] {
+				seen[o.id] = true
+				p.memberIDs = append(p.memberIDs, o.id)
+				p.user.Members = append(p.user.Members, o.primary)
+			}
+		}
+		if !ok {
+			plans[i] = nil
+			continue
+		}
+		sort.Strings(p.user.Members)
+	}
+	return nil
+}
+
+// insertBulk inserts fresh objects with their addresses, memberships and audit
+// entries in one round trip, inside a savepoint. It returns false, with the
+// savepoint rolled back, when the schema refused a row (the caller redoes the
+// creates one at a time); an error means the database failed.
+func (a *applier) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, error) {
+	n := len(plans)
+	var (
+		kinds, addrs, origins, anchors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		texts                          = make([][]string, len(stringFields))
+		enabled, protected             = make([]bool, n), make([]bool, n)
+		changes, reasons               = make([]string, n), make([]string, n)
+		xAddrs, xOwners                []string
+		xAlias                         []bool
+		mGroups                        []string
+		mIDs                           []int64
+	)
+	for c := range texts {
+		texts[c] = make([]string, n)
+	}
+	for i, p := range plans {
+		u := &p.user
+		kinds[i], addrs[i], origins[i], anchors[i] = u.Kind, u.Address, u.Origin, u.Anchor
+		for c, f := range stringFields {
+			texts[c][i] = *stringField(u, f.field)
+		}
+		enabled[i], protected[i] = u.Enabled, u.Protected
+		body, err := auditJSON(createChanges(*u))
+		if err != nil {
+			return false, err
+		}
+		changes[i], reasons[i] = body, p.reason
+		xAddrs, xOwners, xAlias = append(xAddrs, u.Address), append(xOwners, u.Address), append(xAlias, false)
+		for _, alias := range u.Aliases {
+			xAddrs, xOwners, xAlias = append(xAddrs, alias), append(xOwners, u.Address), append(xAlias, true)
+		}
+		for _, id := range p.memberIDs {
+			mGroups, mIDs = append(mGroups, u.Address), append(mIDs, id)
+		}
+	}
+	// One statement: the new objects' ids come from RETURNING and are joined
+	// to the 500-odd new rows only, never looked up in the whole table (whose
+	// statistics, during an initial sync, lag behind its size). The schema's
+	// foreign keys are checked at the end of the statement, when the objects
+	// exist. Audit ids follow the changes' order (ORDER BY ordinality), as they
+	// would one at a time; the string columns follow stringFields' order.
+	const insert = `WITH obj AS (
+		INSERT INTO objects (kind, address, display_name, given_name, surname, phone, department, title,
+			enabled, origin, anchor, protected, created, updated)
+		SELECT kind, address, display_name, given_name, surname, phone, department, title,
+			enabled, origin, anchor, protected, $13, $13
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::bool[], $10::text[], $11::text[], $12::bool[])
+			AS t(kind, address, display_name, given_name, surname, phone, department, title,
+				enabled, origin, anchor, protected)
+		RETURNING id, address
+	), addr AS (
+		INSERT INTO addresses (address, object_id, is_alias)
+		SELECT t.address, obj.id, t.is_alias
+		FROM unnest($14::text[], $15::text[], $16::bool[]) AS t(address, owner, is_alias)
+		JOIN obj ON obj.address = t.owner
+	), mem AS (
+		INSERT INTO group_members (group_id, member_id)
+		SELECT obj.id, t.member_id FROM unnest($17::text[], $18::bigint[]) AS t(grp, member_id)
+		JOIN obj ON obj.address = t.grp
+	)
+	INSERT INTO audit (time, actor_kind, actor_name, run_id, action, address, changes, reason)
+	SELECT $13, $19, $20, $21, 'create', t.address, t.changes::jsonb, t.reason
+	FROM unnest($2::text[], $22::text[], $23::text[]) WITH ORDINALITY AS t(address, changes, reason, n)
+	ORDER BY t.n`
+	b := &pgx.Batch{}
+	b.Queue(`SAVEPOINT bulk`)
+	b.Queue(insert, kinds, addrs, texts[0], texts[1], texts[2], texts[3], texts[4], texts[5],
+		enabled, origins, anchors, protected, a.now,
+		xAddrs, xOwners, xAlias, mGroups, mIDs,
+		a.actor.Kind, a.actor.Name, a.actor.RunID, changes, reasons)
+	b.Queue(`RELEASE SAVEPOINT bulk`)
+	err := a.tx.SendBatch(ctx, b).Close()
+	if err == nil {
+		a.bulkRows += int64(n)
+		return true, nil
+	}
+	if !isRefusal(classify(err)) {
+		return false, fmt.Errorf("postgres bulk create of %d objects: %w", n, err)
+	}
+	if _, rbErr := a.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT bulk`); rbErr != nil {
+		return false, fmt.Errorf("postgres bulk create of %d objects: %w", n, rbErr)
+	}
+	if _, relErr := a.tx.Exec(ctx, `RELEASE SAVEPOINT bulk`); relErr != nil {
+		return false, fmt.Errorf("postgres bulk create of %d objects: %w", n, relErr)
+	}
+	return false, nil
+}

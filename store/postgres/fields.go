@@ -1,0 +1,331 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dirsync/dirsync/internal/mailaddr"
+	"github.com/dirsync/dirsync/store"
+)
+
+// stringFields lists the plain text fields and their columns in a fixed order;
+// it doubles as the whitelist that keeps field names out of SQL unless known.
+var stringFields = []struct{ field, column string }{
+	{store.FieldDisplayName, "display_name"},
+	{store.FieldGivenName, "given_name"},
+	{store.FieldSurname, "surname"},
+	{store.FieldPhone, "phone"},
+	{store.FieldDepartment, "department"},
+	{store.FieldTitle, "title"},
+}
+
+var boolFields = []struct{ field, column string }{
+	{store.FieldEnabled, "enabled"},
+	{store.FieldProtected, "protected"},
+}
+
+// knownField reports whether field may appear in a FieldChange.
+func knownField(field string) bool {
+	switch field {
+	case store.FieldAddress, store.FieldAliases, store.FieldOrigin, store.FieldAnchor, store.FieldMembers:
+		return true
+	}
+	for _, f := range stringFields {
+		if f.field == field {
+			return true
+		}
+	}
+	for _, f := range boolFields {
+		if f.field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// wanted indexes fields by name, the last change of a field winning, and
+// refuses unknown fields.
+func wanted(fields []store.FieldChange) (map[string]any, error) {
+	want := make(map[string]any, len(fields))
+	for _, f := range fields {
+		if !knownField(f.Field) {
+			return nil, fmt.Errorf("%w: unknown field %q", store.ErrInvalid, f.Field)
+		}
+		want[f.Field] = f.After
+	}
+	return want, nil
+}
+
+// setFields writes the After values of fields to object cur. Only After is
+// used: Before is what the planner saw, and the audit records what the store
+// had instead. The address is set first and members last so aliases and
+// memberships are checked against the object's final primary address. The
+// checks run in store/sqlite's order, so both report the same problem first.
+func (a *applier) setFields(ctx context.Context, cur store.User, fields []store.FieldChange) error {
+	want, err := wanted(fields)
+	if err != nil {
+		return err
+	}
+	primary := cur.Address
+	if v, ok := want[store.FieldAddress]; ok {
+		if primary, err = a.setAddress(ctx, cur, v); err != nil {
+			return err
+		}
+	}
+	_, setOrigin := want[store.FieldOrigin]
+	_, setAnchor := want[store.FieldAnchor]
+	if setOrigin || setAnchor {
+		if err := a.setIdentity(ctx, cur, want); err != nil {
+			return err
+		}
+	}
+	if v, ok := want[store.FieldAliases]; ok {
+		if err := a.setAliases(ctx, cur.ID, primary, v); err != nil {
+			return err
+		}
+	}
+	var sets []string
+	var args []any
+	for _, f := range stringFields {
+		if v, ok := want[f.field]; ok {
+			s, err := toString(f.field, v)
+			if err != nil {
+				return err
+			}
+			args = append(args, s)
+			sets = append(sets, f.column+` = $`+strconv.Itoa(len(args)))
+		}
+	}
+	for _, f := range boolFields {
+		if v, ok := want[f.field]; ok {
+			b, ok := v.(bool)
+			if !ok {
+				return fmt.Errorf("%w: field %s wants a bool, not %T", store.ErrInvalid, f.field, v)
+			}
+			args = append(args, b)
+			sets = append(sets, f.column+` = $`+strconv.Itoa(len(args)))
+		}
+	}
+	if len(sets) > 0 {
+		// Column names come from the whitelists above, never from the change.
+		args = append(args, cur.ID)
+		query := `UPDATE objects SET ` + strings.Join(sets, ", ") + ` WHERE id = $` + strconv.Itoa(len(args))
+		if _, err := a.tx.Exec(ctx, query, args...); err != nil {
+			return fmt.Errorf("postgres set fields of %s: %w", cur.Address, err)
+		}
+	}
+	if v, ok := want[store.FieldMembers]; ok {
+		if cur.Kind != store.KindGroup {
+			return fmt.Errorf("%w: %s is a %s and cannot have members", store.ErrInvalid, cur.Address, cur.Kind)
+		}
+		if err := a.setMembers(ctx, cur, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setAddress moves cur's primary address and returns the new one. The old
+// address is released rather than kept as an alias: a rename in the source means
+// the old address should bounce unless the source lists it as an alias.
+func (a *applier) setAddress(ctx context.Context, cur store.User, v any) (string, error) {
+	raw, err := toString(store.FieldAddress, v)
+	if err != nil {
+		return "", err
+	}
+	addr, err := a.address(raw)
+	if err != nil {
+		return "", err
+	}
+	if addr == cur.Address {
+		return addr, nil
+	}
+	o, err := a.owner(ctx, addr)
+	if err != nil {
+		return "", err
+	}
+	if o.found && o.id != cur.ID {
+		return "", &store.ConflictError{Address: addr, Owner: o.primary, AsAlias: o.alias}
+	}
+	// When the new address is one of cur's aliases, the alias is promoted.
+	err = execBatch(ctx, a.tx,
+		stmt{`DELETE FROM addresses WHERE address IN ($1, $2)`, []any{addr, cur.Address}},
+		stmt{`INSERT INTO addresses (address, object_id, is_alias) VALUES ($1, $2, false)`, []any{addr, cur.ID}},
+		stmt{`UPDATE objects SET address = $1 WHERE id = $2`, []any{addr, cur.ID}})
+	if err != nil {
+		return "", fmt.Errorf("postgres rename %s to %s: %w", cur.Address, addr, err)
+	}
+	return addr, nil
+}
+
+// setIdentity changes origin and anchor together, since adopting an object
+// changes both and checking them one at a time could see a pair that exists only
+// half-way through.
+func (a *applier) setIdentity(ctx context.Context, cur store.User, want map[string]any) error {
+	origin, anchor := cur.Origin, cur.Anchor
+	var err error
+	if v, ok := want[store.FieldOrigin]; ok {
+		if origin, err = toString(store.FieldOrigin, v); err != nil {
+			return err
+		}
+	}
+	if v, ok := want[store.FieldAnchor]; ok {
+		if anchor, err = toString(store.FieldAnchor, v); err != nil {
+			return err
+		}
+	}
+	if origin == "" {
+		return fmt.Errorf("%w: %s: origin cannot be empty", store.ErrInvalid, cur.Address)
+	}
+	if anchor != "" {
+		var others []string
+		rows, err := a.tx.Query(ctx, `SELECT address FROM objects
+			WHERE origin = $1 AND anchor = $2 AND anchor <> '' AND id <> $3`, origin, anchor, cur.ID)
+		if err == nil {
+			others, err = collectStrings(rows)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres anchor check: %w", err)
+		}
+		if len(others) > 0 {
+			return fmt.Errorf("%w: %s anchor %s already belongs to %s", store.ErrConflict, origin, anchor, others[0])
+		}
+	}
+	if _, err := a.tx.Exec(ctx, `UPDATE objects SET origin = $1, anchor = $2 WHERE id = $3`,
+		origin, anchor, cur.ID); err != nil {
+		return fmt.Errorf("postgres set origin: %w", err)
+	}
+	return nil
+}
+
+// setAliases replaces the object's aliases with v: one read of the current
+// aliases and their would-be owners, then at most one delete and one insert.
+func (a *applier) setAliases(ctx context.Context, id int64, primary string, v any) error {
+	raw, err := toStrings(store.FieldAliases, v)
+	if err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(raw))
+	for _, r := range raw {
+		addr, err := a.address(r)
+		if err != nil {
+			return err
+		}
+		if addr == primary {
+			return fmt.Errorf("%w: alias %s is the primary address", store.ErrInvalid, addr)
+		}
+		want[addr] = true
+	}
+	rows, err := a.tx.Query(ctx, `SELECT address FROM addresses WHERE object_id = $1 AND is_alias`, id)
+	if err != nil {
+		return fmt.Errorf("postgres aliases: %w", err)
+	}
+	current, err := collectStrings(rows)
+	if err != nil {
+		return fmt.Errorf("postgres aliases: %w", err)
+	}
+	have := make(map[string]bool, len(current))
+	var drop []string
+	for _, addr := range current {
+		have[addr] = true
+		if !want[addr] {
+			drop = append(drop, addr)
+		}
+	}
+	var add []string
+	for _, addr := range sortedKeys(want) {
+		if !have[addr] {
+			add = append(add, addr)
+		}
+	}
+	if len(add) > 0 {
+		owners, err := a.owners(ctx, add)
+		if err != nil {
+			return err
+		}
+		// Checked in sorted order, so the conflict reported is store/sqlite's.
+		for _, addr := range add {
+			if o := owners[addr]; o.found {
+				return &store.ConflictError{Address: addr, Owner: o.primary, AsAlias: o.alias}
+			}
+		}
+	}
+	if len(drop) > 0 {
+		if _, err := a.tx.Exec(ctx, `DELETE FROM addresses WHERE address = ANY($1)`, drop); err != nil {
+			return fmt.Errorf("postgres remove aliases: %w", err)
+		}
+	}
+	if len(add) > 0 {
+		if _, err := a.tx.Exec(ctx, `INSERT INTO addresses (address, object_id, is_alias)
+			SELECT address, $2, true FROM unnest($1::text[]) AS t(address)`, add, id); err != nil {
+			return fmt.Errorf("postgres add aliases: %w", err)
+		}
+	}
+	return nil
+}
+
+// setMembers replaces a group's members. Members are named by primary address
+// or alias and stored by id, so a later rename of a member needs no rewrite.
+// Their owners are read in one statement; problems are still reported in the
+// order the members were given.
+func (a *applier) setMembers(ctx context.Context, group store.User, v any) error {
+	raw, err := toStrings(store.FieldMembers, v)
+	if err != nil {
+		return err
+	}
+	addrs := make([]string, len(raw))
+	errs := make([]error, len(raw))
+	for i, r := range raw {
+		addrs[i], errs[i] = mailaddr.Normalize(r)
+	}
+	owners, err := a.owners(ctx, addrs)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, 0, len(raw))
+	seen := make(map[int64]bool, len(raw))
+	for i, addr := range addrs {
+		if errs[i] != nil {
+			return fmt.Errorf("%w: member: %w", store.ErrInvalid, errs[i])
+		}
+		o := owners[addr]
+		if !o.found {
+			return fmt.Errorf("member %s: %w", addr, store.ErrNotFound)
+		}
+		if o.id == group.ID {
+			return fmt.Errorf("%w: group %s cannot be a member of itself", store.ErrInvalid, group.Address)
+		}
+		if !seen[o.id] {
+			seen[o.id] = true
+			ids = append(ids, o.id)
+		}
+	}
+	err = execBatch(ctx, a.tx,
+		stmt{`DELETE FROM group_members WHERE group_id = $1`, []any{group.ID}},
+		stmt{`INSERT INTO group_members (group_id, member_id) SELECT $1, m FROM unnest($2::bigint[]) AS t(m)`,
+			[]any{group.ID, ids}})
+	if err != nil {
+		return fmt.Errorf("postgres members of %s: %w", group.Address, err)
+	}
+	return nil
+}
+
+// stmt is one statement of execBatch.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// execBatch runs statements in order in one round trip; each sees the effects
+// of the ones before it.
+func execBatch(ctx context.Context, tx pgx.Tx, stmts ...stmt) error {
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
