@@ -62,9 +62,15 @@ type State struct {
 }
 
 // Store selects the user store.
+//
+//	store: {backend: sqlite, path: data/dirsync.db}
+//	store: {backend: postgres, dsn: "${DIRSYNC_STORE_DSN}"}
 type Store struct {
-	Backend string `yaml:"backend"` // sqlite (default)
+	Backend string `yaml:"backend"` // sqlite (default) or postgres
 	Path    string `yaml:"path"`    // sqlite: the database file (default data/dirsync.db)
+	// DSN is postgres's connection string (a postgres:// URL or key=value list),
+	// given as a secret reference because it usually holds a password.
+	DSN Secret `yaml:"dsn"`
 }
 
 // Server configures the HTTP listener of `dirsync serve`.
@@ -194,6 +200,7 @@ func Parse(raw []byte, dir, name string, reg connectors.Registry) (*Config, erro
 	}
 	cfg.State.Path = cfg.abs(cfg.State.Path)
 	cfg.Store.Path = cfg.abs(cfg.Store.Path)
+	cfg.Store.DSN.ResolvePath(cfg.Dir)
 	return &cfg, nil
 }
 
@@ -341,10 +348,21 @@ func (c *Config) validate() []Problem {
 	} else if c.State.Path == "" {
 		add("state.path", "missing: the local state file, e.g. data/state.db")
 	}
-	if c.Store.Backend != "sqlite" {
-		add("store.backend", "%q is not a store backend: use sqlite", c.Store.Backend)
-	} else if c.Store.Path == "" {
-		add("store.path", "missing: the SQLite database file, e.g. data/dirsync.db")
+	switch c.Store.Backend {
+	case "sqlite":
+		if c.Store.Path == "" {
+			add("store.path", "missing: the SQLite database file, e.g. data/dirsync.db")
+		}
+		if c.Store.DSN.IsSet() {
+			add("store.dsn", "only the postgres backend uses a connection string: remove it or set store.backend: postgres")
+		}
+	case "postgres":
+		if !c.Store.DSN.IsSet() {
+			add("store.dsn", "missing: a reference to the PostgreSQL connection string, ${ENV_VAR} or file:PATH "+
+				"(e.g. ${DIRSYNC_STORE_DSN} holding postgres://dirsync:PASSWORD@db.example.com/dirsync)")
+		}
+	default:
+		add("store.backend", "%q is not a store backend: use sqlite or postgres", c.Store.Backend)
 	}
 	if c.Server.Listen == "" {
 		add("server.listen", "missing: an address such as 127.0.0.1:8080")

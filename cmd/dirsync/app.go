@@ -16,6 +16,7 @@ import (
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/postgres"
 	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -51,7 +52,7 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log}
-	if err := a.openBackends(dryRun); err != nil {
+	if err := a.openBackends(ctx, dryRun); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -82,33 +83,98 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 	return a, nil
 }
 
-func (a *app) openBackends(dryRun bool) error {
-	statePath, storePath := a.cfg.State.Path, a.cfg.Store.Path
-	openState, openStore := local.Open, sqlite.Open
+func (a *app) openBackends(ctx context.Context, dryRun bool) error {
+	statePath, openState := a.cfg.State.Path, local.Open
 	if dryRun {
-		openState, openStore = local.OpenReadOnly, sqlite.OpenReadOnly
-		if !exists(statePath) || !exists(storePath) {
-			tmp, err := os.MkdirTemp("", "dirsync-dry-run")
-			if err != nil {
-				return fmt.Errorf("dry run: %w", err)
-			}
-			a.tmpDir = tmp
-		}
+		openState = local.OpenReadOnly
 		if !exists(statePath) {
-			statePath, openState = filepath.Join(a.tmpDir, "state.db"), local.Open
-		}
-		if !exists(storePath) {
-			storePath, openStore = filepath.Join(a.tmpDir, "store.db"), sqlite.Open
+			tmp, err := a.dryRunDir()
+			if err != nil {
+				return err
+			}
+			statePath, openState = filepath.Join(tmp, "state.db"), local.Open
 		}
 	}
 	var err error
 	if a.state, err = openState(statePath, a.log); err != nil {
 		return fmt.Errorf("open state %s: %w", statePath, err)
 	}
-	if a.store, err = openStore(storePath, a.log); err != nil {
-		return fmt.Errorf("open store %s: %w", storePath, err)
+	a.store, err = a.openStore(ctx, dryRun)
+	return err
+}
+
+// openStore opens the configured store. A dry run writes nothing: an existing
+// store is opened read-only and a missing one is stood in by an empty,
+// throwaway SQLite store.
+func (a *app) openStore(ctx context.Context, dryRun bool) (store.Store, error) {
+	if a.cfg.Store.Backend == "postgres" {
+		dsn, err := a.cfg.Store.DSN.Value()
+		if err != nil {
+			return nil, fmt.Errorf("open store: store.dsn: %w", err)
+		}
+		if !dryRun {
+			s, err := postgres.Open(ctx, dsn, a.log)
+			if err != nil {
+				return nil, fmt.Errorf("open store: %w", err)
+			}
+			return s, nil
+		}
+		// Read-only: every connection starts with default_transaction_read_only
+		// on, so the server itself refuses a write, and no migration runs. A
+		// database dirsync has never migrated holds no store yet.
+		s, err := postgres.OpenReadOnly(ctx, dsn, a.log)
+		if errors.Is(err, postgres.ErrNoSchema) {
+			a.log.Info("dry run: the PostgreSQL database holds no store yet; planning against an empty one")
+			return a.throwawayStore()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
 	}
-	return nil
+	path := a.cfg.Store.Path
+	if !dryRun {
+		s, err := sqlite.Open(path, a.log)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		return s, nil
+	}
+	if !exists(path) {
+		return a.throwawayStore()
+	}
+	s, err := sqlite.OpenReadOnly(path, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// throwawayStore is a dry run's empty stand-in for a store that does not exist yet.
+func (a *app) throwawayStore() (store.Store, error) {
+	tmp, err := a.dryRunDir()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(tmp, "store.db")
+	s, err := sqlite.Open(path, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// dryRunDir is the folder of a dry run's stand-in backends, made on first use
+// and removed by close.
+func (a *app) dryRunDir() (string, error) {
+	if a.tmpDir == "" {
+		tmp, err := os.MkdirTemp("", "dirsync-dry-run")
+		if err != nil {
+			return "", fmt.Errorf("dry run: %w", err)
+		}
+		a.tmpDir = tmp
+	}
+	return a.tmpDir, nil
 }
 
 func exists(path string) bool {
