@@ -81,6 +81,9 @@ func (s *source) run(ctx context.Context, queries []query, emit connectors.Emit)
 	go func() {
 		for _, q := range queries {
 			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err // a search already failed or emit refused: start no more
+				}
 				conn, err := s.cfg.connect(gctx)
 				if err != nil {
 					return err
