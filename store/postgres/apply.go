@@ -279,7 +279,7 @@ func (a *applier) create(ctx context.Context, ch store.Change) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, a.audit(ctx, store.ActionCreate, addr, createChanges(after), ch.Reason)
+	return true, a.audit(ctx, store.ActionCreate, addr, store.CreateChanges(after), ch.Reason)
 }
 
 // modify applies fields to cur and records what actually changed; nothing
@@ -292,7 +292,7 @@ func (a *applier) modify(ctx context.Context, cur store.User, action store.Actio
 	if err != nil {
 		return false, err
 	}
-	diff := diffUsers(cur, after)
+	diff := store.DiffUsers(cur, after)
 	if len(diff) == 0 {
 		return false, nil
 	}
@@ -315,7 +315,7 @@ func (a *applier) delete(ctx context.Context, ch store.Change) (bool, error) {
 	if _, err := a.tx.Exec(ctx, `DELETE FROM objects WHERE id = $1`, cur.ID); err != nil {
 		return false, fmt.Errorf("postgres delete %s: %w", cur.Address, err)
 	}
-	return true, a.audit(ctx, store.ActionDelete, cur.Address, deleteChanges(cur), ch.Reason)
+	return true, a.audit(ctx, store.ActionDelete, cur.Address, store.DeleteChanges(cur), ch.Reason)
 }
 
 // target finds the object an update, enable, disable or delete is about. A change

@@ -56,7 +56,7 @@ func BenchmarkBulkCreate(b *testing.B) {
 				*stringField(&u, f.Field) = s
 			}
 		}
-		body, err := auditJSON(createChanges(u))
+		body, err := auditJSON(store.CreateChanges(u))
 		require.NoError(b, err)
 		id := int64(i + 1)
 		objectRows[i] = []any{id, u.Kind, u.Address, u.DisplayName, u.GivenName, u.Surname, u.Phone, u.Department,

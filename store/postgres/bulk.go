@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -151,7 +153,7 @@ func claimedKeys(ch store.Change) map[string]bool {
 				addAddr(s)
 			}
 		case store.FieldAliases:
-			list, _ := toStrings(f.Field, f.After)
+			list, _ := store.StringsValue(f.Field, f.After)
 			for _, s := range list {
 				addAddr(s)
 			}
@@ -218,7 +220,7 @@ func (a *applier) prepare(ch store.Change) *bulkCreate {
 		case store.FieldAddress, store.FieldOrigin, store.FieldAnchor:
 			return nil
 		case store.FieldAliases:
-			raw, err := toStrings(field, v)
+			raw, err := store.StringsValue(field, v)
 			if err != nil {
 				return nil
 			}
@@ -231,10 +233,10 @@ func (a *applier) prepare(ch store.Change) *bulkCreate {
 				set[alias] = true
 			}
 			if len(set) > 0 {
-				u.Aliases = sortedKeys(set)
+				u.Aliases = slices.Sorted(maps.Keys(set))
 			}
 		case store.FieldMembers:
-			raw, err := toStrings(field, v)
+			raw, err := store.StringsValue(field, v)
 			if err != nil || kind != store.KindGroup {
 				return nil
 			}
@@ -256,7 +258,7 @@ func (a *applier) prepare(ch store.Change) *bulkCreate {
 				u.Protected = b
 			}
 		default:
-			s, err := toString(field, v)
+			s, err := store.StringValue(field, v)
 			if err != nil || !storable(s) {
 				return nil
 			}
@@ -395,7 +397,7 @@ func (a *applier) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 			texts[c][i] = *stringField(u, f.field)
 		}
 		enabled[i], protected[i] = u.Enabled, u.Protected
-		body, err := auditJSON(createChanges(*u))
+		body, err := auditJSON(store.CreateChanges(*u))
 		if err != nil {
 			return false, err
 		}

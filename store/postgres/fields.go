@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -92,7 +94,7 @@ func (a *applier) setFields(ctx context.Context, cur store.User, fields []store.
 	var args []any
 	for _, f := range stringFields {
 		if v, ok := want[f.field]; ok {
-			s, err := toString(f.field, v)
+			s, err := store.StringValue(f.field, v)
 			if err != nil {
 				return err
 			}
@@ -133,7 +135,7 @@ func (a *applier) setFields(ctx context.Context, cur store.User, fields []store.
 // address is released rather than kept as an alias: a rename in the source means
 // the old address should bounce unless the source lists it as an alias.
 func (a *applier) setAddress(ctx context.Context, cur store.User, v any) (string, error) {
-	raw, err := toString(store.FieldAddress, v)
+	raw, err := store.StringValue(store.FieldAddress, v)
 	if err != nil {
 		return "", err
 	}
@@ -169,12 +171,12 @@ func (a *applier) setIdentity(ctx context.Context, cur store.User, want map[stri
 	origin, anchor := cur.Origin, cur.Anchor
 	var err error
 	if v, ok := want[store.FieldOrigin]; ok {
-		if origin, err = toString(store.FieldOrigin, v); err != nil {
+		if origin, err = store.StringValue(store.FieldOrigin, v); err != nil {
 			return err
 		}
 	}
 	if v, ok := want[store.FieldAnchor]; ok {
-		if anchor, err = toString(store.FieldAnchor, v); err != nil {
+		if anchor, err = store.StringValue(store.FieldAnchor, v); err != nil {
 			return err
 		}
 	}
@@ -205,7 +207,7 @@ func (a *applier) setIdentity(ctx context.Context, cur store.User, want map[stri
 // setAliases replaces the object's aliases with v: one read of the current
 // aliases and their would-be owners, then at most one delete and one insert.
 func (a *applier) setAliases(ctx context.Context, id int64, primary string, v any) error {
-	raw, err := toStrings(store.FieldAliases, v)
+	raw, err := store.StringsValue(store.FieldAliases, v)
 	if err != nil {
 		return err
 	}
@@ -237,7 +239,7 @@ func (a *applier) setAliases(ctx context.Context, id int64, primary string, v an
 		}
 	}
 	var add []string
-	for _, addr := range sortedKeys(want) {
+	for _, addr := range slices.Sorted(maps.Keys(want)) {
 		if !have[addr] {
 			add = append(add, addr)
 		}
@@ -273,7 +275,7 @@ func (a *applier) setAliases(ctx context.Context, id int64, primary string, v an
 // Their owners are read in one statement; problems are still reported in the
 // order the members were given.
 func (a *applier) setMembers(ctx context.Context, group store.User, v any) error {
-	raw, err := toStrings(store.FieldMembers, v)
+	raw, err := store.StringsValue(store.FieldMembers, v)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"reflect"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/dirsync/dirsync/internal/mailaddr"
 	"github.com/dirsync/dirsync/store"
@@ -63,7 +63,7 @@ func (a *applier) setFields(ctx context.Context, cur store.User, fields []store.
 	}
 	for field, col := range stringColumns {
 		if v, ok := want[field]; ok {
-			s, err := toString(field, v)
+			s, err := store.StringValue(field, v)
 			if err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ func (a *applier) setColumn(ctx context.Context, id int64, col string, v any) er
 // address is released rather than kept as an alias: a rename in the source means
 // the old address should bounce unless the source lists it as an alias.
 func (a *applier) setAddress(ctx context.Context, cur store.User, v any) (string, error) {
-	raw, err := toString(store.FieldAddress, v)
+	raw, err := store.StringValue(store.FieldAddress, v)
 	if err != nil {
 		return "", err
 	}
@@ -148,12 +148,12 @@ func (a *applier) setIdentity(ctx context.Context, cur store.User, want map[stri
 	origin, anchor := cur.Origin, cur.Anchor
 	var err error
 	if v, ok := want[store.FieldOrigin]; ok {
-		if origin, err = toString(store.FieldOrigin, v); err != nil {
+		if origin, err = store.StringValue(store.FieldOrigin, v); err != nil {
 			return err
 		}
 	}
 	if v, ok := want[store.FieldAnchor]; ok {
-		if anchor, err = toString(store.FieldAnchor, v); err != nil {
+		if anchor, err = store.StringValue(store.FieldAnchor, v); err != nil {
 			return err
 		}
 	}
@@ -180,7 +180,7 @@ func (a *applier) setIdentity(ctx context.Context, cur store.User, want map[stri
 
 // setAliases replaces the object's aliases with v.
 func (a *applier) setAliases(ctx context.Context, id int64, primary string, v any) error {
-	raw, err := toStrings(store.FieldAliases, v)
+	raw, err := store.StringsValue(store.FieldAliases, v)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (a *applier) setAliases(ctx context.Context, id int64, primary string, v an
 			}
 		}
 	}
-	for _, addr := range sortedKeys(want) {
+	for _, addr := range slices.Sorted(maps.Keys(want)) {
 		if have[addr] {
 			continue
 		}
@@ -230,7 +230,7 @@ func (a *applier) setAliases(ctx context.Context, id int64, primary string, v an
 // setMembers replaces a group's members. Members are named by primary address
 // or alias and stored by id, so a later rename of a member needs no rewrite.
 func (a *applier) setMembers(ctx context.Context, group store.User, v any) error {
-	raw, err := toStrings(store.FieldMembers, v)
+	raw, err := store.StringsValue(store.FieldMembers, v)
 	if err != nil {
 		return err
 	}
@@ -262,114 +262,4 @@ func (a *applier) setMembers(ctx context.Context, group store.User, v any) error
 		}
 	}
 	return nil
-}
-
-// fieldValues lists u's fields in the order the audit log shows them. Empty
-// lists are nil so that they read the same after a JSON round trip.
-func fieldValues(u store.User) []store.FieldChange {
-	list := func(xs []string) any {
-		if len(xs) == 0 {
-			return nil
-		}
-		return xs
-	}
-	out := []store.FieldChange{
-		{Field: store.FieldAddress, After: u.Address},
-		{Field: store.FieldOrigin, After: u.Origin},
-		{Field: store.FieldAnchor, After: u.Anchor},
-		{Field: store.FieldAliases, After: list(u.Aliases)},
-		{Field: store.FieldDisplayName, After: u.DisplayName},
-		{Field: store.FieldGivenName, After: u.GivenName},
-		{Field: store.FieldSurname, After: u.Surname},
-		{Field: store.FieldPhone, After: u.Phone},
-		{Field: store.FieldDepartment, After: u.Department},
-		{Field: store.FieldTitle, After: u.Title},
-		{Field: store.FieldEnabled, After: u.Enabled},
-		{Field: store.FieldProtected, After: u.Protected},
-	}
-	if u.Kind == store.KindGroup {
-		out = append(out, store.FieldChange{Field: store.FieldMembers, After: list(u.Members)})
-	}
-	return out
-}
-
-// diffUsers returns the fields that differ between before and after.
-func diffUsers(before, after store.User) []store.FieldChange {
-	b, a := fieldValues(before), fieldValues(after)
-	var out []store.FieldChange
-	for i := range a {
-		if !reflect.DeepEqual(b[i].After, a[i].After) {
-			out = append(out, store.FieldChange{Field: a[i].Field, Before: b[i].After, After: a[i].After})
-		}
-	}
-	return out
-}
-
-// createChanges lists a new object's set fields; enabled is always shown
-// because a disabled new account is worth seeing in the log.
-func createChanges(u store.User) []store.FieldChange {
-	var out []store.FieldChange
-	for _, f := range fieldValues(u) {
-		if f.Field == store.FieldEnabled || !isZero(f.After) {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// deleteChanges records what a deleted object held, so the log alone is enough
-// to recreate it.
-func deleteChanges(u store.User) []store.FieldChange {
-	var out []store.FieldChange
-	for _, f := range fieldValues(u) {
-		if f.Field == store.FieldEnabled || !isZero(f.After) {
-			out = append(out, store.FieldChange{Field: f.Field, Before: f.After})
-		}
-	}
-	return out
-}
-
-func isZero(v any) bool {
-	return v == nil || v == "" || v == false
-}
-
-func toString(field string, v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return x, nil
-	}
-	return "", fmt.Errorf("%w: field %s wants a string, not %T", store.ErrInvalid, field, v)
-}
-
-// toStrings accepts []string and, for changes decoded from JSON, []any holding
-// strings.
-func toStrings(field string, v any) ([]string, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case []string:
-		return x, nil
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("%w: field %s wants strings, found %T", store.ErrInvalid, field, e)
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("%w: field %s wants a list of strings, not %T", store.ErrInvalid, field, v)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
