@@ -84,6 +84,8 @@ type User struct {
 	Members   []string // groups: primary addresses of members, sorted
 	Created   time.Time
 	Updated   time.Time
+	// Account is the portal login's state and roles (no secrets).
+	Account Account
 }
 
 // Field names used in FieldChange.Field. Values are strings, except Aliases and
@@ -102,6 +104,7 @@ const (
 	FieldAnchor      = "anchor"
 	FieldMembers     = "members"
 	FieldProtected   = "protected"
+	// FieldDefaultLead (bool) is in accounts.go.
 )
 
 // Action is what a Change does.
@@ -181,13 +184,32 @@ type Outcome struct {
 	Err error
 }
 
-// ListQuery selects users for listing.
+// ListQuery selects users for listing. Every filter is optional.
 type ListQuery struct {
-	Search string // substring of address, alias or display name
-	Origin string // "" = any
-	Kind   string // "" = any
-	After  string // cursor: the last address of the previous page
-	Limit  int    // 0 = a backend default (100)
+	Search string // case-insensitive substring of address, alias or display name
+	// Letter is the alphabetical filter: "a".."z" match the first letter of the
+	// display name (of the address when the display name is empty), "#" anything
+	// that does not start with a letter.
+	Letter       string
+	Origin       string // "" = any
+	Kind         string // "" = any
+	Domain       string // "" = any; matches the primary address's domain
+	Registration string // "registered", "unregistered", "" = all
+	Status       string // "enabled", "disabled", "" = all
+	Sort         string // one of SortColumns; "" = address
+	Desc         bool
+	// Cursor continues a listing: the value Users returned with the previous page,
+	// for the same query. It is opaque (see EncodeCursor).
+	Cursor string
+	Limit  int // 0 = a backend default (100)
+}
+
+// SortColumns are the columns a listing can be sorted by. Ties (and every
+// column) are broken by primary address, so pages never overlap.
+var SortColumns = []string{
+	"address", "display_name", "given_name", "surname", "phone", "department",
+	"title", "origin", "enabled", "registered", "locked", "created", "updated",
+	"last_login",
 }
 
 // AuditEntry is one recorded change.
@@ -203,7 +225,8 @@ type AuditEntry struct {
 
 // AuditQuery selects audit entries, newest first.
 type AuditQuery struct {
-	Address string // "" = any
+	Address   string // "" = any
+	ActorKind string // "" = any; e.g. "sync" for the last sync that touched a user
 	RunID   string // "" = any
 	Limit   int    // 0 = 100
 }
@@ -221,8 +244,9 @@ type Store interface {
 	// whose (origin, anchor) is in anchors, or whose primary address or alias is in
 	// addresses. It is the sync engine's batched join; order is unspecified.
 	Lookup(ctx context.Context, origin string, anchors, addresses []string) ([]User, error)
-	// Users lists objects ordered by primary address, starting after q.After; the
-	// second result is the cursor for the next page ("" when there is none).
+	// Users lists objects matching q in q.Sort order; the second result is the
+	// cursor for the next page ("" when there is none). An unknown sort column or
+	// filter value, or a cursor that does not decode, is ErrInvalid.
 	Users(ctx context.Context, q ListQuery) ([]User, string, error)
 
 	// Apply executes the changes, each on its own (one failing change does not undo
@@ -233,6 +257,8 @@ type Store interface {
 
 	// Audit returns audit entries, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+
+	Accounts
 
 	Close() error
 }

@@ -1,8 +1,13 @@
 package store
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
+	"time"
 )
 
 // The audit log's view of an object, shared by every backend so they all record
@@ -30,6 +35,7 @@ func FieldValues(u User) []FieldChange {
 		{Field: FieldTitle, After: u.Title},
 		{Field: FieldEnabled, After: u.Enabled},
 		{Field: FieldProtected, After: u.Protected},
+		{Field: FieldDefaultLead, After: u.Account.DefaultLead},
 	}
 	if u.Kind == KindGroup {
 		out = append(out, FieldChange{Field: FieldMembers, After: list(u.Members)})
@@ -108,4 +114,82 @@ func StringsValue(field string, v any) ([]string, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: field %s wants a list of strings, not %T", ErrInvalid, field, v)
+}
+
+// Cursor is the position after the last row of a page: the row's sort value and
+// primary address. Exactly one of Text, Bool and Time is meaningful, depending on
+// SortKind(Sort); a zero Time is "never" and sorts before every real time.
+type Cursor struct {
+	Sort    string    `json:"s"`
+	Desc    bool      `json:"d,omitempty"`
+	Text    string    `json:"t,omitempty"`
+	Bool    bool      `json:"b,omitempty"`
+	Time    time.Time `json:"m,omitzero"`
+	Address string    `json:"a"`
+}
+
+// SortKind says how a sort column's values compare: "text", "bool" or "time".
+func SortKind(column string) string {
+	switch column {
+	case "enabled", "registered", "locked":
+		return "bool"
+	case "created", "updated", "last_login":
+		return "time"
+	}
+	return "text"
+}
+
+// EncodeCursor makes the opaque cursor string Users returns.
+func EncodeCursor(c Cursor) string {
+	b, _ := json.Marshal(c) // a struct of plain fields always marshals
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor for a query sorted by sort
+// (desc); a cursor from another sort order or a damaged one is ErrInvalid.
+func DecodeCursor(s, sort string, desc bool) (Cursor, error) {
+	var c Cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Address == "" {
+		return Cursor{}, fmt.Errorf("%w: cursor %q is not one this listing returned; start again without a cursor", ErrInvalid, s)
+	}
+	if c.Sort != sort || c.Desc != desc {
+		return Cursor{}, fmt.Errorf("%w: the cursor belongs to a listing sorted by %s; keep the sort and order of the first page", ErrInvalid, c.Sort)
+	}
+	return c, nil
+}
+
+// ValidateListQuery checks q's sort column and filter values and returns q with
+// defaults (sort "address") filled in.
+func ValidateListQuery(q ListQuery) (ListQuery, error) {
+	if q.Sort == "" {
+		q.Sort = "address"
+	}
+	if !slices.Contains(SortColumns, q.Sort) {
+		return q, fmt.Errorf("%w: cannot sort by %q; use one of %s", ErrInvalid, q.Sort, strings.Join(SortColumns, ", "))
+	}
+	switch q.Registration {
+	case "", "registered", "unregistered":
+	default:
+		return q, fmt.Errorf("%w: registration %q: use registered, unregistered or all", ErrInvalid, q.Registration)
+	}
+	switch q.Status {
+	case "", "enabled", "disabled":
+	default:
+		return q, fmt.Errorf("%w: status %q: use enabled or disabled", ErrInvalid, q.Status)
+	}
+	if q.Letter != "" && q.Letter != "#" && (len(q.Letter) != 1 || q.Letter[0] < 'a' || q.Letter[0] > 'z') {
+		lower := strings.ToLower(q.Letter)
+		if len(lower) != 1 || lower[0] < 'a' || lower[0] > 'z' {
+			return q, fmt.Errorf("%w: letter %q: use a single letter a-z, or # for names that do not start with one", ErrInvalid, q.Letter)
+		}
+		q.Letter = lower
+	}
+	if q.Limit < 0 {
+		return q, fmt.Errorf("%w: limit %d: use a positive number", ErrInvalid, q.Limit)
+	}
+	return q, nil
 }

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/store"
+)
+
+// Errors a Syncer returns (wrapped); the API maps them to unknown_connector and
+// sync_running.
+var (
+	ErrUnknownConnector = errors.New("unknown connector")
+	ErrSyncBusy         = errors.New("a run of this connector is already in progress")
+	ErrRunNotFound      = errors.New("run not found")
+)
+
+// Syncer is the daemon's sync side as the API sees it: cmd/dirsync implements it
+// over the scheduler, the engine and the state backend.
+type Syncer interface {
+	// Connectors lists the enabled connectors' names.
+	Connectors() []string
+	// Trigger starts one run per named connector (all when none are named). With
+	// req.Wait it returns when they have finished, reports included.
+	Trigger(ctx context.Context, req TriggerSync) ([]TriggeredRun, error)
+	// Runs lists run history, newest first; connector "" = all.
+	Runs(ctx context.Context, connector string, limit int) ([]Run, error)
+	// Run returns one run (ErrRunNotFound).
+	Run(ctx context.Context, id string) (RunDetail, error)
+	// FieldOwner says whether the named connector owns (writes) a store field;
+	// false for a connector it does not know.
+	FieldOwner(connector, field string) bool
+}
+
+// Options configures the API handler.
+type Options struct {
+	Store  store.Store
+	Syncer Syncer
+	Log    *zap.Logger
+	// Now is the clock (time.Now when nil); tests move it to expire invitations.
+	Now func() time.Time
+}

@@ -1,0 +1,308 @@
+// Package api is dirsync's admin HTTP API under /v1 (see openapi.yaml): users,
+// domains, roles, portal logins, CSV imports, sync triggers and run reports.
+//
+// This file holds the wire types shared by the server and the CLI client
+// (api/client), so both sides always agree on the JSON.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ErrorBody is every error response: {"error": {"code", "message", "details"}}.
+type ErrorBody struct {
+	Error ErrorInfo `json:"error"`
+}
+
+// ErrorInfo is the error itself. Code is stable and machine-readable (see the
+// Code* constants); Message says what is wrong and how to fix it.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+// Error codes. Each bad-input case named in the API's contract has its own.
+const (
+	CodeBadRequest          = "bad_request"          // 400: malformed JSON, bad query parameter
+	CodeUnauthorized        = "unauthorized"         // 401: no or unknown bearer token
+	CodeForbidden           = "forbidden"            // 403: token lacks the scope
+	CodeNotFound            = "not_found"            // 404: no such user, run, route
+	CodeUnknownDomain       = "unknown_domain"       // 422: address outside the internal domains
+	CodeDuplicateAddress    = "duplicate_address"    // 409: the address is already a primary address
+	CodeAliasClash          = "alias_clash"          // 409: the address is already someone's alias
+	CodeDomainExists        = "domain_exists"        // 409
+	CodeRoleExists          = "role_exists"          // 409
+	CodeUnknownRole         = "unknown_role"         // 422
+	CodeUserNotSaved        = "user_not_saved"       // 422: role assigned to an address with no saved user
+	CodeWeakPassword        = "weak_password"        // 422
+	CodeInvalidCredentials  = "invalid_credentials"  // 401: login with a wrong password or unknown address
+	CodeAccountLocked       = "account_locked"       // 423
+	CodeAccountDisabled     = "account_disabled"     // 403
+	CodeNotRegistered       = "not_registered"       // 403: the portal login is not registered
+	CodeAlreadyRegistered   = "already_registered"   // 409
+	CodeInvitationInvalid   = "invitation_invalid"   // 404: no invitation with that token
+	CodeInvitationExpired   = "invitation_expired"   // 410
+	CodeInvitationUsed      = "invitation_used"      // 410
+	CodePasswordChange      = "password_change_required"
+	CodeValidation          = "validation_failed"    // 422: field-level problems, listed in details
+	CodeImportTooLarge      = "import_too_large"     // 413/422: more than 500 addresses
+	CodeImportEncoding      = "import_not_utf8"      // 422
+	CodeImportInvalid       = "import_invalid"       // 422: row-level problems in details
+	CodeUnknownConnector    = "unknown_connector"    // 404
+	CodeSyncBusy            = "sync_running"         // 409: the connector is already running
+	CodeUnsupportedMedia    = "unsupported_media_type"
+	CodeInternal            = "internal"             // 500: never for bad input
+)
+
+// Domain is an internal domain.
+type Domain struct {
+	Name string `json:"name"`
+}
+
+// User is a user or distribution list as the API shows it. Secrets never appear.
+type User struct {
+	Address                   string     `json:"address"`
+	Kind                      string     `json:"kind"`
+	Aliases                   []string   `json:"aliases"`
+	DisplayName               string     `json:"display_name"`
+	GivenName                 string     `json:"given_name"`
+	Surname                   string     `json:"surname"`
+	Phone                     string     `json:"phone"`
+	Department                string     `json:"department"`
+	Title                     string     `json:"title"`
+	Enabled                   bool       `json:"enabled"`
+	Origin                    string     `json:"origin"`
+	Anchor                    string     `json:"anchor,omitempty"`
+	Members                   []string   `json:"members,omitempty"`
+	Registered                bool       `json:"registered"`
+	Locked                    bool       `json:"locked"`
+	HasPassword               bool       `json:"has_password"`
+	ForceChangePassword       bool       `json:"force_change_password"`
+	Roles                     []string   `json:"roles"`
+	SupportContact            bool       `json:"support_contact"`
+	DefaultImplementationLead bool       `json:"default_implementation_lead"`
+	Created                   time.Time  `json:"created"`
+	Updated                   time.Time  `json:"updated"`
+	LastLogin                 *time.Time `json:"last_login,omitempty"`
+	LastLoginError            string     `json:"last_login_error,omitempty"`
+	LastSeen                  *time.Time `json:"last_seen,omitempty"`
+	// Online: seen within the last OnlineWindow.
+	Online bool `json:"online"`
+}
+
+// OnlineWindow is how recently a user must have been seen to count as online.
+const OnlineWindow = 5 * time.Minute
+
+// UserList is a page of GET /v1/users.
+type UserList struct {
+	Users      []User `json:"users"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// CreateUser is the body of POST /v1/users. Password, when given, is a temporary
+// password: ForceChangePassword defaults to true for it.
+type CreateUser struct {
+	Address                   string   `json:"address"`
+	Kind                      string   `json:"kind,omitempty"` // user (default) or group
+	Aliases                   []string `json:"aliases,omitempty"`
+	Members                   []string `json:"members,omitempty"`
+	DisplayName               string   `json:"display_name,omitempty"`
+	GivenName                 string   `json:"given_name,omitempty"`
+	Surname                   string   `json:"surname,omitempty"`
+	Phone                     string   `json:"phone,omitempty"`
+	Department                string   `json:"department,omitempty"`
+	Title                     string   `json:"title,omitempty"`
+	Enabled                   *bool    `json:"enabled,omitempty"`
+	DefaultImplementationLead bool     `json:"default_implementation_lead,omitempty"`
+	Password                  string   `json:"password,omitempty"`
+	ForceChangePassword       *bool    `json:"force_change_password,omitempty"`
+}
+
+// UpdateUser is the body of PATCH /v1/users/{address}: only the fields present
+// change. Password sets a temporary password (force change defaults to true).
+type UpdateUser struct {
+	Aliases                   *[]string `json:"aliases,omitempty"`
+	Members                   *[]string `json:"members,omitempty"`
+	DisplayName               *string   `json:"display_name,omitempty"`
+	GivenName                 *string   `json:"given_name,omitempty"`
+	Surname                   *string   `json:"surname,omitempty"`
+	Phone                     *string   `json:"phone,omitempty"`
+	Department                *string   `json:"department,omitempty"`
+	Title                     *string   `json:"title,omitempty"`
+	Enabled                   *bool     `json:"enabled,omitempty"`
+	DefaultImplementationLead *bool     `json:"default_implementation_lead,omitempty"`
+	Password                  *string   `json:"password,omitempty"`
+	ForceChangePassword       *bool     `json:"force_change_password,omitempty"`
+}
+
+// Register is the body of POST /v1/users/{address}/register (an admin registers
+// the user directly).
+type Register struct {
+	Password            string `json:"password"`
+	ForceChangePassword bool   `json:"force_change_password,omitempty"`
+	Question            string `json:"security_question"`
+	Answer              string `json:"security_answer"`
+}
+
+// Invite is the body of POST /v1/users/{address}/invite. With Password,
+// Question and Answer set the admin pre-sets the registration and the user only
+// confirms it; otherwise the user chooses them when redeeming.
+type Invite struct {
+	ExpiresIn string `json:"expires_in,omitempty"` // Go duration, default "72h", at most "720h"
+	Password  string `json:"password,omitempty"`
+	Question  string `json:"security_question,omitempty"`
+	Answer    string `json:"security_answer,omitempty"`
+}
+
+// Invitation is the answer to an invite: the token is shown this once.
+type Invitation struct {
+	Address string    `json:"address"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+	Preset  bool      `json:"preset"`
+}
+
+// Redeem is the body of POST /v1/auth/register. For a preset invitation only
+// Token is needed.
+type Redeem struct {
+	Token    string `json:"token"`
+	Password string `json:"password,omitempty"`
+	Question string `json:"security_question,omitempty"`
+	Answer   string `json:"security_answer,omitempty"`
+}
+
+// Login is the body of POST /v1/auth/login.
+type Login struct {
+	Address  string `json:"address"`
+	Password string `json:"password"`
+}
+
+// LoginResult answers a successful login.
+type LoginResult struct {
+	Address string `json:"address"`
+	// MustChangePassword: the password is temporary; change it with
+	// POST /v1/auth/password before doing anything else.
+	MustChangePassword bool `json:"must_change_password"`
+}
+
+// ChangePassword is the body of POST /v1/auth/password.
+type ChangePassword struct {
+	Address         string `json:"address"`
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// Status is GET /v1/users/{address}/status: one summary of the account.
+type Status struct {
+	Address        string     `json:"address"`
+	Kind           string     `json:"kind"`
+	Enabled        bool       `json:"enabled"`
+	Registered     bool       `json:"registered"`
+	Locked         bool       `json:"locked"`
+	FailedLogins   int        `json:"failed_logins"`
+	CanLogIn       bool       `json:"can_log_in"`
+	Origin         string     `json:"origin"`
+	Anchor         string     `json:"anchor,omitempty"`
+	LastSync       *SyncTouch `json:"last_sync,omitempty"`
+	LastLogin      *time.Time `json:"last_login,omitempty"`
+	LastLoginError string     `json:"last_login_error,omitempty"`
+	Roles          []string   `json:"roles"`
+	SupportContact bool       `json:"support_contact"`
+	// FieldOwners maps each field to who owns it: the connector named by
+	// Origin for the fields it maps, "admin" for the rest.
+	FieldOwners map[string]string `json:"field_owners"`
+}
+
+// SyncTouch is the last sync run that changed a user.
+type SyncTouch struct {
+	RunID     string    `json:"run_id"`
+	Connector string    `json:"connector"`
+	Action    string    `json:"action"`
+	Time      time.Time `json:"time"`
+}
+
+// SetRoles is the body of PUT /v1/users/{address}/roles.
+type SetRoles struct {
+	Roles []string `json:"roles"`
+}
+
+// Role is a role with its permissions.
+type Role struct {
+	Name           string   `json:"name"`
+	Permissions    []string `json:"permissions"`
+	SupportContact bool     `json:"support_contact"`
+	Default        bool     `json:"default"`
+}
+
+// ImportResult answers a successful POST /v1/imports.
+type ImportResult struct {
+	Added     int `json:"added"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// Rows are the addresses and what happened to each, in file order.
+	Rows []ImportRow `json:"rows"`
+}
+
+// ImportRow is one row's outcome: added, updated or unchanged.
+type ImportRow struct {
+	Row     int    `json:"row"`
+	Address string `json:"address"`
+	Outcome string `json:"outcome"`
+}
+
+// ImportProblem is one row-level error (the details of import_invalid).
+type ImportProblem struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column"`
+	Message string `json:"message"`
+}
+
+// TriggerSync is the body of POST /v1/syncs. No connectors = all enabled ones.
+// With Wait the answer comes when the runs have finished and holds their
+// reports; otherwise it comes at once (202) with the run ids to poll.
+type TriggerSync struct {
+	Connectors []string `json:"connectors,omitempty"`
+	DryRun     bool     `json:"dry_run,omitempty"`
+	Full       bool     `json:"full,omitempty"`
+	Wait       bool     `json:"wait,omitempty"`
+}
+
+// Triggered answers POST /v1/syncs.
+type Triggered struct {
+	Runs []TriggeredRun `json:"runs"`
+}
+
+// TriggeredRun is one connector's triggered run. Report is set when the request
+// waited.
+type TriggeredRun struct {
+	Connector string          `json:"connector"`
+	RunID     string          `json:"run_id"`
+	Report    json.RawMessage `json:"report,omitempty"`
+}
+
+// Run is an entry of GET /v1/runs (the state backend's run history).
+type Run struct {
+	RunID     string         `json:"run_id"`
+	Connector string         `json:"connector"`
+	Status    string         `json:"status"`
+	Full      bool           `json:"full"`
+	DryRun    bool           `json:"dry_run"`
+	Started   time.Time      `json:"started"`
+	Finished  time.Time      `json:"finished,omitzero"`
+	Counts    map[string]int `json:"counts"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// RunList is GET /v1/runs.
+type RunList struct {
+	Runs []Run `json:"runs"`
+}
+
+// RunDetail is GET /v1/runs/{id}: the summary, and the full report (operations,
+// quarantine, errors) while this daemon still holds it.
+type RunDetail struct {
+	Run
+	Report json.RawMessage `json:"report,omitempty"`
+}
