@@ -56,6 +56,9 @@ type Options struct {
 	DryRun bool
 	// Progress, if set, is called as the run advances.
 	Progress func(Progress)
+	// RunID names the run; empty = a new random id. A caller that must hand the
+	// id out before the run ends (an API trigger) chooses it.
+	RunID string
 }
 
 // Progress is a snapshot of a running sync, for a terminal progress line.
@@ -119,7 +122,10 @@ func (r *Report) fail(err error) {
 // Run performs one sync of job. It never returns an error: every failure is in the
 // report's status and errors, so several connectors can run and report side by side.
 func (e *Engine) Run(ctx context.Context, job Job, opts Options) *Report {
-	rep := &Report{RunID: uuid.NewString(), Connector: job.Name, Status: StatusOK, Started: time.Now().UTC(),
+	if opts.RunID == "" {
+		opts.RunID = uuid.NewString()
+	}
+	rep := &Report{RunID: opts.RunID, Connector: job.Name, Status: StatusOK, Started: time.Now().UTC(),
 		Operations: []Operation{}, Quarantined: []plan.Quarantine{}, Errors: []string{}}
 	log := e.log.With(zap.String("run_id", rep.RunID), zap.String("connector", job.Name))
 	log.Info("run started", zap.Bool("dry_run", opts.DryRun), zap.Bool("full_requested", opts.Full))

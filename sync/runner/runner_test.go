@@ -1,0 +1,148 @@
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlite"
+	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/sync/runner"
+)
+
+// source emits n users; when gate is set it first waits for the gate to close,
+// so a test can hold a run in progress.
+type source struct {
+	n    int
+	gate chan struct{}
+}
+
+func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for i := range s.n {
+		err := emit(connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%d", i),
+			Anchor: fmt.Sprintf("a%d", i), Mail: fmt.Sprintf("u%d@example.com", i)})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *source) Close() error { return nil }
+
+// owner maps only the display name.
+type owner struct{ source }
+
+func (o *owner) Fields() []string { return []string{store.FieldDisplayName} }
+
+func newRunner(t *testing.T, jobs ...engine.Job) (*runner.Runner, store.Store) {
+	t.Helper()
+	log := zap.NewNop()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sb.Close() })
+	eng := engine.New(st, sb, []string{"example.com"}, log)
+	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+	r := runner.New(t.Context(), eng, sb, jobs, log)
+	t.Cleanup(func() { _ = r.Wait(context.Background()) })
+	return r, st
+}
+
+func TestTriggerWaitReturnsReportsAndHistory(t *testing.T) {
+	r, st := newRunner(t, engine.Job{Name: "b", Source: &source{n: 3}}, engine.Job{Name: "a", Source: &source{n: 2}})
+	require.Equal(t, []string{"a", "b"}, r.Connectors())
+
+	got, err := r.Trigger(t.Context(), api.TriggerSync{Wait: true})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "a", got[0].Connector)
+	var rep engine.Report
+	require.NoError(t, json.Unmarshal(got[1].Report, &rep))
+	require.Equal(t, got[1].RunID, rep.RunID)
+	require.Equal(t, engine.StatusOK, rep.Status)
+	require.Len(t, rep.Operations, 3)
+	_, err = st.User(t.Context(), "u2@example.com")
+	require.NoError(t, err)
+
+	runs, err := r.Runs(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+	detail, err := r.Run(t.Context(), got[0].RunID)
+	require.NoError(t, err)
+	require.Equal(t, "a", detail.Connector)
+	require.Equal(t, 2, detail.Counts["create"], detail.Counts)
+	require.NotEmpty(t, detail.Report)
+
+	_, err = r.Run(t.Context(), "no-such-run")
+	require.ErrorIs(t, err, api.ErrRunNotFound)
+}
+
+func TestDryRunIsListedButWritesNothing(t *testing.T) {
+	r, st := newRunner(t, engine.Job{Name: "a", Source: &source{n: 2}})
+	got, err := r.Trigger(t.Context(), api.TriggerSync{DryRun: true, Wait: true})
+	require.NoError(t, err)
+	_, err = st.User(t.Context(), "u0@example.com")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	runs, err := r.Runs(t.Context(), "a", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.True(t, runs[0].DryRun)
+	require.Equal(t, got[0].RunID, runs[0].RunID)
+}
+
+func TestUnknownAndBusyConnectors(t *testing.T) {
+	gate := make(chan struct{})
+	r, _ := newRunner(t, engine.Job{Name: "a", Source: &source{n: 1, gate: gate}})
+
+	_, err := r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"nope"}})
+	require.ErrorIs(t, err, api.ErrUnknownConnector)
+	require.ErrorContains(t, err, `"nope"`)
+
+	first, err := r.Trigger(t.Context(), api.TriggerSync{})
+	require.NoError(t, err)
+	_, err = r.Trigger(t.Context(), api.TriggerSync{})
+	require.ErrorIs(t, err, api.ErrSyncBusy)
+
+	running, err := r.Run(t.Context(), first[0].RunID)
+	require.NoError(t, err)
+	require.Equal(t, runner.StatusRunning, running.Status)
+	runs, err := r.Runs(t.Context(), "", 10)
+	require.NoError(t, err)
+	require.Equal(t, runner.StatusRunning, runs[0].Status)
+
+	// The schedule's entry point skips a busy connector rather than queueing.
+	r.RunNow(t.Context(), "a", false)
+	close(gate)
+	require.NoError(t, r.Wait(t.Context()))
+	done, err := r.Run(t.Context(), first[0].RunID)
+	require.NoError(t, err)
+	require.Equal(t, engine.StatusOK, done.Status)
+}
+
+func TestFieldOwner(t *testing.T) {
+	r, _ := newRunner(t, engine.Job{Name: "all", Source: &source{}}, engine.Job{Name: "some", Source: &owner{}})
+	require.True(t, r.FieldOwner("all", store.FieldTitle))
+	require.True(t, r.FieldOwner("some", store.FieldDisplayName))
+	require.False(t, r.FieldOwner("some", store.FieldTitle))
+	require.False(t, r.FieldOwner("unknown", store.FieldTitle))
+}
