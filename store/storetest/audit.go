@@ -138,3 +138,31 @@ func sortChanges(changes []store.FieldChange) []store.FieldChange {
 	slices.SortFunc(out, func(a, b store.FieldChange) int { return strings.Compare(a.Field, b.Field) })
 	return out
 }
+
+func testAuditActorKind(t *testing.T, e *env) {
+	e.applyAs(syncActor, create("alice@example.com", "A-1"), create("bob@example.com", "B-1"))
+	e.applyAs(adminActor, update("alice@example.com", set(store.FieldTitle, "CEO")))
+	e.lock("alice@example.com")
+
+	kinds := func(q store.AuditQuery) []store.Action {
+		t.Helper()
+		var out []store.Action
+		for _, en := range e.audit(q) {
+			require.Equal(t, q.ActorKind, en.Actor.Kind, "%s %s", en.Action, en.Address)
+			out = append(out, en.Action)
+		}
+		return out
+	}
+	require.Equal(t, []store.Action{store.ActionLock}, kinds(store.AuditQuery{ActorKind: "system"}))
+	require.Equal(t, []store.Action{store.ActionCreate, store.ActionCreate}, kinds(store.AuditQuery{ActorKind: "sync"}))
+	require.Equal(t, []store.Action{store.ActionCreate}, kinds(store.AuditQuery{ActorKind: "sync", Address: "bob@example.com"}))
+	require.Equal(t, []store.Action{store.ActionUpdate}, kinds(store.AuditQuery{ActorKind: "admin", Address: "alice@example.com"}))
+	var all []store.Action
+	for _, en := range e.audit(store.AuditQuery{Address: "alice@example.com"}) {
+		all = append(all, en.Action)
+	}
+	require.Equal(t, []store.Action{store.ActionLock, store.ActionUpdate, store.ActionCreate}, all, "every kind without the filter")
+	require.Contains(t, kinds(store.AuditQuery{ActorKind: "admin"}), store.ActionAddDomain, "the set-up's domains")
+	require.Empty(t, kinds(store.AuditQuery{ActorKind: "import"}))
+	require.Equal(t, []store.Action{store.ActionCreate}, kinds(store.AuditQuery{ActorKind: "sync", RunID: "run-1", Limit: 1}))
+}

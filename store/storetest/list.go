@@ -45,9 +45,9 @@ func testUsers(t *testing.T, e *env) {
 		if next == "" {
 			break
 		}
-		require.Equal(t, page[len(page)-1].Address, next)
+		requireCursorAt(t, next, page[len(page)-1].Address)
 		require.Less(t, len(sizes), 10, "pagination does not end")
-		q.After = next
+		q.Cursor = next
 	}
 	require.Equal(t, []int{100, 100, 50}, sizes)
 	require.Len(t, all, n)
@@ -56,7 +56,7 @@ func testUsers(t *testing.T, e *env) {
 	}
 
 	// A page that ends exactly at the last object has no next page.
-	page, next, err := e.s.Users(e.ctx, store.ListQuery{Kind: store.KindUser, Limit: 50, After: "u199@example.com"})
+	page, next, err := e.s.Users(e.ctx, store.ListQuery{Kind: store.KindUser, Limit: 50, Cursor: addressCursor("u199@example.com")})
 	require.NoError(t, err)
 	require.Len(t, page, 50)
 	require.Empty(t, next)
@@ -65,8 +65,8 @@ func testUsers(t *testing.T, e *env) {
 	page, next, err = e.s.Users(e.ctx, store.ListQuery{})
 	require.NoError(t, err)
 	require.Len(t, page, 100)
-	require.Equal(t, "u099@example.com", next)
-	page, next, err = e.s.Users(e.ctx, store.ListQuery{After: "u200@example.com"})
+	requireCursorAt(t, next, "u099@example.com")
+	page, next, err = e.s.Users(e.ctx, store.ListQuery{Cursor: addressCursor("u200@example.com")})
 	require.NoError(t, err)
 	require.Empty(t, next)
 	require.Len(t, page, 50) // u201..u249 and the group
@@ -100,7 +100,7 @@ func testUsers(t *testing.T, e *env) {
 			"u100@example.com", "u110@example.com", "u120@example.com", "u130@example.com", "u140@example.com",
 			"u150@example.com", "u160@example.com", "u170@example.com", "u180@example.com", "u190@example.com",
 		}},
-		{"search after a cursor", store.ListQuery{Search: "u12", After: "u125@example.com"}, addrs(126, 130)},
+		{"search after a cursor", store.ListQuery{Search: "u12", Cursor: addressCursor("u125@example.com")}, addrs(126, 130)},
 		{"no match", store.ListQuery{Search: "nobody"}, nil},
 	}
 	for _, tc := range tests {
@@ -113,11 +113,27 @@ func testUsers(t *testing.T, e *env) {
 	page, next, err = e.s.Users(e.ctx, store.ListQuery{Origin: "c2", Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, page, 10)
-	require.Equal(t, "u090@example.com", next)
-	page, next, err = e.s.Users(e.ctx, store.ListQuery{Origin: "c2", Limit: 10, After: "u240@example.com"})
+	requireCursorAt(t, next, "u090@example.com")
+	page, next, err = e.s.Users(e.ctx, store.ListQuery{Origin: "c2", Limit: 10, Cursor: addressCursor("u240@example.com")})
 	require.NoError(t, err)
 	require.Empty(t, page)
 	require.Empty(t, next)
+}
+
+// addressCursor is the cursor of a listing in address order whose previous
+// page ended at addr. Cursors are opaque to API clients, but store.EncodeCursor
+// is how every backend makes them, so a test may make one too.
+func addressCursor(addr string) string {
+	return store.EncodeCursor(store.Cursor{Sort: "address", Text: addr, Address: addr})
+}
+
+// requireCursorAt fails unless next is the cursor of an address-ordered
+// listing after addr.
+func requireCursorAt(t *testing.T, next, addr string) {
+	t.Helper()
+	c, err := store.DecodeCursor(next, "address", false)
+	require.NoError(t, err)
+	require.Equal(t, addr, c.Address)
 }
 
 // addrs lists u<from>..u<to-1>@example.com.

@@ -7,7 +7,16 @@
 //     primary address;
 //   - renaming to one of the object's own aliases promotes that alias;
 //   - audit values have the types FieldChange documents ([]string for aliases
-//     and members, bool for enabled and protected) and an empty list reads as nil.
+//     and members, bool for enabled and protected) and an empty list reads as nil;
+//   - failed logins below the lock are not audited, and locking an account
+//     that is already locked adds no second lock entry;
+//   - Unregister clears the failure count with the lock, and keeps the roles
+//     and the default-lead flag (it does not name them);
+//   - a redeemed invitation is not dropped by a newer one;
+//   - Roles lists each role's permissions sorted, the default roles' included;
+//   - revoke_token is audited under the token's name, like create_token;
+//   - a listing in descending order is the exact reverse of the ascending one,
+//     address tie-break included (see listing.go for the other listing rules).
 package storetest
 
 import (
@@ -53,6 +62,23 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"Users", testUsers},
 		{"Concurrency", testConcurrency},
+		{"Listing", testListing},
+		{"ListingErrors", testListingErrors},
+		{"AuditActorKind", testAuditActorKind},
+		{"Credentials", testCredentials},
+		{"AccountsNotFound", testAccountsNotFound},
+		{"SetPassword", testSetPassword},
+		{"Lockout", testLockout},
+		{"LoginFailedConcurrent", testLoginFailedConcurrent},
+		{"RegisterUnregister", testRegisterUnregister},
+		{"DefaultLead", testDefaultLead},
+		{"Invitations", testInvitations},
+		{"InvitationReplaced", testInvitationReplaced},
+		{"RedeemConcurrent", testRedeemConcurrent},
+		{"DefaultRoles", testDefaultRoles},
+		{"AddRole", testAddRole},
+		{"SetRoles", testSetRoles},
+		{"Tokens", testTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
