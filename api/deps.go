@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/password"
 )
 
 // Errors a Syncer returns (wrapped); the API maps them to unknown_connector and
@@ -42,4 +43,7 @@ type Options struct {
 	Log    *zap.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire invitations.
 	Now func() time.Time
+	// PasswordParams are the argon2id costs of new password and security-answer
+	// hashes (zero: password.Default). Tests use cheap ones.
+	PasswordParams password.Params
 }

@@ -1,0 +1,212 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/accounts"
+)
+
+// Portal logins: what admins do to a user's login (unlock, register,
+// unregister, invite, roles, status) and what end users do themselves
+// (/v1/auth/*: login, password change, invitation redemption).
+
+func (s *server) unlockUser(w http.ResponseWriter, r *http.Request) error {
+	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	if err := s.acct.Unlock(r.Context(), cur.Address, adminActor(r)); err != nil {
+		return err
+	}
+	return s.answerUser(w, r, http.StatusOK, cur.Address)
+}
+
+func (s *server) registerUser(w http.ResponseWriter, r *http.Request) error {
+	var in Register
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	if cur.Kind != store.KindUser {
+		return invalid("address", cur.Address+" is a distribution list: only users have portal logins")
+	}
+	reg := accounts.Registration{Password: in.Password, ForceChange: in.ForceChangePassword,
+		Question: in.Question, Answer: in.Answer}
+	if err := s.acct.Register(r.Context(), cur.Address, reg, adminActor(r)); err != nil {
+		return err
+	}
+	return s.answerUser(w, r, http.StatusOK, cur.Address)
+}
+
+func (s *server) unregisterUser(w http.ResponseWriter, r *http.Request) error {
+	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	if err := s.acct.Unregister(r.Context(), cur.Address, adminActor(r)); err != nil {
+		return err
+	}
+	return s.answerUser(w, r, http.StatusOK, cur.Address)
+}
+
+// inviteUser answers with the invitation's token, shown this once.
+func (s *server) inviteUser(w http.ResponseWriter, r *http.Request) error {
+	var in Invite
+	if err := decode(w, r, &in, true); err != nil {
+		return err
+	}
+	var req accounts.InviteRequest
+	if in.ExpiresIn != "" {
+		d, err := time.ParseDuration(in.ExpiresIn)
+		if err != nil {
+			return invalid("expires_in", fmt.Sprintf("%q is not a duration: write it like 72h or 30m", in.ExpiresIn))
+		}
+		if d <= 0 {
+			return invalid("expires_in", "must be positive")
+		}
+		req.ExpiresIn = d
+	}
+	if in.Password != "" || in.Question != "" || in.Answer != "" {
+		req.Preset = &accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer}
+	}
+	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	if cur.Kind != store.KindUser {
+		return invalid("address", cur.Address+" is a distribution list: only users have portal logins")
+	}
+	inv, err := s.acct.Invite(r.Context(), cur.Address, req, adminActor(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, Invitation{Address: inv.Address, Token: inv.Token, Expires: inv.Expires, Preset: inv.Preset})
+	return nil
+}
+
+// localFields are owned by the store's admins whatever the user's origin:
+// sync never writes them (SPEC §4, ownership).
+var localFields = []string{"password", "registration", "lock", "roles", store.FieldDefaultLead}
+
+// syncedFields are the fields a connector may own.
+var syncedFields = []string{
+	store.FieldAddress, store.FieldAliases, store.FieldDisplayName, store.FieldGivenName, store.FieldSurname,
+	store.FieldPhone, store.FieldDepartment, store.FieldTitle, store.FieldEnabled,
+}
+
+func (s *server) userStatus(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	a := u.Account
+	st := Status{
+		Address: u.Address, Kind: u.Kind, Enabled: u.Enabled, Registered: a.Registered, Locked: a.Locked,
+		FailedLogins: a.FailedLogins, CanLogIn: u.Enabled && a.Registered && a.HasPassword && !a.Locked,
+		Origin: u.Origin, Anchor: u.Anchor, LastLogin: timePtr(a.LastLogin), LastLoginError: a.LastLoginError,
+		Roles: nonNil(a.Roles), SupportContact: a.SupportContact(), FieldOwners: map[string]string{},
+	}
+	entries, err := s.st.Audit(r.Context(), store.AuditQuery{Address: u.Address, ActorKind: "sync", Limit: 1})
+	if err != nil {
+		return fmt.Errorf("last sync of %s: %w", u.Address, err)
+	}
+	if len(entries) > 0 {
+		e := entries[0]
+		st.LastSync = &SyncTouch{RunID: e.Actor.RunID, Connector: e.Actor.Name, Action: string(e.Action), Time: e.Time}
+	}
+	fields := syncedFields
+	if u.Kind == store.KindGroup {
+		fields = append(slices.Clone(fields), store.FieldMembers)
+	}
+	connector := ""
+	switch u.Origin {
+	case store.OriginManual, store.OriginCSV, store.OriginOutbound, "":
+	default:
+		connector = u.Origin
+	}
+	for _, f := range fields {
+		st.FieldOwners[f] = "admin"
+		if connector != "" && s.syncer != nil && s.syncer.FieldOwner(connector, f) {
+			st.FieldOwners[f] = connector
+		}
+	}
+	for _, f := range localFields {
+		st.FieldOwners[f] = "admin"
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (s *server) setRoles(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Roles *[]string `json:"roles"`
+	}
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	if in.Roles == nil {
+		return invalid("roles", `required: the complete list of the user's roles ([] removes them all)`)
+	}
+	addr := r.PathValue("address")
+	err := s.st.SetRoles(r.Context(), addr, *in.Roles, adminActor(r))
+	var ure *store.UnknownRoleError
+	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &ure) {
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeUserNotSaved, Err: err,
+			Message: fmt.Sprintf("no user %s has been saved: a role can only be assigned to a saved user, so create it first (POST /v1/users)", addr)}
+	}
+	if err != nil {
+		return err
+	}
+	return s.answerUser(w, r, http.StatusOK, addr)
+}
+
+// login verifies an end user's cloud password. It opens no session: the
+// portal that calls it does that.
+func (s *server) login(w http.ResponseWriter, r *http.Request) error {
+	var in Login
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	res, err := s.acct.Login(r.Context(), in.Address, in.Password)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
+	return nil
+}
+
+func (s *server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	var in ChangePassword
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	res, err := s.acct.ChangePassword(r.Context(), in.Address, in.CurrentPassword, in.NewPassword)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
+	return nil
+}
+
+// redeem registers an invited user; a preset invitation needs the token only.
+func (s *server) redeem(w http.ResponseWriter, r *http.Request) error {
+	var in Redeem
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	res, err := s.acct.Redeem(r.Context(), in.Token,
+		accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
+	return nil
+}

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/accounts"
+	"github.com/dirsync/dirsync/store/csvimport"
+	"github.com/dirsync/dirsync/store/password"
+)
+
+// apiError is an error with its answer decided: handlers return one when they
+// know the status and code better than the generic mapping (a bad query
+// parameter, a user that does not exist).
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Details any
+	Err     error // the cause, logged for 5xx; never sent
+}
+
+func (e *apiError) Error() string { return e.Message }
+func (e *apiError) Unwrap() error { return e.Err }
+
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, message string) *apiError {
+	return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeValidation,
+		Message: field + ": " + message, Details: []FieldProblem{{Field: field, Message: message}}}
+}
+
+// internalMessage is all a client learns of an unexpected failure; the log has
+// the rest.
+const internalMessage = "internal error; the daemon's log has the details"
+
+// classify is the one mapping from errors to answers. The messages of typed
+// store and account errors are written for admins and carry no secret; an
+// unexpected error's text is never sent.
+func classify(err error) *apiError {
+	var (
+		ae   *apiError
+		ce   *store.ConflictError
+		nie  *store.NotInternalError
+		ure  *store.UnknownRoleError
+		we   *password.WeakError
+		ve   *accounts.ValidationError
+		csve *csvimport.Error
+	)
+	status := func(code int, c string, msg string) *apiError {
+		return &apiError{Status: code, Code: c, Message: msg, Err: err}
+	}
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &ce):
+		code := CodeDuplicateAddress
+		if ce.AsAlias {
+			code = CodeAliasClash
+		}
+		return status(http.StatusConflict, code, ce.Error())
+	case errors.As(err, &nie):
+		return status(http.StatusUnprocessableEntity, CodeUnknownDomain, nie.Error()+": add the domain first (POST /v1/domains)")
+	case errors.As(err, &ure):
+		e := status(http.StatusUnprocessableEntity, CodeUnknownRole, ure.Error()+": GET /v1/roles lists the roles")
+		e.Details = ure.Names
+		return e
+	case errors.As(err, &we):
+		return status(http.StatusUnprocessableEntity, CodeWeakPassword, we.Error())
+	case errors.As(err, &ve):
+		e := status(http.StatusUnprocessableEntity, CodeValidation, ve.Error())
+		details := make([]FieldProblem, len(ve.Problems))
+		for i, p := range ve.Problems {
+			details[i] = FieldProblem{Field: p.Field, Message: p.Message}
+		}
+		e.Details = details
+		return e
+	case errors.As(err, &csve):
+		msg := fmt.Sprintf("nothing was imported: the file has %d problems, each listed in details with its row and column", len(csve.Problems))
+		if len(csve.Problems) == 1 {
+			msg = "nothing was imported: " + csve.Problems[0].String()
+		}
+		e := status(http.StatusUnprocessableEntity, CodeImportInvalid, msg)
+		details := make([]ImportProblem, len(csve.Problems))
+		for i, p := range csve.Problems {
+			details[i] = ImportProblem{Row: p.Row, Column: p.Column, Message: p.Message}
+		}
+		e.Details = details
+		return e
+	case errors.Is(err, store.ErrRoleExists):
+		return status(http.StatusConflict, CodeRoleExists, err.Error())
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		return status(http.StatusUnauthorized, CodeInvalidCredentials, accounts.ErrInvalidCredentials.Error())
+	case errors.Is(err, accounts.ErrLocked):
+		return status(http.StatusLocked, CodeAccountLocked, accounts.ErrLocked.Error())
+	case errors.Is(err, accounts.ErrDisabled):
+		return status(http.StatusForbidden, CodeAccountDisabled, accounts.ErrDisabled.Error())
+	case errors.Is(err, accounts.ErrNotRegistered):
+		return status(http.StatusForbidden, CodeNotRegistered, accounts.ErrNotRegistered.Error()+": ask an administrator for an invitation")
+	case errors.Is(err, accounts.ErrAlreadyRegistered):
+		return status(http.StatusConflict, CodeAlreadyRegistered, err.Error())
+	case errors.Is(err, accounts.ErrInvitationUnknown):
+		return status(http.StatusNotFound, CodeInvitationInvalid, accounts.ErrInvitationUnknown.Error()+": check the link, or ask for a new invitation")
+	case errors.Is(err, store.ErrInvitationExpired):
+		return status(http.StatusGone, CodeInvitationExpired, "the invitation has expired: ask an administrator for a new one")
+	case errors.Is(err, store.ErrInvitationUsed):
+		return status(http.StatusGone, CodeInvitationUsed, "the invitation was already used: each invitation registers once")
+	case errors.Is(err, ErrUnknownConnector):
+		return status(http.StatusNotFound, CodeUnknownConnector, err.Error())
+	case errors.Is(err, ErrSyncBusy):
+		return status(http.StatusConflict, CodeSyncBusy, err.Error())
+	case errors.Is(err, ErrRunNotFound):
+		return status(http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, store.ErrInvalid):
+		return status(http.StatusUnprocessableEntity, CodeValidation, trimInvalid(err))
+	case errors.Is(err, store.ErrNotFound):
+		// Handlers look users up first and say what is missing; this is a race
+		// (deleted meanwhile), so the message stays generic.
+		return status(http.StatusNotFound, CodeNotFound, "not found (deleted meanwhile?)")
+	}
+	return status(http.StatusInternalServerError, CodeInternal, internalMessage)
+}
+
+// trimInvalid is an ErrInvalid's explanation without the sentinel's own words
+// ("invalid change: ") in front.
+func trimInvalid(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, store.ErrInvalid.Error()+": "); i >= 0 {
+		return msg[i+len(store.ErrInvalid.Error())+2:]
+	}
+	return msg
+}
+
+// writeError answers with err's status and the JSON error shape, and logs what
+// the client is not told.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	if e.Status >= 500 {
+		level := zap.ErrorLevel
+		if errors.Is(err, context.Canceled) {
+			level = zap.InfoLevel // the client went away
+		}
+		s.log.Log(level, "request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.Error(err))
+	}
+	if e.Code == CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dirsync"`)
+	}
+	writeJSON(w, e.Status, ErrorBody{Error: ErrorInfo{Code: e.Code, Message: e.Message, Details: e.Details}})
+}

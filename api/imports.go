@@ -1,0 +1,209 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/csvimport"
+	"github.com/dirsync/dirsync/store/password"
+)
+
+// CSV import (SPEC §8): the whole file is validated, against the store too,
+// before anything is written; then new addresses are created (origin csv) and
+// existing ones get the file's name and password where they differ.
+
+func (s *server) importTemplate(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="dirsync-import-template.csv"`)
+	_, err := w.Write(csvimport.Template())
+	return err
+}
+
+// Import row outcomes.
+const (
+	outcomeAdded     = "added"
+	outcomeUpdated   = "updated"
+	outcomeUnchanged = "unchanged"
+)
+
+func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	switch mt, err := mediaType(r); {
+	case err != nil:
+		return err
+	case mt != "text/csv" && mt != "application/csv":
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
+			Message: fmt.Sprintf("send the import file as the body with Content-Type: text/csv, not %q", r.Header.Get("Content-Type"))}
+	}
+	body, err := readBody(w, r, maxImportBody, "import file")
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Code == CodeTooLarge {
+			ae.Code = CodeImportTooLarge
+			ae.Message += fmt.Sprintf(": an import takes at most %d addresses; split the file into batches", csvimport.MaxAddresses)
+		}
+		return err
+	}
+	ctx := r.Context()
+	domains, err := s.st.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	internal := map[string]bool{}
+	for _, d := range domains {
+		internal[d] = true
+	}
+	rows, err := csvimport.Parse(body, csvimport.Options{
+		Internal: func(d string) bool { return internal[d] },
+		// The account's own name is checked below, once the address is known.
+		CheckPassword: func(pw string) error { return password.Check(pw, "") },
+	})
+	if err != nil {
+		return importError(body, err)
+	}
+
+	existing := map[string]store.User{}
+	var probs []csvimport.Problem
+	for _, row := range rows {
+		u, err := s.st.User(ctx, row.Email)
+		switch {
+		case err == nil && u.Address != row.Email:
+			probs = append(probs, csvimport.Problem{Row: row.Line, Column: csvimport.ColEmail, Message: fmt.Sprintf(
+				"%s is an alias of %s: an import lists independent users; change aliases through the admin API", row.Email, u.Address)})
+		case err == nil:
+			existing[row.Email] = u
+			if u.Kind == store.KindGroup && row.Password != "" {
+				probs = append(probs, csvimport.Problem{Row: row.Line, Column: csvimport.ColPassword,
+					Message: row.Email + " is a distribution list, which has no password: leave the cell empty"})
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if row.Password != "" {
+			if err := password.Check(row.Password, row.Email); err != nil {
+				probs = append(probs, csvimport.Problem{Row: row.Line, Column: csvimport.ColPassword, Message: err.Error()})
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return &csvimport.Error{Problems: probs}
+	}
+
+	const reason = "CSV import"
+	result := ImportResult{Rows: make([]ImportRow, len(rows))}
+	var changes []store.Change
+	var changed []int // the row index of each change
+	for i, row := range rows {
+		result.Rows[i] = ImportRow{Row: row.Line, Address: row.Email, Outcome: outcomeUnchanged}
+		u, ok := existing[row.Email]
+		switch {
+		case !ok:
+			var fields []store.FieldChange
+			if row.Name != "" {
+				fields = append(fields, store.FieldChange{Field: store.FieldDisplayName, After: row.Name})
+			}
+			changes = append(changes, store.Change{Action: store.ActionCreate, Kind: store.KindUser,
+				Address: row.Email, Origin: store.OriginCSV, Changes: fields, Reason: reason})
+			changed = append(changed, i)
+		case row.Name != "" && row.Name != u.DisplayName:
+			changes = append(changes, store.Change{Action: store.ActionUpdate, Kind: u.Kind, Address: u.Address,
+				Changes: []store.FieldChange{{Field: store.FieldDisplayName, Before: u.DisplayName, After: row.Name}}, Reason: reason})
+			changed = append(changed, i)
+		}
+	}
+	if len(changes) > 0 {
+		out, err := s.st.Apply(ctx, store.ApplyRequest{Actor: adminActor(r), Changes: changes})
+		if err != nil {
+			return err
+		}
+		for j, o := range out {
+			i := changed[j]
+			if o.Err != nil {
+				// Validated above, so only a concurrent change gets here.
+				return fmt.Errorf("row %d (%s) changed while importing: %w", rows[i].Line, rows[i].Email, o.Err)
+			}
+			if o.Applied {
+				result.Rows[i].Outcome = outcomeUpdated
+				if _, ok := existing[rows[i].Email]; !ok {
+					result.Rows[i].Outcome = outcomeAdded
+				}
+			}
+		}
+	}
+	for i, row := range rows {
+		if row.Password == "" {
+			continue
+		}
+		set, err := s.importPassword(r, row, existing[row.Email])
+		if err != nil {
+			return fmt.Errorf("row %d (%s) password: %w", row.Line, row.Email, err)
+		}
+		if set && result.Rows[i].Outcome == outcomeUnchanged {
+			result.Rows[i].Outcome = outcomeUpdated
+		}
+	}
+	for _, row := range result.Rows {
+		switch row.Outcome {
+		case outcomeAdded:
+			result.Added++
+		case outcomeUpdated:
+			result.Updated++
+		default:
+			result.Unchanged++
+		}
+	}
+	writeJSON(w, http.StatusOK, result)
+	return nil
+}
+
+// importPassword sets a row's password unless the user (cur; zero for a new
+// one) already has it with the same force-change flag. It says whether it
+// changed anything.
+func (s *server) importPassword(r *http.Request, row csvimport.Row, cur store.User) (bool, error) {
+	ctx, actor := r.Context(), adminActor(r)
+	force := row.ForceChange
+	if cur.Account.HasPassword {
+		same, err := s.acct.PasswordMatches(ctx, row.Email, row.Password)
+		if err != nil {
+			return false, err
+		}
+		if same {
+			if cur.Account.ForceChange == force {
+				return false, nil
+			}
+			return true, s.acct.SetForceChange(ctx, row.Email, force, actor)
+		}
+	}
+	return true, s.acct.SetTemporaryPassword(ctx, row.Email, row.Password, &force, actor)
+}
+
+// importError gives the file-level refusals their own codes: not UTF-8, and
+// more addresses than one import takes.
+func importError(body []byte, err error) error {
+	var ce *csvimport.Error
+	if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+		return err
+	}
+	p := ce.Problems[0]
+	details := []ImportProblem{{Row: p.Row, Column: p.Column, Message: p.Message}}
+	switch {
+	case !utf8.Valid(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeImportEncoding,
+			Message: "nothing was imported: " + p.String(), Details: details, Err: err}
+	case len(ce.Problems) == 1 && p.Row == 0 && strings.Contains(p.Message, "batches"):
+		// csvimport reports the size alone, as one file-level problem.
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeImportTooLarge,
+			Message: "nothing was imported: " + p.Message, Details: details, Err: err}
+	}
+	return err
+}

@@ -1,0 +1,341 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/dirsync/dirsync/internal/mailaddr"
+	"github.com/dirsync/dirsync/store"
+)
+
+// toUser is the API's view of a stored object: no secret exists on it.
+func toUser(u store.User, now time.Time) User {
+	out := User{
+		Address: u.Address, Kind: u.Kind, Aliases: nonNil(u.Aliases), DisplayName: u.DisplayName,
+		GivenName: u.GivenName, Surname: u.Surname, Phone: u.Phone, Department: u.Department,
+		Title: u.Title, Enabled: u.Enabled, Origin: u.Origin, Anchor: u.Anchor, Members: u.Members,
+		Registered: u.Account.Registered, Locked: u.Account.Locked, HasPassword: u.Account.HasPassword,
+		ForceChangePassword: u.Account.ForceChange, Roles: nonNil(u.Account.Roles),
+		SupportContact: u.Account.SupportContact(), DefaultImplementationLead: u.Account.DefaultLead,
+		Created: u.Created, Updated: u.Updated, LastLoginError: u.Account.LastLoginError,
+		LastLogin: timePtr(u.Account.LastLogin), LastSeen: timePtr(u.Account.LastSeen),
+	}
+	out.Online = !u.Account.LastSeen.IsZero() && now.Sub(u.Account.LastSeen) < OnlineWindow
+	return out
+}
+
+func nonNil(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// lookup finds the object whose primary address or alias is address.
+func (s *server) lookup(ctx context.Context, address string) (store.User, error) {
+	u, err := s.st.User(ctx, address)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, notFound("no user, group or alias %s", address)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	return u, nil
+}
+
+// answerUser reads the object back and answers with it.
+func (s *server) answerUser(w http.ResponseWriter, r *http.Request, status int, address string) error {
+	u, err := s.lookup(r.Context(), address)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, toUser(u, s.now()))
+	return nil
+}
+
+// apply runs changes as one admin request and returns the first refusal.
+func (s *server) apply(r *http.Request, changes ...store.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	out, err := s.st.Apply(r.Context(), store.ApplyRequest{Actor: adminActor(r), Changes: changes})
+	if err != nil {
+		return err
+	}
+	for _, o := range out {
+		if o.Err != nil {
+			return o.Err
+		}
+	}
+	return nil
+}
+
+func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "q", "letter", "registration", "status", "domain", "kind", "origin", "sort", "order", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	lq := store.ListQuery{Search: q.Get("q"), Letter: q.Get("letter"), Origin: q.Get("origin"), Sort: q.Get("sort")}
+	switch v := q.Get("registration"); v {
+	case "", "registered":
+		lq.Registration = "registered"
+	case "unregistered":
+		lq.Registration = v
+	case "all":
+	default:
+		return badRequest("registration=%q: use registered (the default), unregistered or all", v)
+	}
+	switch v := q.Get("status"); v {
+	case "", "all":
+	case "enabled", "disabled":
+		lq.Status = v
+	default:
+		return badRequest("status=%q: use enabled, disabled or all (the default)", v)
+	}
+	switch v := q.Get("kind"); v {
+	case "", store.KindUser, store.KindGroup:
+		lq.Kind = v
+	default:
+		return badRequest("kind=%q: use user or group", v)
+	}
+	if d := q.Get("domain"); d != "" {
+		if lq.Domain, err = mailaddr.NormalizeDomain(d); err != nil {
+			return badRequest("domain=%q: %v", d, err)
+		}
+	}
+	switch v := q.Get("order"); v {
+	case "", "asc":
+	case "desc":
+		lq.Desc = true
+	default:
+		return badRequest("order=%q: use asc or desc", v)
+	}
+	if lq.Limit, err = intParam(q, "limit", 100, 1, 1000); err != nil {
+		return err
+	}
+	if lq, err = store.ValidateListQuery(lq); err != nil {
+		return badRequest("%s", trimInvalid(err))
+	}
+	if c := q.Get("cursor"); c != "" {
+		if _, err := store.DecodeCursor(c, lq.Sort, lq.Desc); err != nil {
+			return badRequest("%s", trimInvalid(err))
+		}
+		lq.Cursor = c
+	}
+	users, next, err := s.st.Users(r.Context(), lq)
+	if errors.Is(err, store.ErrInvalid) {
+		return badRequest("%s", trimInvalid(err))
+	}
+	if err != nil {
+		return err
+	}
+	out := UserList{Users: make([]User, len(users)), NextCursor: next}
+	now := s.now()
+	for i, u := range users {
+		out.Users[i] = toUser(u, now)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *server) getUser(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	return s.answerUser(w, r, http.StatusOK, r.PathValue("address"))
+}
+
+// createUser creates a manual user or group in an internal domain, with an
+// optional temporary password.
+func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
+	var in CreateUser
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	if in.Address == "" {
+		return invalid("address", "required")
+	}
+	addr, err := mailaddr.Normalize(in.Address)
+	if err != nil {
+		return invalid("address", err.Error())
+	}
+	kind := in.Kind
+	switch kind {
+	case "":
+		kind = store.KindUser
+	case store.KindUser, store.KindGroup:
+	default:
+		return invalid("kind", "use user or group")
+	}
+	if in.Password != "" {
+		if kind == store.KindGroup {
+			return invalid("password", "a distribution list has no password")
+		}
+		if err := s.acct.CheckPassword(in.Password, addr); err != nil {
+			return err
+		}
+	} else if in.ForceChangePassword != nil {
+		return invalid("force_change_password", "needs a password (the temporary password to change)")
+	}
+	// The store treats a create of an existing manual object as a re-apply;
+	// through the API it is a duplicate.
+	switch cur, err := s.st.User(r.Context(), addr); {
+	case err == nil:
+		return &store.ConflictError{Address: addr, Owner: cur.Address, AsAlias: cur.Address != addr}
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	var fields []store.FieldChange
+	set := func(field string, v any, ok bool) {
+		if ok {
+			fields = append(fields, store.FieldChange{Field: field, After: v})
+		}
+	}
+	set(store.FieldAliases, in.Aliases, len(in.Aliases) > 0)
+	set(store.FieldMembers, in.Members, len(in.Members) > 0)
+	set(store.FieldDisplayName, in.DisplayName, in.DisplayName != "")
+	set(store.FieldGivenName, in.GivenName, in.GivenName != "")
+	set(store.FieldSurname, in.Surname, in.Surname != "")
+	set(store.FieldPhone, in.Phone, in.Phone != "")
+	set(store.FieldDepartment, in.Department, in.Department != "")
+	set(store.FieldTitle, in.Title, in.Title != "")
+	set(store.FieldEnabled, in.Enabled != nil && *in.Enabled, in.Enabled != nil)
+	set(store.FieldDefaultLead, true, in.DefaultImplementationLead)
+	err = s.apply(r, store.Change{Action: store.ActionCreate, Kind: kind, Address: addr,
+		Origin: store.OriginManual, Changes: fields, Reason: "created through the admin API"})
+	if err != nil {
+		return err
+	}
+	if in.Password != "" {
+		if err := s.acct.SetTemporaryPassword(r.Context(), addr, in.Password, in.ForceChangePassword, adminActor(r)); err != nil {
+			return err
+		}
+	}
+	return s.answerUser(w, r, http.StatusCreated, addr)
+}
+
+// updateUser changes the fields present in the body: field updates, then
+// enable or disable, then the password.
+func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	var in UpdateUser
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	if in.Password != nil {
+		if *in.Password == "" {
+			return invalid("password", "empty: to remove the portal login, unregister the user")
+		}
+		if cur.Kind == store.KindGroup {
+			return invalid("password", "a distribution list has no password")
+		}
+		if err := s.acct.CheckPassword(*in.Password, cur.Address); err != nil {
+			return err
+		}
+	}
+	var fields []store.FieldChange
+	set := func(field string, v any, ok bool) {
+		if ok {
+			fields = append(fields, store.FieldChange{Field: field, After: v})
+		}
+	}
+	set(store.FieldAliases, deref(in.Aliases), in.Aliases != nil)
+	set(store.FieldMembers, deref(in.Members), in.Members != nil)
+	for _, f := range []struct {
+		field string
+		v     *string
+	}{
+		{store.FieldDisplayName, in.DisplayName}, {store.FieldGivenName, in.GivenName},
+		{store.FieldSurname, in.Surname}, {store.FieldPhone, in.Phone},
+		{store.FieldDepartment, in.Department}, {store.FieldTitle, in.Title},
+	} {
+		if f.v != nil {
+			set(f.field, *f.v, true)
+		}
+	}
+	if in.DefaultImplementationLead != nil {
+		set(store.FieldDefaultLead, *in.DefaultImplementationLead, true)
+	}
+	const reason = "changed through the admin API"
+	var changes []store.Change
+	if len(fields) > 0 {
+		changes = append(changes, store.Change{Action: store.ActionUpdate, Kind: cur.Kind, Address: cur.Address,
+			Changes: fields, Reason: reason})
+	}
+	if in.Enabled != nil {
+		action := store.ActionDisable
+		if *in.Enabled {
+			action = store.ActionEnable
+		}
+		changes = append(changes, store.Change{Action: action, Kind: cur.Kind, Address: cur.Address, Reason: reason})
+	}
+	if err := s.apply(r, changes...); err != nil {
+		return err
+	}
+	switch {
+	case in.Password != nil:
+		err = s.acct.SetTemporaryPassword(r.Context(), cur.Address, *in.Password, in.ForceChangePassword, adminActor(r))
+	case in.ForceChangePassword != nil:
+		err = s.acct.SetForceChange(r.Context(), cur.Address, *in.ForceChangePassword, adminActor(r))
+	}
+	if err != nil {
+		return err
+	}
+	// An update may have renamed nothing, but aliases may have moved: read the
+	// object back by its primary address.
+	return s.answerUser(w, r, http.StatusOK, cur.Address)
+}
+
+func deref(p *[]string) []string {
+	if p == nil || *p == nil {
+		return []string{}
+	}
+	return *p
+}
+
+// deleteUser disables the user (the record is kept, as a sync would); with
+// purge=true it deletes it, audit entry and all.
+func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "purge")
+	if err != nil {
+		return err
+	}
+	purge, err := boolParam(q, "purge", false)
+	if err != nil {
+		return err
+	}
+	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	if addr, _ := mailaddr.Normalize(r.PathValue("address")); addr != cur.Address {
+		// Deleting by an alias would hit its owner: too easy to do by mistake.
+		return &apiError{Status: http.StatusConflict, Code: CodeAliasClash,
+			Message: addr + " is an alias of " + cur.Address + ": name the primary address to disable or delete it"}
+	}
+	if purge {
+		if err := s.apply(r, store.Change{Action: store.ActionDelete, Kind: cur.Kind, Address: cur.Address,
+			Reason: "deleted through the admin API"}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err := s.apply(r, store.Change{Action: store.ActionDisable, Kind: cur.Kind, Address: cur.Address,
+		Reason: "disabled through the admin API (DELETE without purge)"}); err != nil {
+		return err
+	}
+	return s.answerUser(w, r, http.StatusOK, cur.Address)
+}

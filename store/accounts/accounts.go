@@ -1,0 +1,355 @@
+// Package accounts is the portal-login business logic over store.Accounts:
+// logins with lockout, password changes, temporary passwords, registration,
+// invitations and security answers (SPEC §2). The store keeps state and hashes;
+// this package decides who may log in, checks password strength and does the
+// hashing, so no plaintext secret ever reaches a backend, a log or an error.
+//
+// Login semantics, in the order they are checked:
+//
+//  1. An unknown address, or a user without a password, is ErrInvalidCredentials,
+//     the same answer as a wrong password, after the same argon2 work, so the
+//     answer tells nobody whether the address exists. Nothing is recorded.
+//  2. A locked account is ErrLocked whatever the password: it is not verified, so
+//     a locked account is no oracle for guessing. The attempt is recorded as a
+//     failed login ("account locked"), so the status check shows that someone
+//     keeps trying; the store audits the lock only once.
+//  3. A wrong password is recorded as a failed login ("wrong password"); the
+//     failure that reaches store.LockAfter locks the account and is answered
+//     ErrLocked, the others ErrInvalidCredentials.
+//  4. With the right password, a disabled user is ErrDisabled and an unregistered
+//     one ErrNotRegistered. Both are checked at every login against the store's
+//     current state, so a user disabled by a sync or an admin cannot log in from
+//     that moment. They are only revealed to someone who knows the password, and
+//     are recorded as failed logins too ("account disabled", "not registered"),
+//     so the last login error explains them.
+//  5. Otherwise the login succeeds (store LoginSucceeded) and says whether the
+//     password must be changed first.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/password"
+)
+
+// Errors of the login and invitation flows. Invitation expiry and reuse are
+// store.ErrInvitationExpired and store.ErrInvitationUsed.
+var (
+	// ErrInvalidCredentials: unknown address, no password or wrong password.
+	ErrInvalidCredentials = errors.New("the address or password is wrong")
+	// ErrLocked: too many consecutive failed logins; an admin clears the lock.
+	ErrLocked = errors.New("the account is locked after too many failed logins; ask an administrator to clear the lock")
+	// ErrDisabled: the user is disabled in the directory.
+	ErrDisabled = errors.New("the account is disabled")
+	// ErrNotRegistered: the user has no registered portal login.
+	ErrNotRegistered = errors.New("the portal login is not registered")
+	// ErrAlreadyRegistered: registering or inviting a user who is registered.
+	ErrAlreadyRegistered = errors.New("the portal login is already registered")
+	// ErrInvitationUnknown: no invitation has that token.
+	ErrInvitationUnknown = errors.New("no invitation has this token")
+	// ErrWrongAnswer: VerifyAnswer with an answer that does not match.
+	ErrWrongAnswer = errors.New("the security answer is wrong")
+)
+
+// Invitation expiries.
+const (
+	DefaultExpiry = 72 * time.Hour
+	MaxExpiry     = 720 * time.Hour
+)
+
+// Reasons recorded as the last login error.
+const (
+	reasonWrongPassword = "wrong password"
+	reasonLocked        = "account locked"
+	reasonDisabled      = "account disabled"
+	reasonNotRegistered = "not registered"
+)
+
+// FieldProblem is one invalid input field.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every invalid field of a request. It never holds a
+// secret's value.
+type ValidationError struct{ Problems []FieldProblem }
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Field + ": " + p.Message
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, msg string) {
+	e.Problems = append(e.Problems, FieldProblem{field, msg})
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Options configure a Service.
+type Options struct {
+	Store store.Accounts
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Log receives security events (failed logins, lockouts); never a secret.
+	Log *zap.Logger
+	// Params are the argon2id costs of new hashes (zero: password.Default).
+	// Tests use cheap ones.
+	Params password.Params
+}
+
+// Service is the account logic. It is safe for concurrent use.
+type Service struct {
+	st     store.Accounts
+	now    func() time.Time
+	log    *zap.Logger
+	params password.Params
+
+	dummyOnce sync.Once
+	dummy     string // a hash verified for unknown users, so they cost the same time
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	s := &Service{st: o.Store, now: o.Now, log: o.Log, params: o.Params}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.params == (password.Params{}) {
+		s.params = password.Default
+	}
+	s.log = s.log.Named("accounts")
+	return s
+}
+
+// LoginResult is a successful login.
+type LoginResult struct {
+	Address            string // primary address
+	MustChangePassword bool
+}
+
+// Login verifies a user's cloud password (see the package doc for the rules).
+func (s *Service) Login(ctx context.Context, address, pw string) (LoginResult, error) {
+	c, err := s.verify(ctx, address, pw)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if err := s.st.LoginSucceeded(ctx, c.Address, s.now().UTC()); err != nil {
+		return LoginResult{}, fmt.Errorf("record login of %s: %w", c.Address, err)
+	}
+	return LoginResult{Address: c.Address, MustChangePassword: c.Account.ForceChange}, nil
+}
+
+// verify is the login check shared by Login and ChangePassword.
+func (s *Service) verify(ctx context.Context, address, pw string) (store.Credentials, error) {
+	c, err := s.st.Credentials(ctx, address)
+	if errors.Is(err, store.ErrNotFound) {
+		s.burn(pw)
+		s.log.Info("login refused", zap.String("address", address), zap.String("reason", "unknown address"))
+		return store.Credentials{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return store.Credentials{}, fmt.Errorf("credentials of %s: %w", address, err)
+	}
+	if c.Account.Locked {
+		s.burn(pw)
+		if _, err := s.failed(ctx, c.Address, reasonLocked); err != nil {
+			return store.Credentials{}, err
+		}
+		return store.Credentials{}, ErrLocked
+	}
+	if c.PasswordHash == "" {
+		s.burn(pw)
+		s.log.Info("login refused", zap.String("address", c.Address), zap.String("reason", "no password set"))
+		return store.Credentials{}, ErrInvalidCredentials
+	}
+	switch err := password.Verify(pw, c.PasswordHash); {
+	case errors.Is(err, password.ErrMismatch):
+		acct, ferr := s.failed(ctx, c.Address, reasonWrongPassword)
+		if ferr != nil {
+			return store.Credentials{}, ferr
+		}
+		if acct.Locked {
+			s.log.Warn("account locked", zap.String("address", c.Address), zap.Int("failed_logins", acct.FailedLogins))
+			return store.Credentials{}, ErrLocked
+		}
+		return store.Credentials{}, ErrInvalidCredentials
+	case err != nil:
+		// A corrupt stored hash: the store's problem, not the user's.
+		return store.Credentials{}, fmt.Errorf("verify password of %s: %w", c.Address, err)
+	}
+	if !c.Enabled {
+		if _, err := s.failed(ctx, c.Address, reasonDisabled); err != nil {
+			return store.Credentials{}, err
+		}
+		return store.Credentials{}, ErrDisabled
+	}
+	if !c.Account.Registered {
+		if _, err := s.failed(ctx, c.Address, reasonNotRegistered); err != nil {
+			return store.Credentials{}, err
+		}
+		return store.Credentials{}, ErrNotRegistered
+	}
+	return c, nil
+}
+
+func (s *Service) failed(ctx context.Context, address, reason string) (store.Account, error) {
+	s.log.Info("login refused", zap.String("address", address), zap.String("reason", reason))
+	acct, err := s.st.LoginFailed(ctx, address, reason, s.now().UTC())
+	if err != nil {
+		return acct, fmt.Errorf("record failed login of %s: %w", address, err)
+	}
+	return acct, nil
+}
+
+// burn spends the time of one verification, so answers for unknown or
+// passwordless accounts do not come back measurably faster.
+func (s *Service) burn(pw string) {
+	s.dummyOnce.Do(func() {
+		h, err := password.Hash("dirsync timing equaliser", s.params)
+		if err == nil {
+			s.dummy = h
+		}
+	})
+	if s.dummy != "" {
+		_ = password.Verify(pw, s.dummy)
+	}
+}
+
+// ChangePassword is the user's own change: current is verified exactly like a
+// login (failures count towards the lock), then next must be strong and differ
+// from current. It clears the force-change flag.
+func (s *Service) ChangePassword(ctx context.Context, address, current, next string) (LoginResult, error) {
+	c, err := s.verify(ctx, address, current)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if err := s.st.LoginSucceeded(ctx, c.Address, s.now().UTC()); err != nil {
+		return LoginResult{}, fmt.Errorf("record login of %s: %w", c.Address, err)
+	}
+	if next == current {
+		return LoginResult{}, &ValidationError{Problems: []FieldProblem{{"new_password", "choose a password different from the current one"}}}
+	}
+	if err := password.Check(next, c.Address); err != nil {
+		return LoginResult{}, err
+	}
+	hash, err := password.Hash(next, s.params)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	actor := store.Actor{Kind: "user", Name: c.Address}
+	if err := s.st.SetPassword(ctx, c.Address, hash, false, actor); err != nil {
+		return LoginResult{}, fmt.Errorf("set password of %s: %w", c.Address, err)
+	}
+	return LoginResult{Address: c.Address}, nil
+}
+
+// SetTemporaryPassword is an admin setting a user's password; forceChange nil
+// means true (a password someone else chose should not stay).
+func (s *Service) SetTemporaryPassword(ctx context.Context, address, pw string, forceChange *bool, actor store.Actor) error {
+	c, err := s.st.Credentials(ctx, address)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", address, err)
+	}
+	if err := password.Check(pw, c.Address); err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw, s.params)
+	if err != nil {
+		return err
+	}
+	force := forceChange == nil || *forceChange
+	if err := s.st.SetPassword(ctx, c.Address, hash, force, actor); err != nil {
+		return fmt.Errorf("set password of %s: %w", c.Address, err)
+	}
+	return nil
+}
+
+// SetForceChange sets or clears "change password at next login" without
+// changing the password (a *ValidationError when the user has none).
+func (s *Service) SetForceChange(ctx context.Context, address string, force bool, actor store.Actor) error {
+	c, err := s.st.Credentials(ctx, address)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", address, err)
+	}
+	if c.PasswordHash == "" {
+		return &ValidationError{Problems: []FieldProblem{{"force_change_password", "the user has no password; set one with password"}}}
+	}
+	if c.Account.ForceChange == force {
+		return nil
+	}
+	if err := s.st.SetPassword(ctx, c.Address, c.PasswordHash, force, actor); err != nil {
+		return fmt.Errorf("set force change of %s: %w", c.Address, err)
+	}
+	return nil
+}
+
+// CheckPassword says whether pw may become address's password (nil: yes); a
+// refusal is a *password.WeakError.
+func (s *Service) CheckPassword(pw, address string) error { return password.Check(pw, address) }
+
+// PasswordMatches says whether pw is address's current password (false when it
+// has none), for an import that leaves an unchanged password alone.
+func (s *Service) PasswordMatches(ctx context.Context, address, pw string) (bool, error) {
+	c, err := s.st.Credentials(ctx, address)
+	if err != nil {
+		return false, fmt.Errorf("user %s: %w", address, err)
+	}
+	if c.PasswordHash == "" {
+		return false, nil
+	}
+	switch err := password.Verify(pw, c.PasswordHash); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, password.ErrMismatch):
+		return false, nil
+	default:
+		return false, fmt.Errorf("verify password of %s: %w", c.Address, err)
+	}
+}
+
+// Unlock clears the lock and the failure count ("Clear Lock").
+func (s *Service) Unlock(ctx context.Context, address string, actor store.Actor) error {
+	if err := s.st.Unlock(ctx, address, actor); err != nil {
+		return fmt.Errorf("unlock %s: %w", address, err)
+	}
+	return nil
+}
+
+// HashToken is the hex SHA-256 under which a high-entropy token is stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// randomToken is 32 random bytes, base64url without padding.
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
