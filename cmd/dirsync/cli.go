@@ -61,6 +61,20 @@ Usage:
                                        run a sync now, in this process
   dirsync version                      print the version
 
+Admin commands, through a running daemon's admin API (--server URL, default
+$DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
+--output table|json):
+  dirsync users   list|show|status|create|update|disable|enable|unlock|register|unregister|invite|delete
+  dirsync domains list|add NAME
+  dirsync roles   list|add NAME --permission P...|assign ADDRESS ROLE...
+  dirsync import  FILE.csv | --template    import users from CSV (at most 500 addresses)
+  dirsync runs    list|show RUN-ID         sync run history and reports
+  dirsync trigger [--connector NAME]... [--dry-run] [--full] [--no-wait]
+                                       run a sync in the daemon now
+  dirsync tokens  create|list|revoke --config FILE
+                                       API tokens, straight in the store (no daemon needed)
+Run 'dirsync COMMAND --help' or 'dirsync COMMAND SUBCOMMAND --help' for details.
+
 Exit codes: 0 ok or dry-run, 1 failed, 2 usage or configuration error,
 3 held (operations await approval), 4 partial.
 `
@@ -75,6 +89,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], stderr)
 	case "sync":
 		return cmdSync(ctx, args[1:], stdout, stderr)
+	case "users":
+		return cmdUsers(ctx, args[1:], stdout, stderr)
+	case "domains":
+		return cmdDomains(ctx, args[1:], stdout, stderr)
+	case "roles":
+		return cmdRoles(ctx, args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(ctx, args[1:], stdout, stderr)
+	case "runs":
+		return cmdRuns(ctx, args[1:], stdout, stderr)
+	case "trigger":
+		return cmdTrigger(ctx, args[1:], stdout, stderr)
+	case "tokens":
+		return cmdTokens(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "dirsync", version())
 		return nil

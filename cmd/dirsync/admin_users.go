@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/api/client"
+)
+
+func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return dispatch(ctx, "users", "Manage the directory's users through the daemon's admin API.", []subcommand{
+		{"list", "[--q TEXT] [--letter L] [--registration registered|unregistered|all] [--status enabled|disabled]\n" +
+			"                  [--domain D] [--kind user|group] [--origin O] [--sort COLUMN] [--order asc|desc] [--limit N] [--all]", usersList},
+		{"show", "ADDRESS", usersShow},
+		{"status", "ADDRESS", usersStatus},
+		{"create", "ADDRESS [--name NAME] [--alias A]... [--password-file F | --password-stdin] [--no-force-change]\n" +
+			"                  [--disabled] [--default-lead] [other field flags]", usersCreate},
+		{"update", "ADDRESS [field flags: only those given change]", usersUpdate},
+		{"disable", "ADDRESS", userAction("disable", "disabled", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
+			return c.DisableUser(ctx, addr)
+		})},
+		{"enable", "ADDRESS", userAction("enable", "enabled", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
+			on := true
+			return c.UpdateUser(ctx, addr, api.UpdateUser{Enabled: &on})
+		})},
+		{"unlock", "ADDRESS", userAction("unlock", "unlocked (failed logins cleared)", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
+			return c.UnlockUser(ctx, addr)
+		})},
+		{"unregister", "ADDRESS", userAction("unregister", "unregistered (portal access removed, user kept)", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
+			return c.UnregisterUser(ctx, addr)
+		})},
+		{"register", "ADDRESS --question Q (--password-file F | --password-stdin) (--answer-file F | --answer-stdin | --answer A)", usersRegister},
+		{"invite", "ADDRESS [--expires 72h] [--question Q --password-file F --answer-file F (preset the registration)]", usersInvite},
+		{"delete", "ADDRESS --yes", usersDelete},
+	}, args, stdout, stderr)
+}
+
+func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("users list", "[flags]", stderr)
+	var q client.UserQuery
+	f.StringVar(&q.Search, "q", "", "search text: part of an address, alias or display name")
+	f.StringVar(&q.Letter, "letter", "", "first letter of the display name (a-z, or # for anything else)")
+	f.StringVar(&q.Registration, "registration", "", "registered, unregistered or all (default: the API's, registered)")
+	f.StringVar(&q.Status, "status", "", "enabled or disabled (default: both)")
+	f.StringVar(&q.Domain, "domain", "", "only addresses in this domain")
+	f.StringVar(&q.Kind, "kind", "", "user or group")
+	f.StringVar(&q.Origin, "origin", "", "only users from this origin (a connector's name, csv, manual, outbound)")
+	f.StringVar(&q.Sort, "sort", "", "sort column: address, display_name, given_name, surname, department, origin, created, last_login, ...")
+	f.StringVar(&q.Order, "order", "", "asc or desc")
+	f.IntVar(&q.Limit, "limit", 0, "users per page (default: the API's)")
+	f.StringVar(&q.Cursor, "cursor", "", "continue a listing where the previous page ended")
+	all := f.Bool("all", false, "follow the cursors and list every matching user")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		flag, val string
+		ok        []string
+	}{
+		{"registration", q.Registration, []string{"registered", "unregistered", "all"}},
+		{"status", q.Status, []string{"enabled", "disabled"}},
+		{"order", q.Order, []string{"asc", "desc"}},
+		{"kind", q.Kind, []string{"user", "group"}},
+	} {
+		if c.val != "" && !slices.Contains(c.ok, c.val) {
+			return usageError("--%s %q: use %s", c.flag, c.val, strings.Join(c.ok, ", "))
+		}
+	}
+	if q.Limit < 0 {
+		return usageError("--limit %d: use a positive number", q.Limit)
+	}
+	a, err := f.connect(stdout)
+	if err != nil {
+		return err
+	}
+	var list api.UserList
+	if *all {
+		list.Users, err = a.client.AllUsers(ctx, q)
+	} else {
+		list, err = a.client.Users(ctx, q)
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	if list.Users == nil {
+		list.Users = []api.User{}
+	}
+	if a.json {
+		return printJSON(stdout, list)
+	}
+	t := newTable(stdout, "ADDRESS", "NAME", "STATUS", "REGISTERED", "LOCKED", "ORIGIN", "ROLES")
+	for _, u := range list.Users {
+		t.row(u.Address, u.DisplayName, enabledText(u.Enabled), yesNo(u.Registered), yesNo(u.Locked), u.Origin, strings.Join(u.Roles, ", "))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if list.NextCursor != "" {
+		fmt.Fprintf(stderr, "more users: add --cursor %s, or --all for every page\n", list.NextCursor)
+	}
+	if len(list.Users) == 0 && q.Registration == "" {
+		fmt.Fprintln(stderr, "no registered users match; --registration all lists unregistered users too")
+	}
+	return nil
+}
+
+func usersShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("users show", "ADDRESS", stderr)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	a, err := f.connect(stdout)
+	if err != nil {
+		return err
+	}
+	u, err := a.client.User(ctx, pos[0])
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.json {
+		return printJSON(stdout, u)
+	}
+	return printUser(stdout, u)
+}
+
+func usersStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("users status", "ADDRESS", stderr)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	a, err := f.connect(stdout)
+	if err != nil {
+		return err
+	}
+	s, err := a.client.UserStatus(ctx, pos[0])
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.json {
+		return printJSON(stdout, s)
+	}
+	return printStatus(stdout, s)
+}
+
+// userAction is a one-address command (disable, enable, unlock, unregister).
+func userAction(name, done string, do func(context.Context, *client.Client, string) (*api.User, error)) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		f := newAdminFlags("users "+name, "ADDRESS", stderr)
+		pos, err := f.parse(args, 1, 1)
+		if err != nil {
+			return err
+		}
+		a, err := f.connect(stdout)
+		if err != nil {
+			return err
+		}
+		u, err := do(ctx, a.client, pos[0])
+		if err != nil {
+			return a.fail(err)
+		}
+		return a.userDone(ctx, pos[0], u, done)
+	}
+}
+
+// userDone reports a change to a user: its address and what happened, or with
+// --output json the user as the API now has it (fetched when the API's answer
+// held none).
+func (a *admin) userDone(ctx context.Context, address string, u *api.User, done string) error {
+	if a.json {
+		if u == nil {
+			got, err := a.client.User(ctx, address)
+			if err != nil {
+				return a.fail(err)
+			}
+			u = &got
+		}
+		return printJSON(a.stdout, u)
+	}
+	if u != nil {
+		address = u.Address
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", address, done)
+	return nil
+}
+
+func usersDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("users delete", "ADDRESS --yes", stderr)
+	yes := f.Bool("yes", false, "really delete the user and its login (to keep the record, use 'users disable')")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if !*yes {
+		return usageError("users delete removes %s for good; add --yes to confirm, or use 'dirsync users disable'", pos[0])
+	}
+	a, err := f.connect(stdout)
+	if err != nil {
+		return err
+	}
+	if err := a.client.DeleteUser(ctx, pos[0]); err != nil {
+		return a.fail(err)
+	}
+	if a.json {
+		return printJSON(stdout, map[string]any{"address": pos[0], "deleted": true})
+	}
+	fmt.Fprintf(stdout, "%s: deleted\n", pos[0])
+	return nil
+}
+
+// printUser shows every field of a user.
+func printUser(w io.Writer, u api.User) error {
+	f := newFields(w)
+	f.add("Address", u.Address)
+	f.add("Kind", u.Kind)
+	f.add("Display name", u.DisplayName)
+	f.add("Given name", u.GivenName)
+	f.add("Surname", u.Surname)
+	f.add("Aliases", strings.Join(u.Aliases, ", "))
+	if u.Kind == "group" || len(u.Members) > 0 {
+		f.add("Members", strings.Join(u.Members, ", "))
+	}
+	f.add("Phone", u.Phone)
+	f.add("Department", u.Department)
+	f.add("Title", u.Title)
+	f.add("Status", enabledText(u.Enabled))
+	f.add("Origin", u.Origin)
+	f.add("Anchor", u.Anchor)
+	f.add("Registered", yesNo(u.Registered))
+	f.add("Locked", yesNo(u.Locked))
+	pw := "none"
+	if u.HasPassword {
+		pw = "set"
+		if u.ForceChangePassword {
+			pw = "set, must be changed at next login"
+		}
+	}
+	f.add("Password", pw)
+	f.add("Roles", strings.Join(u.Roles, ", "))
+	f.add("Support contact", yesNo(u.SupportContact))
+	f.add("Default impl. lead", yesNo(u.DefaultImplementationLead))
+	f.add("Created", timeText(u.Created))
+	f.add("Updated", timeText(u.Updated))
+	f.add("Last login", timePtrText(u.LastLogin))
+	f.add("Last login error", u.LastLoginError)
+	seen := timePtrText(u.LastSeen)
+	if u.Online {
+		seen += " (online)"
+	}
+	f.add("Last seen", seen)
+	return f.flush()
+}
+
+// printStatus shows the account summary of GET /users/{address}/status.
+func printStatus(w io.Writer, s api.Status) error {
+	f := newFields(w)
+	f.add("Address", s.Address)
+	f.add("Kind", s.Kind)
+	f.add("Status", enabledText(s.Enabled))
+	f.add("Registered", yesNo(s.Registered))
+	locked := yesNo(s.Locked)
+	if s.FailedLogins > 0 {
+		locked += fmt.Sprintf(" (%d failed logins in a row)", s.FailedLogins)
+	}
+	f.add("Locked", locked)
+	f.add("Can log in", yesNo(s.CanLogIn))
+	f.add("Origin", s.Origin)
+	f.add("Anchor", s.Anchor)
+	if s.LastSync != nil {
+		f.add("Last sync", fmt.Sprintf("%s by connector %s at %s (run %s)", s.LastSync.Action, s.LastSync.Connector,
+			timeText(s.LastSync.Time), s.LastSync.RunID))
+	} else {
+		f.add("Last sync", "never touched by a sync")
+	}
+	f.add("Last login", timePtrText(s.LastLogin))
+	f.add("Last login error", s.LastLoginError)
+	f.add("Roles", strings.Join(s.Roles, ", "))
+	f.add("Support contact", yesNo(s.SupportContact))
+	byOwner := map[string][]string{}
+	for field, owner := range s.FieldOwners {
+		byOwner[owner] = append(byOwner[owner], field)
+	}
+	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
+		slices.Sort(byOwner[owner])
+		f.add("Fields owned by "+owner, strings.Join(byOwner[owner], ", "))
+	}
+	return f.flush()
+}
