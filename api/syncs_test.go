@@ -1,0 +1,150 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlite"
+	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/sync/runner"
+)
+
+// The sync routes are tested with the daemon's real Syncer (sync/runner) over
+// the real engine, a local state file and the same SQLite store.
+
+// source emits n users; with a gate it waits for the gate first, so a test
+// can hold a run in progress.
+type source struct {
+	n    int
+	gate chan struct{}
+}
+
+func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for i := range s.n {
+		if err := emit(connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%d", i),
+			Anchor: fmt.Sprintf("a%d", i), Mail: fmt.Sprintf("u%d@example.com", i), DisplayName: fmt.Sprintf("U %d", i)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *source) Close() error { return nil }
+
+// nameOnly owns only the display name.
+type nameOnly struct{ source }
+
+func (*nameOnly) Fields() []string { return []string{store.FieldDisplayName} }
+
+func newSyncHarness(t *testing.T, jobs ...engine.Job) (*harness, *runner.Runner) {
+	t.Helper()
+	log := zap.NewNop()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sb.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	r := runner.New(ctx, engine.New(st, sb, []string{"example.com"}, log), sb, jobs, log)
+	t.Cleanup(func() { cancel(); _ = r.Wait(context.Background()) })
+	return newHarness(t, r, st), r
+}
+
+func TestTriggerAndRuns(t *testing.T) {
+	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &nameOnly{source{n: 2}}}, engine.Job{Name: "file", Source: &source{n: 1}})
+
+	var trig api.Triggered
+	h.call("POST", "/v1/syncs", h.sync, api.TriggerSync{Connectors: []string{"ad"}}).ok(202, &trig)
+	require.Len(t, trig.Runs, 1)
+	require.Equal(t, "ad", trig.Runs[0].Connector)
+	require.Empty(t, trig.Runs[0].Report, "not waited for")
+	firstID := trig.Runs[0].RunID
+	require.NoError(t, r.Wait(t.Context()))
+
+	var detail api.RunDetail
+	h.call("GET", "/v1/runs/"+trig.Runs[0].RunID, h.sync, nil).ok(200, &detail)
+	require.Equal(t, "ad", detail.Connector)
+	require.Equal(t, engine.StatusOK, detail.Status)
+	require.Equal(t, 2, detail.Counts["create"], detail.Counts)
+	require.NotEmpty(t, detail.Report)
+
+	// Waiting: every connector, the reports in the answer.
+	h.call("POST", "/v1/syncs", h.admin, api.TriggerSync{Wait: true, Full: true}).ok(200, &trig)
+	require.Len(t, trig.Runs, 2)
+	for _, run := range trig.Runs {
+		var rep engine.Report
+		require.NoError(t, json.Unmarshal(run.Report, &rep))
+		require.Equal(t, run.RunID, rep.RunID)
+	}
+
+	var runs api.RunList
+	h.call("GET", "/v1/runs", h.read, nil).ok(200, &runs)
+	require.Len(t, runs.Runs, 3)
+	h.call("GET", "/v1/runs?connector=ad&limit=1", h.sync, nil).ok(200, &runs)
+	require.Len(t, runs.Runs, 1)
+	require.Equal(t, "ad", runs.Runs[0].Connector)
+
+	// The status check names the run and the connector's fields.
+	var st api.Status
+	h.call("GET", "/v1/users/u1@example.com/status", h.read, nil).ok(200, &st)
+	require.Equal(t, "ad", st.Origin)
+	require.Equal(t, "a1", st.Anchor)
+	require.NotNil(t, st.LastSync)
+	require.Equal(t, "ad", st.LastSync.Connector)
+	require.Equal(t, firstID, st.LastSync.RunID, "the full re-run changed nothing")
+	require.Equal(t, "create", st.LastSync.Action)
+	require.Equal(t, "ad", st.FieldOwners[store.FieldDisplayName])
+	require.Equal(t, "admin", st.FieldOwners[store.FieldTitle], "ad does not map titles")
+	require.Equal(t, "admin", st.FieldOwners["password"])
+}
+
+func TestSyncErrors(t *testing.T) {
+	gate := make(chan struct{})
+	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &source{n: 1, gate: gate}})
+
+	e := h.call("POST", "/v1/syncs", h.sync, api.TriggerSync{Connectors: []string{"nope"}}).apiErr(404, api.CodeUnknownConnector)
+	require.Contains(t, e.Message, "ad", "the message lists the configured connectors")
+	h.call("POST", "/v1/syncs", h.sync, nil).ok(202, nil)
+	e = h.call("POST", "/v1/syncs", h.sync, nil).apiErr(409, api.CodeSyncBusy)
+	require.Contains(t, e.Message, "ad")
+	close(gate)
+	require.NoError(t, r.Wait(t.Context()))
+
+	h.call("GET", "/v1/runs/no-such-run", h.sync, nil).apiErr(404, api.CodeNotFound)
+	h.call("GET", "/v1/runs?limit=0", h.sync, nil).apiErr(400, api.CodeBadRequest)
+	h.call("GET", "/v1/runs?since=yesterday", h.sync, nil).apiErr(400, api.CodeBadRequest)
+	h.call("POST", "/v1/syncs", h.sync, map[string]any{"connector": "ad"}).apiErr(400, api.CodeBadRequest)
+	h.call("POST", "/v1/syncs", h.read, nil).apiErr(403, api.CodeForbidden)
+	h.call("POST", "/v1/syncs", h.senders, nil).apiErr(403, api.CodeForbidden)
+	h.call("GET", "/v1/runs", h.senders, nil).apiErr(403, api.CodeForbidden)
+	h.call("GET", "/v1/runs", "", nil).apiErr(401, api.CodeUnauthorized)
+	// A sync token reads runs, not users.
+	h.call("GET", "/v1/users", h.sync, nil).apiErr(403, api.CodeForbidden)
+}
+
+func TestNoSyncer(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.call("POST", "/v1/syncs", h.sync, nil).apiErr(503, api.CodeUnavailable)
+	h.call("GET", "/v1/runs", h.sync, nil).apiErr(503, api.CodeUnavailable)
+	h.call("GET", "/v1/runs/x", h.sync, nil).apiErr(503, api.CodeUnavailable)
+}
