@@ -80,7 +80,7 @@ func newAdminFlags(name, args string, stderr io.Writer) *adminFlags {
 	if server == "" {
 		server = defaultServer
 	}
-	f.StringVar(&f.server, "server", server, "the daemon's address (default: $"+envServer+" when set)")
+	f.StringVar(&f.server, "server", server, "the daemon's URL ($"+envServer+" sets the default)")
 	f.StringVar(&f.output, "output", "table", "output format: table or json")
 	setUsage(f.FlagSet, name, args)
 	return f

@@ -311,6 +311,10 @@ func TestAdminDaemonUnreachable(t *testing.T) {
 func TestAdminTokens(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir)
+	// Before the daemon's first start the store's folder does not exist yet.
+	raw, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfg, bytes.Replace(raw, []byte("path: store.db"), []byte("path: data/store.db"), 1), 0o600))
 
 	res := runCLI(t, "tokens", "create", "--config", cfg, "--name", "ci", "--scope", "read,sync", "--scope", "read")
 	require.Equal(t, 0, res.code, res.stderr)

@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +67,13 @@ func openTokenStore(ctx context.Context, path string, stderr io.Writer) (*app, e
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log}
+	if cfg.Store.Backend != "postgres" {
+		// Before the daemon's first start the store's folder may not exist
+		// yet (openApp makes it when it opens the state file beside it).
+		if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
+			return nil, fmt.Errorf("store folder: %w", err)
+		}
+	}
 	if a.store, err = a.openStore(ctx, false); err != nil {
 		a.close()
 		return nil, err
