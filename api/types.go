@@ -25,38 +25,38 @@ type ErrorInfo struct {
 
 // Error codes. Each bad-input case named in the API's contract has its own.
 const (
-	CodeBadRequest         = "bad_request"         // 400: malformed JSON, bad query parameter
-	CodeUnauthorized       = "unauthorized"        // 401: no or unknown bearer token
-	CodeForbidden          = "forbidden"           // 403: token lacks the scope
-	CodeNotFound           = "not_found"           // 404: no such user, run, route
-	CodeUnknownDomain      = "unknown_domain"      // 422: address outside the internal domains
-	CodeDuplicateAddress   = "duplicate_address"   // 409: the address is already a primary address
-	CodeAliasClash         = "alias_clash"         // 409: the address is already someone's alias
-	CodeDomainExists       = "domain_exists"       // 409
-	CodeRoleExists         = "role_exists"         // 409
-	CodeUnknownRole        = "unknown_role"        // 422
-	CodeUserNotSaved       = "user_not_saved"      // 422: role assigned to an address with no saved user
-	CodeWeakPassword       = "weak_password"       // 422
-	CodeInvalidCredentials = "invalid_credentials" // 401: login with a wrong password or unknown address
-	CodeAccountLocked      = "account_locked"      // 423
-	CodeAccountDisabled    = "account_disabled"    // 403
-	CodeNotRegistered      = "not_registered"      // 403: the portal login is not registered
-	CodeAlreadyRegistered  = "already_registered"  // 409
-	CodeInvitationInvalid  = "invitation_invalid"  // 404: no invitation with that token
-	CodeInvitationExpired  = "invitation_expired"  // 410
-	CodeInvitationUsed     = "invitation_used"     // 410
-	CodePasswordChange     = "password_change_required"
-	CodeValidation         = "validation_failed"      // 422: field-level problems, listed in details
-	CodeImportTooLarge     = "import_too_large"       // 413/422: more than 500 addresses
-	CodeImportEncoding     = "import_not_utf8"        // 422
-	CodeImportInvalid      = "import_invalid"         // 422: row-level problems in details
-	CodeUnknownConnector   = "unknown_connector"      // 404
-	CodeSyncBusy           = "sync_running"           // 409: the connector is already running
-	CodeUnsupportedMedia   = "unsupported_media_type" // 415: a body that is not JSON (CSV for imports)
-	CodeTooLarge           = "request_too_large"      // 413: a JSON body over the size limit
-	CodeMethodNotAllowed   = "method_not_allowed"     // 405: the path exists, not with this method
-	CodeUnavailable        = "unavailable"            // 503: this process has no sync side (Options.Syncer nil)
-	CodeInternal           = "internal"               // 500: never for bad input
+	CodeBadRequest         = "bad_request"              // 400: malformed JSON, bad query parameter
+	CodeUnauthorized       = "unauthorized"             // 401: no or unknown bearer token
+	CodeForbidden          = "forbidden"                // 403: token lacks the scope
+	CodeNotFound           = "not_found"                // 404: no such user, run, route
+	CodeUnknownDomain      = "unknown_domain"           // 422: address outside the internal domains
+	CodeDuplicateAddress   = "duplicate_address"        // 409: the address is already a primary address
+	CodeAliasClash         = "alias_clash"              // 409: the address is already someone's alias
+	CodeDomainExists       = "domain_exists"            // 409
+	CodeRoleExists         = "role_exists"              // 409
+	CodeUnknownRole        = "unknown_role"             // 422
+	CodeUserNotSaved       = "user_not_saved"           // 422: role assigned to an address with no saved user
+	CodeWeakPassword       = "weak_password"            // 422
+	CodeInvalidCredentials = "invalid_credentials"      // 401: login with a wrong password or unknown address
+	CodeAccountLocked      = "account_locked"           // 423
+	CodeAccountDisabled    = "account_disabled"         // 403
+	CodeNotRegistered      = "not_registered"           // 403: the portal login is not registered
+	CodeAlreadyRegistered  = "already_registered"       // 409
+	CodeInvitationInvalid  = "invitation_invalid"       // 404: no invitation with that token
+	CodeInvitationExpired  = "invitation_expired"       // 410
+	CodeInvitationUsed     = "invitation_used"          // 410
+	CodePasswordChange     = "password_change_required" // reserved, not returned: a login answers must_change_password instead
+	CodeValidation         = "validation_failed"        // 422: field-level problems, listed in details
+	CodeImportTooLarge     = "import_too_large"         // 413: more than 500 addresses, or a file over 8 MiB
+	CodeImportEncoding     = "import_not_utf8"          // 422
+	CodeImportInvalid      = "import_invalid"           // 422: row-level problems in details
+	CodeUnknownConnector   = "unknown_connector"        // 404
+	CodeSyncBusy           = "sync_running"             // 409: the connector is already running
+	CodeUnsupportedMedia   = "unsupported_media_type"   // 415: a body that is not JSON (CSV for imports)
+	CodeTooLarge           = "request_too_large"        // 413: a JSON body over the size limit
+	CodeMethodNotAllowed   = "method_not_allowed"       // 405: the path exists, not with this method
+	CodeUnavailable        = "unavailable"              // 503: this process has no sync side (Options.Syncer nil)
+	CodeInternal           = "internal"                 // 500: never for bad input
 )
 
 // Domain is an internal domain.
