@@ -15,7 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/sync/runner"
 	"github.com/dirsync/dirsync/sync/schedule"
 )
 
@@ -46,13 +47,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// current ones finish (up to drainTimeout) instead of cutting a batch in half.
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	sched := schedule.New(runCtx, func(ctx context.Context, name string, full bool) {
-		j, ok := a.job(name)
-		if !ok {
-			return
-		}
-		a.engine.Run(ctx, j, engine.Options{Full: full})
-	}, a.log)
+	// The runner starts every run, scheduled or triggered through the API, so
+	// the two never overlap for one connector.
+	runs := runner.New(runCtx, a.engine, a.state, a.jobs, a.log)
+	sched := schedule.New(runCtx, runs.RunNow, a.log)
 	for _, cc := range a.cfg.Connectors {
 		if cc.Disabled {
 			continue
@@ -74,7 +72,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
 	}
-	srv := &http.Server{Handler: healthHandler(a), ReadHeaderTimeout: 10 * time.Second}
+	handler := serveMux(a, api.New(api.Options{Store: a.store, Syncer: runs, Log: a.log}))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("version", version()))
@@ -93,10 +92,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if err := sched.Stop(drainCtx); err != nil {
+	err = sched.Stop(drainCtx)
+	if err == nil {
+		err = runs.Wait(drainCtx) // runs triggered through the API
+	}
+	if err != nil {
 		log.Warn("cancelling runs in flight", zap.Error(err))
 		cancelRuns()
 		_ = sched.Stop(context.Background())
+		_ = runs.Wait(context.Background())
 	}
 	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", zap.Error(err))
@@ -105,10 +109,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// healthHandler serves /healthz (the process is alive) and /readyz (the store and
-// the state backend answer).
-func healthHandler(a *app) http.Handler {
+// serveMux serves /healthz (the process is alive), /readyz (the store and the
+// state backend answer) and the admin API under /v1.
+func serveMux(a *app, v1 http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/v1/", v1)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
