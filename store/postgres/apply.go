@@ -153,6 +153,12 @@ func classify(err error) error {
 	return err
 }
 
+// isUniqueViolation reports a unique constraint's refusal (SQLSTATE 23505).
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // applier executes the changes of one request inside its transaction.
 type applier struct {
 	tx      pgx.Tx

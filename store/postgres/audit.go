@@ -25,8 +25,8 @@ func auditJSON(changes []store.FieldChange) (string, error) {
 
 // writeAudit records e in the caller's transaction, so an entry exists exactly
 // when its change was committed. Like store/sqlite it records field values as
-// the change carried them: the store holds no secrets (passwords never reach
-// it), and a Change carries none.
+// the change carried them: a Change carries no secrets, and the account
+// methods put store.Redacted in place of every hash and answer they write.
 func writeAudit(ctx context.Context, q querier, e store.AuditEntry) error {
 	body, err := auditJSON(e.Changes)
 	if err != nil {
@@ -56,7 +56,12 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 		return "$" + strconv.Itoa(len(args))
 	}
 	if q.Address != "" {
-		where = append(where, `address = `+arg(canonical(q.Address)))
+		// Entries about a role or a token carry its name, which is not an
+		// address and keeps its case; a user's carry the canonical address.
+		where = append(where, `address = ANY(`+arg([]string{canonical(q.Address), q.Address})+`::text[])`)
+	}
+	if q.ActorKind != "" {
+		where = append(where, `actor_kind = `+arg(q.ActorKind))
 	}
 	if q.RunID != "" {
 		where = append(where, `run_id = `+arg(q.RunID))
@@ -110,8 +115,14 @@ func decodeChanges(body string) ([]store.FieldChange, error) {
 	return changes, nil
 }
 
+// isListField says which audit fields hold lists: the object's aliases and
+// members, and the account actions' roles, permissions and scopes.
 func isListField(field string) bool {
-	return field == store.FieldAliases || field == store.FieldMembers
+	switch field {
+	case store.FieldAliases, store.FieldMembers, auditRoles, auditPermissions, auditScopes:
+		return true
+	}
+	return false
 }
 
 // asStrings turns a decoded JSON array into []string and leaves anything else

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -25,9 +27,12 @@ import (
 //     rather than of the data.
 //
 // Run it with: scripts/testenv.sh start && set -a && . .testenv/env.sh && set +a &&
-// go test -run '^$' -bench BulkCreate -benchtime 3x ./store/postgres/
+// go test -run '^$' -bench BulkCreate -benchtime 1x ./store/postgres/
+// (each iteration writes all 100,000 users; DIRSYNC_BENCH_USERS=n, a multiple
+// of 500, changes the size).
 func BenchmarkBulkCreate(b *testing.B) {
-	const total, batch = 100_000, 500
+	const batch = 500
+	total := benchUsers(b, 100_000, batch)
 	cfg := testSchema(b)
 	trips := &roundTrips{}
 	cfg.ConnConfig.Tracer = trips
@@ -41,7 +46,7 @@ func BenchmarkBulkCreate(b *testing.B) {
 		CREATE TABLE copy_plain (kind text, address text, display_name text, given_name text, surname text,
 			phone text, department text, title text, enabled boolean, origin text, anchor text, protected boolean,
 			created timestamptz, updated timestamptz);
-		CREATE TABLE copy_objects (LIKE objects INCLUDING INDEXES);
+		CREATE TABLE copy_objects (LIKE objects INCLUDING INDEXES INCLUDING DEFAULTS);
 		CREATE TABLE copy_addresses (LIKE addresses INCLUDING INDEXES);
 		CREATE TABLE copy_audit (LIKE audit INCLUDING INDEXES)`)
 	require.NoError(b, err)
@@ -78,7 +83,7 @@ func BenchmarkBulkCreate(b *testing.B) {
 	var applyTrips int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		_, err := s.pool.Exec(ctx, `TRUNCATE objects, addresses, group_members, audit, fences,
+		_, err := s.pool.Exec(ctx, `TRUNCATE objects, addresses, group_members, user_roles, invitations, audit, fences,
 			copy_plain, copy_objects, copy_addresses, copy_audit`)
 		require.NoError(b, err)
 		before := trips.n.Load()
@@ -119,4 +124,18 @@ func BenchmarkBulkCreate(b *testing.B) {
 	b.ReportMetric(applyTime.Seconds()/plainTime.Seconds(), "x-copy")
 	b.ReportMetric(applyTime.Seconds()/threeTime.Seconds(), "x-copy3")
 	b.ReportMetric(float64(applyTrips)/float64(b.N*total/batch), "roundtrips/request")
+}
+
+// benchUsers is the benchmark's size: DIRSYNC_BENCH_USERS when set (a positive
+// multiple of batch), def otherwise.
+func benchUsers(b *testing.B, def, batch int) int {
+	v := os.Getenv("DIRSYNC_BENCH_USERS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n%batch != 0 {
+		b.Fatalf("DIRSYNC_BENCH_USERS=%q: want a positive multiple of %d", v, batch)
+	}
+	return n
 }

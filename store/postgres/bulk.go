@@ -247,15 +247,18 @@ func (a *applier) prepare(ch store.Change) *bulkCreate {
 				}
 				p.members = append(p.members, m)
 			}
-		case store.FieldEnabled, store.FieldProtected:
+		case store.FieldEnabled, store.FieldProtected, store.FieldDefaultLead:
 			b, ok := v.(bool)
 			if !ok {
 				return nil
 			}
-			if field == store.FieldEnabled {
+			switch field {
+			case store.FieldEnabled:
 				u.Enabled = b
-			} else {
+			case store.FieldProtected:
 				u.Protected = b
+			default:
+				u.Account.DefaultLead = b
 			}
 		default:
 			s, err := store.StringValue(field, v)
@@ -380,7 +383,7 @@ func (a *applier) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 	var (
 		kinds, addrs, origins, anchors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		texts                          = make([][]string, len(stringFields))
-		enabled, protected             = make([]bool, n), make([]bool, n)
+		enabled, protected, leads      = make([]bool, n), make([]bool, n), make([]bool, n)
 		changes, reasons               = make([]string, n), make([]string, n)
 		xAddrs, xOwners                []string
 		xAlias                         []bool
@@ -396,7 +399,7 @@ func (a *applier) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 		for c, f := range stringFields {
 			texts[c][i] = *stringField(u, f.field)
 		}
-		enabled[i], protected[i] = u.Enabled, u.Protected
+		enabled[i], protected[i], leads[i] = u.Enabled, u.Protected, u.Account.DefaultLead
 		body, err := auditJSON(store.CreateChanges(*u))
 		if err != nil {
 			return false, err
@@ -415,16 +418,18 @@ func (a *applier) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 	// statistics, during an initial sync, lag behind its size). The schema's
 	// foreign keys are checked at the end of the statement, when the objects
 	// exist. Audit ids follow the changes' order (ORDER BY ordinality), as they
-	// would one at a time; the string columns follow stringFields' order.
+	// would one at a time; the string columns follow stringFields' order. The
+	// account columns other than default_lead keep their defaults (0002): a new
+	// object has no portal login.
 	const insert = `WITH obj AS (
 		INSERT INTO objects (kind, address, display_name, given_name, surname, phone, department, title,
-			enabled, origin, anchor, protected, created, updated)
+			enabled, origin, anchor, protected, default_lead, created, updated)
 		SELECT kind, address, display_name, given_name, surname, phone, department, title,
-			enabled, origin, anchor, protected, $13, $13
+			enabled, origin, anchor, protected, default_lead, $13, $13
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-			$9::bool[], $10::text[], $11::text[], $12::bool[])
+			$9::bool[], $10::text[], $11::text[], $12::bool[], $24::bool[])
 			AS t(kind, address, display_name, given_name, surname, phone, department, title,
-				enabled, origin, anchor, protected)
+				enabled, origin, anchor, protected, default_lead)
 		RETURNING id, address
 	), addr AS (
 		INSERT INTO addresses (address, object_id, is_alias)
@@ -445,7 +450,7 @@ func (a *applier) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 	b.Queue(insert, kinds, addrs, texts[0], texts[1], texts[2], texts[3], texts[4], texts[5],
 		enabled, origins, anchors, protected, a.now,
 		xAddrs, xOwners, xAlias, mGroups, mIDs,
-		a.actor.Kind, a.actor.Name, a.actor.RunID, changes, reasons)
+		a.actor.Kind, a.actor.Name, a.actor.RunID, changes, reasons, leads)
 	b.Queue(`RELEASE SAVEPOINT bulk`)
 	err := a.tx.SendBatch(ctx, b).Close()
 	if err == nil {

@@ -25,9 +25,11 @@ var stringFields = []struct{ field, column string }{
 	{store.FieldTitle, "title"},
 }
 
+// boolFields is stringFields' counterpart for the bool fields.
 var boolFields = []struct{ field, column string }{
 	{store.FieldEnabled, "enabled"},
 	{store.FieldProtected, "protected"},
+	{store.FieldDefaultLead, "default_lead"},
 }
 
 // knownField reports whether field may appear in a FieldChange.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -24,30 +25,41 @@ func versions(t *testing.T, pool *pgxpool.Pool) []int32 {
 	return out
 }
 
+// shipped lists the versions of this build's migrations, and returns them as
+// a file system that tests can add to.
+func shipped(t *testing.T) ([]int32, fstest.MapFS) {
+	t.Helper()
+	all, err := loadMigrations(migrationFiles)
+	require.NoError(t, err)
+	var vs []int32
+	fsys := fstest.MapFS{}
+	for _, m := range all {
+		vs = append(vs, int32(m.version))
+		fsys["migrations/"+m.name] = &fstest.MapFile{Data: []byte(m.sql)}
+	}
+	return vs, fsys
+}
+
 func TestMigrations(t *testing.T) {
 	cfg := testSchema(t)
 	ctx := t.Context()
+	want, next := shipped(t)
 	s, err := OpenConfig(ctx, cfg, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, []int32{1}, versions(t, s.pool))
+	require.Equal(t, want, versions(t, s.pool))
 	require.NoError(t, s.AddDomain(ctx, "example.com", store.Actor{Kind: "admin", Name: "root"}))
 	require.NoError(t, s.Close())
 
 	// Reopening applies nothing and keeps the data.
 	s = openTest(t, cfg)
-	require.Equal(t, []int32{1}, versions(t, s.pool))
+	require.Equal(t, want, versions(t, s.pool))
 	require.Equal(t, []string{"example.com"}, must(s.Domains(ctx)))
 
 	// A new migration is applied once, on top of the recorded ones.
-	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
-	require.NoError(t, err)
-	next := fstest.MapFS{
-		"migrations/0001_init.sql":  {Data: initSQL},
-		"migrations/0002_extra.sql": {Data: []byte(`ALTER TABLE domains ADD COLUMN note text NOT NULL DEFAULT '';`)},
-	}
+	next["migrations/0999_extra.sql"] = &fstest.MapFile{Data: []byte(`ALTER TABLE domains ADD COLUMN note text NOT NULL DEFAULT '';`)}
 	for range 2 {
 		require.NoError(t, migrate(ctx, s.pool, next, zaptest.NewLogger(t)))
-		require.Equal(t, []int32{1, 2}, versions(t, s.pool))
+		require.Equal(t, append(want, 999), versions(t, s.pool))
 	}
 	var note string
 	require.NoError(t, s.pool.QueryRow(ctx, `SELECT note FROM domains WHERE name = 'example.com'`).Scan(&note))
@@ -56,17 +68,13 @@ func TestMigrations(t *testing.T) {
 func TestMigrationFailureRollsBack(t *testing.T) {
 	s := openTest(t, testSchema(t))
 	ctx := t.Context()
-	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
-	require.NoError(t, err)
-	bad := fstest.MapFS{
-		"migrations/0001_init.sql": {Data: initSQL},
-		"migrations/0002_ok.sql":   {Data: []byte(`CREATE TABLE fine (x integer);`)},
-		"migrations/0003_bad.sql": {Data: []byte(`CREATE TABLE half (x integer);
-			INSERT INTO no_such_table VALUES (1);`)},
-	}
-	err = migrate(ctx, s.pool, bad, zaptest.NewLogger(t))
-	require.ErrorContains(t, err, "0003_bad.sql")
-	require.Equal(t, []int32{1}, versions(t, s.pool), "pending migrations apply together or not at all")
+	want, bad := shipped(t)
+	bad["migrations/0998_ok.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE fine (x integer);`)}
+	bad["migrations/0999_bad.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE half (x integer);
+			INSERT INTO no_such_table VALUES (1);`)}
+	err := migrate(ctx, s.pool, bad, zaptest.NewLogger(t))
+	require.ErrorContains(t, err, "0999_bad.sql")
+	require.Equal(t, want, versions(t, s.pool), "pending migrations apply together or not at all")
 	var n int
 	require.NoError(t, s.pool.QueryRow(ctx,
 		`SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('half', 'fine')`).Scan(&n))
@@ -90,7 +98,35 @@ func TestConcurrentOpen(t *testing.T) {
 		require.NoError(t, errs[i], "store %d", i)
 		defer stores[i].Close()
 	}
-	require.Equal(t, []int32{1}, versions(t, stores[0].pool))
+	want, _ := shipped(t)
+	require.Equal(t, want, versions(t, stores[0].pool))
+}
+
+// TestUpgradeFromInit migrates a store holding data under the first schema
+// only: existing objects read back with the account columns' defaults, and
+// the new sort columns order by bytes.
+func TestUpgradeFromInit(t *testing.T) {
+	cfg := testSchema(t)
+	ctx := t.Context()
+	_, all := shipped(t)
+	old := fstest.MapFS{"migrations/0001_init.sql": all["migrations/0001_init.sql"]}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, migrate(ctx, pool, old, zaptest.NewLogger(t)))
+	_, err = pool.Exec(ctx, `INSERT INTO domains VALUES ('example.com', now());
+		INSERT INTO objects (kind, address, surname, origin, created, updated)
+			VALUES ('user', 'a@example.com', 'b', 'c1', now(), now()), ('user', 'b@example.com', 'B', 'c1', now(), now());
+		INSERT INTO addresses SELECT address, id, false FROM objects`)
+	require.NoError(t, err)
+
+	s := openTest(t, cfg)
+	u := must(s.User(ctx, "a@example.com"))
+	require.Equal(t, store.Account{}, u.Account)
+	page, _, err := s.Users(ctx, store.ListQuery{Sort: "surname"})
+	require.NoError(t, err)
+	require.Equal(t, "b@example.com", page[0].Address, "upper case first: byte order")
+	require.Len(t, must(s.Roles(ctx)), len(store.DefaultRoles))
 }
 
 func TestLoadMigrationsRejectsBadNames(t *testing.T) {
@@ -136,7 +172,8 @@ func TestOpenReadOnly(t *testing.T) {
 	_, err = rw.pool.Exec(ctx, `DELETE FROM schema_migrations`)
 	require.NoError(t, err)
 	_, err = OpenConfigReadOnly(ctx, cfg, nil)
-	require.ErrorContains(t, err, "schema version 0 and this build needs 1")
+	want, _ := shipped(t)
+	require.ErrorContains(t, err, fmt.Sprintf("schema version 0 and this build needs %d", want[len(want)-1]))
 }
 
 func TestDSNNeverInErrors(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +25,14 @@ const objectColumns = `o.id, o.kind, o.address, o.display_name, o.given_name, o.
 	o.created, o.updated,
 	ARRAY(SELECT a.address FROM addresses a WHERE a.object_id = o.id AND a.is_alias ORDER BY a.address),
 	ARRAY(SELECT m.address FROM group_members gm JOIN objects m ON m.id = gm.member_id
-		WHERE gm.group_id = o.id ORDER BY m.address)`
+		WHERE gm.group_id = o.id ORDER BY m.address), ` + accountColumns
+
+// accountColumns reads an object's store.Account (scanAccount's order), roles
+// included; never the secrets.
+const accountColumns = `o.registered, o.password_hash <> '', o.force_change, o.locked,
+	o.failed_logins, o.last_login, o.last_login_error, o.last_seen, o.default_lead,
+	ARRAY(SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+		WHERE ur.object_id = o.id ORDER BY r.name)`
 
 // querier is what *pgxpool.Pool and pgx.Tx have in common, so read helpers
 // serve both Apply (inside its transaction) and the read methods.
@@ -38,9 +44,12 @@ type querier interface {
 
 func scanObject(row pgx.Row) (store.User, error) {
 	var u store.User
-	err := row.Scan(&u.ID, &u.Kind, &u.Address, &u.DisplayName, &u.GivenName, &u.Surname,
+	dest := []any{&u.ID, &u.Kind, &u.Address, &u.DisplayName, &u.GivenName, &u.Surname,
 		&u.Phone, &u.Department, &u.Title, &u.Enabled, &u.Origin, &u.Anchor, &u.Protected,
-		&u.Created, &u.Updated, &u.Aliases, &u.Members)
+		&u.Created, &u.Updated, &u.Aliases, &u.Members}
+	var acct accountScan
+	err := row.Scan(append(dest, acct.dest(&u.Account)...)...)
+	acct.finish(&u.Account)
 	u.Created, u.Updated = u.Created.UTC(), u.Updated.UTC()
 	// Empty lists read as nil, as in store/sqlite, so users compare equal
 	// whichever backend or path loaded them.
@@ -126,58 +135,6 @@ func (s *Store) Lookup(ctx context.Context, origin string, anchors, addresses []
 
 func collectObjects(rows pgx.Rows) ([]store.User, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.User, error) { return scanObject(row) })
-}
-
-// Users lists objects ordered by primary address. It reads one row more than
-// the page so it knows whether a next page exists.
-func (s *Store) Users(ctx context.Context, q store.ListQuery) ([]store.User, string, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if q.After != "" {
-		where = append(where, `o.address > `+arg(q.After))
-	}
-	if q.Origin != "" {
-		where = append(where, `o.origin = `+arg(q.Origin))
-	}
-	if q.Kind != "" {
-		where = append(where, `o.kind = `+arg(q.Kind))
-	}
-	if q.Search != "" {
-		// The columns' "C" collation makes ILIKE fold ASCII only, which is what
-		// SQLite's LIKE does.
-		pat := arg("%" + escapeLike(q.Search) + "%")
-		where = append(where, `(o.address ILIKE `+pat+` OR o.display_name ILIKE `+pat+`
-			OR EXISTS (SELECT 1 FROM addresses a WHERE a.object_id = o.id AND a.is_alias
-				AND a.address ILIKE `+pat+`))`)
-	}
-	query := `SELECT ` + objectColumns + ` FROM objects o`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY o.address LIMIT ` + arg(limit+1)
-
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("postgres users: %w", err)
-	}
-	users, err := collectObjects(rows)
-	if err != nil {
-		return nil, "", fmt.Errorf("postgres users: %w", err)
-	}
-	next := ""
-	if len(users) > limit {
-		users = users[:limit]
-		next = users[limit-1].Address
-	}
-	return users, next, nil
 }
 
 // nonEmpty drops empty strings and duplicates; empty anchors in particular are
