@@ -131,7 +131,7 @@ var Permissions = []string{
 // backend (SPEC §2). They are ordinary roles: admins may add more.
 var DefaultRoles = []Role{
 	{Name: "Accounts", Permissions: []string{"accounts", "billing", "users.read"}, Default: true},
-	{Name: "Administrator", Permissions: slices.Clone(Permissions), Default: true},
+	{Name: "Administrator", Permissions: slices.Sorted(slices.Values(Permissions)), Default: true},
 	{Name: "Deal Registration", Permissions: []string{"deals", "sales"}, Default: true},
 	{Name: "Implementation Lead", Permissions: []string{"implementation", "support", "users.read", "users.write"}, Default: true},
 	{Name: "Invoicing", Permissions: []string{"billing"}, Default: true},

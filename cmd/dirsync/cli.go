@@ -56,7 +56,7 @@ func exitCode(err error, stderr io.Writer) int {
 const usage = `dirsync keeps an email gateway's user directory in step with your directories.
 
 Usage:
-  dirsync serve   --config FILE        run the daemon: scheduled syncs, health endpoints
+  dirsync serve   --config FILE        run the daemon: scheduled syncs, admin API, health endpoints
   dirsync sync    --config FILE [--connector NAME]... [--full] [--dry-run] [--output text|json] [--log-level LEVEL]
                                        run a sync now, in this process
   dirsync version                      print the version
