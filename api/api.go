@@ -30,7 +30,12 @@ var (
 	// runsAccess: run reports are read by read-only tokens (every GET) and by
 	// the sync tokens that triggered them.
 	runsAccess = access{scopes: []string{store.ScopeRead, store.ScopeSync}}
+	// sendersAccess is for the outbound sender ingestion route (a later issue):
+	// a senders token may use it and nothing else.
+	sendersAccess = access{scopes: []string{store.ScopeSenders}}
 )
+
+var _ = sendersAccess // no route uses it yet
 
 // route is one method and path of the API.
 type route struct {
