@@ -22,8 +22,9 @@ import (
 // source emits n users; when gate is set it first waits for the gate to close,
 // so a test can hold a run in progress.
 type source struct {
-	n    int
-	gate chan struct{}
+	prefix string // keeps two connectors' users apart
+	n      int
+	gate   chan struct{}
 }
 
 func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
@@ -35,8 +36,8 @@ func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
 		}
 	}
 	for i := range s.n {
-		err := emit(connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%d", i),
-			Anchor: fmt.Sprintf("a%d", i), Mail: fmt.Sprintf("u%d@example.com", i)})
+		err := emit(connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=%su%d", s.prefix, i),
+			Anchor: fmt.Sprintf("%sa%d", s.prefix, i), Mail: fmt.Sprintf("%su%d@example.com", s.prefix, i)})
 		if err != nil {
 			return err
 		}
@@ -69,7 +70,7 @@ func newRunner(t *testing.T, jobs ...engine.Job) (*runner.Runner, store.Store) {
 }
 
 func TestTriggerWaitReturnsReportsAndHistory(t *testing.T) {
-	r, st := newRunner(t, engine.Job{Name: "b", Source: &source{n: 3}}, engine.Job{Name: "a", Source: &source{n: 2}})
+	r, st := newRunner(t, engine.Job{Name: "b", Source: &source{prefix: "b", n: 3}}, engine.Job{Name: "a", Source: &source{n: 2}})
 	require.Equal(t, []string{"a", "b"}, r.Connectors())
 
 	got, err := r.Trigger(t.Context(), api.TriggerSync{Wait: true})
@@ -81,7 +82,7 @@ func TestTriggerWaitReturnsReportsAndHistory(t *testing.T) {
 	require.Equal(t, got[1].RunID, rep.RunID)
 	require.Equal(t, engine.StatusOK, rep.Status)
 	require.Len(t, rep.Operations, 3)
-	_, err = st.User(t.Context(), "u2@example.com")
+	_, err = st.User(t.Context(), "bu2@example.com")
 	require.NoError(t, err)
 
 	runs, err := r.Runs(t.Context(), "", 10)
