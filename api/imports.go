@@ -1,12 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/csvimport"
@@ -64,34 +61,42 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		internal[d] = true
 	}
 	rows, err := csvimport.Parse(body, csvimport.Options{
-		Internal: func(d string) bool { return internal[d] },
-		// The account's own name is checked below, once the address is known.
-		CheckPassword: func(pw string) error { return password.Check(pw, "") },
+		Internal:      func(d string) bool { return internal[d] },
+		CheckPassword: password.Check,
 	})
 	if err != nil {
-		return importError(body, err)
+		return importError(err)
 	}
 
+	// One batched lookup for the whole file, not a query per row.
+	emails := make([]string, len(rows))
+	for i, row := range rows {
+		emails[i] = row.Email
+	}
+	found, err := s.st.Lookup(ctx, "", nil, emails)
+	if err != nil {
+		return err
+	}
+	byAddress := map[string]store.User{}
+	for _, u := range found {
+		byAddress[u.Address] = u
+		for _, a := range u.Aliases {
+			byAddress[a] = u
+		}
+	}
 	existing := map[string]store.User{}
 	var probs []csvimport.Problem
 	for _, row := range rows {
-		u, err := s.st.User(ctx, row.Email)
+		u, ok := byAddress[row.Email]
 		switch {
-		case err == nil && u.Address != row.Email:
+		case ok && u.Address != row.Email:
 			probs = append(probs, csvimport.Problem{Row: row.Line, Column: csvimport.ColEmail, Message: fmt.Sprintf(
 				"%s is an alias of %s: an import lists independent users; change aliases through the admin API", row.Email, u.Address)})
-		case err == nil:
+		case ok:
 			existing[row.Email] = u
 			if u.Kind == store.KindGroup && row.Password != "" {
 				probs = append(probs, csvimport.Problem{Row: row.Line, Column: csvimport.ColPassword,
 					Message: row.Email + " is a distribution list, which has no password: leave the cell empty"})
-			}
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		if row.Password != "" {
-			if err := password.Check(row.Password, row.Email); err != nil {
-				probs = append(probs, csvimport.Problem{Row: row.Line, Column: csvimport.ColPassword, Message: err.Error()})
 			}
 		}
 	}
@@ -189,19 +194,18 @@ func (s *server) importPassword(r *http.Request, row csvimport.Row, cur store.Us
 
 // importError gives the file-level refusals their own codes: not UTF-8, and
 // more addresses than one import takes.
-func importError(body []byte, err error) error {
+func importError(err error) error {
 	var ce *csvimport.Error
 	if !errors.As(err, &ce) || len(ce.Problems) == 0 {
 		return err
 	}
 	p := ce.Problems[0]
 	details := []ImportProblem{{Row: p.Row, Column: p.Column, Message: p.Message}}
-	switch {
-	case !utf8.Valid(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))):
+	switch ce.Kind {
+	case csvimport.KindNotUTF8:
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeImportEncoding,
 			Message: "nothing was imported: " + p.String(), Details: details, Err: err}
-	case len(ce.Problems) == 1 && p.Row == 0 && strings.Contains(p.Message, "batches"):
-		// csvimport reports the size alone, as one file-level problem.
+	case csvimport.KindTooLarge:
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeImportTooLarge,
 			Message: "nothing was imported: " + p.Message, Details: details, Err: err}
 	}

@@ -227,8 +227,8 @@ type AuditEntry struct {
 type AuditQuery struct {
 	Address   string // "" = any
 	ActorKind string // "" = any; e.g. "sync" for the last sync that touched a user
-	RunID   string // "" = any
-	Limit   int    // 0 = 100
+	RunID     string // "" = any
+	Limit     int    // 0 = 100
 }
 
 // Store is the user store. Every method is safe for concurrent use.

@@ -64,8 +64,18 @@ func (p Problem) String() string {
 	}
 }
 
+// Kinds of Error: a file refused as a whole, or row-level problems.
+const (
+	KindRows     = ""          // Problems name rows and columns
+	KindNotUTF8  = "not_utf8"  // the file is in another encoding
+	KindTooLarge = "too_large" // more than MaxAddresses rows
+)
+
 // Error lists every problem found; nothing may be imported from such a file.
-type Error struct{ Problems []Problem }
+type Error struct {
+	Kind     string // KindRows, KindNotUTF8 or KindTooLarge
+	Problems []Problem
+}
 
 func (e *Error) Error() string {
 	if len(e.Problems) == 1 {
@@ -83,8 +93,9 @@ func (e *Error) Error() string {
 type Options struct {
 	// Internal reports whether a (normalised) domain is an internal domain.
 	Internal func(domain string) bool
-	// CheckPassword returns why a password is not acceptable (nil: fine).
-	CheckPassword func(password string) error
+	// CheckPassword returns why a password is not acceptable for the row's
+	// (normalised) address (nil: fine).
+	CheckPassword func(password, address string) error
 }
 
 // Parse reads and validates a whole import file. It returns the rows only if the
@@ -92,7 +103,7 @@ type Options struct {
 func Parse(data []byte, opts Options) ([]Row, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 BOM (Excel's "CSV UTF-8")
 	if p, bad := notUTF8(data); bad {
-		return nil, &Error{Problems: []Problem{p}}
+		return nil, &Error{Kind: KindNotUTF8, Problems: []Problem{p}}
 	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
@@ -139,7 +150,7 @@ func Parse(data []byte, opts Options) ([]Row, error) {
 	if len(rows) > MaxAddresses {
 		// The size refusal comes alone: row errors in a file that must be split anyway
 		// would only be noise.
-		return nil, &Error{Problems: []Problem{{Message: fmt.Sprintf(
+		return nil, &Error{Kind: KindTooLarge, Problems: []Problem{{Message: fmt.Sprintf(
 			"the file lists %d addresses; an import takes at most %d: split it into batches of %d rows (each with the header) and import them one by one",
 			len(rows), MaxAddresses, MaxAddresses)}}}
 	}
@@ -210,7 +221,7 @@ func readRow(line int, rec []string, idx map[string]int, opts Options) (Row, []P
 		row.Password = rec[idx[ColPassword]] // passwords are taken as typed, spaces included
 	}
 	if row.Password != "" && opts.CheckPassword != nil {
-		if err := opts.CheckPassword(row.Password); err != nil {
+		if err := opts.CheckPassword(row.Password, row.Email); err != nil {
 			bad(ColPassword, err.Error()) // the password itself is never echoed
 		}
 	}

@@ -13,9 +13,12 @@ import (
 
 var opts = csvimport.Options{
 	Internal: func(d string) bool { return d == "example.com" },
-	CheckPassword: func(p string) error {
+	CheckPassword: func(p, address string) error {
 		if len(p) < 8 {
 			return errors.New("too short: use at least 8 characters")
+		}
+		if strings.Contains(p, address) {
+			return errors.New("contains the address: choose another")
 		}
 		return nil
 	},
@@ -100,6 +103,7 @@ func TestTooManyAddressesIsRefusedWithBatchAdvice(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Contains(t, got[0], "501 addresses")
 	require.Contains(t, got[0], "split it into batches of 500")
+	require.Equal(t, csvimport.KindTooLarge, kind(t, b.String()))
 
 	exact := strings.Join(strings.Split(b.String(), "\n")[:csvimport.MaxAddresses+1], "\n")
 	rows, err := csvimport.Parse([]byte(exact), opts)
@@ -114,6 +118,21 @@ func TestWindows1252IsRefusedNamingTheCharacter(t *testing.T) {
 	require.Contains(t, got[0], "0xA3")
 	require.Contains(t, got[0], `"£" in Windows-1252`)
 	require.Contains(t, got[0], "CSV UTF-8")
+	require.Equal(t, csvimport.KindNotUTF8, kind(t, "Email,Name\npound@example.com,Price \xa3 list\n"))
+}
+
+func TestPasswordIsCheckedAgainstTheRowsAddress(t *testing.T) {
+	got := problems(t, "Email,Password\nann@example.com,xxann@example.comxx\n")
+	require.Equal(t, []string{"row 2, column Password: contains the address: choose another"}, got)
+	require.Equal(t, csvimport.KindRows, kind(t, "Email,Password\nann@example.com,short\n"))
+}
+
+func kind(t *testing.T, data string) string {
+	t.Helper()
+	_, err := csvimport.Parse([]byte(data), opts)
+	var ce *csvimport.Error
+	require.ErrorAs(t, err, &ce)
+	return ce.Kind
 }
 
 func TestBrokenQuotingNamesTheRow(t *testing.T) {
