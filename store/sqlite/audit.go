@@ -45,6 +45,10 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 		where = append(where, `address = ?`)
 		args = append(args, canonical(q.Address))
 	}
+	if q.ActorKind != "" {
+		where = append(where, `actor_kind = ?`)
+		args = append(args, q.ActorKind)
+	}
 	if q.RunID != "" {
 		where = append(where, `run_id = ?`)
 		args = append(args, q.RunID)
@@ -101,7 +105,11 @@ func decodeChanges(body string) ([]store.FieldChange, error) {
 }
 
 func isListField(field string) bool {
-	return field == store.FieldAliases || field == store.FieldMembers
+	switch field {
+	case store.FieldAliases, store.FieldMembers, auditRoles, auditPermissions, auditScopes:
+		return true
+	}
+	return false
 }
 
 // asStrings turns a decoded JSON array into []string and leaves anything else

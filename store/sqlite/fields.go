@@ -22,8 +22,9 @@ var stringColumns = map[string]string{
 }
 
 var boolColumns = map[string]string{
-	store.FieldEnabled:   "enabled",
-	store.FieldProtected: "protected",
+	store.FieldEnabled:     "enabled",
+	store.FieldProtected:   "protected",
+	store.FieldDefaultLead: "default_lead",
 }
 
 // setFields writes the After values of fields to object cur. Only After is

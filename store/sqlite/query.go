@@ -20,9 +20,16 @@ const chunkSize = 500
 // defaultLimit is the page size when a query asks for 0.
 const defaultLimit = 100
 
+// objectColumns are what scanObject reads: the object and its account state,
+// never a secret (only whether a password is set).
 const objectColumns = `o.id, o.kind, o.address, o.display_name, o.given_name, o.surname,
 	o.phone, o.department, o.title, o.enabled, o.origin, o.anchor, o.protected,
-	o.created, o.updated`
+	o.created, o.updated, ` + accountColumns
+
+// accountColumns are the store.Account fields kept in objects (roles are
+// loaded by loadRoles).
+const accountColumns = `o.registered, o.password_hash <> '', o.force_change, o.locked,
+	o.failed_logins, o.last_login, o.last_login_error, o.last_seen, o.default_lead`
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -30,12 +37,47 @@ type scanner interface{ Scan(dest ...any) error }
 func scanObject(sc scanner) (store.User, error) {
 	var u store.User
 	var created, updated int64
-	err := sc.Scan(&u.ID, &u.Kind, &u.Address, &u.DisplayName, &u.GivenName, &u.Surname,
+	var acct accountScan
+	dest := append([]any{&u.ID, &u.Kind, &u.Address, &u.DisplayName, &u.GivenName, &u.Surname,
 		&u.Phone, &u.Department, &u.Title, &u.Enabled, &u.Origin, &u.Anchor, &u.Protected,
-		&created, &updated)
+		&created, &updated}, acct.dest(&u.Account)...)
+	err := sc.Scan(dest...)
 	u.Created = time.Unix(0, created).UTC()
 	u.Updated = time.Unix(0, updated).UTC()
+	acct.finish(&u.Account)
 	return u, err
+}
+
+// accountScan holds the integer times of accountColumns while a row is scanned.
+type accountScan struct {
+	lastLogin, lastSeen int64
+}
+
+// dest lists the scan targets for accountColumns, in its order.
+func (s *accountScan) dest(a *store.Account) []any {
+	return []any{&a.Registered, &a.HasPassword, &a.ForceChange, &a.Locked, &a.FailedLogins,
+		&s.lastLogin, &a.LastLoginError, &s.lastSeen, &a.DefaultLead}
+}
+
+// finish converts the times: 0 is "never", the zero time.
+func (s *accountScan) finish(a *store.Account) {
+	a.LastLogin, a.LastSeen = fromNanos(s.lastLogin), fromNanos(s.lastSeen)
+}
+
+// fromNanos reads a stored time; 0 is the zero time ("never").
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// toNanos is the stored form of t; the zero time is 0.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // canonical normalises an address for a lookup. An address that cannot be
@@ -59,7 +101,11 @@ func (s *Store) User(ctx context.Context, address string) (store.User, error) {
 	if err != nil {
 		return store.User{}, err
 	}
-	return u, nil
+	users := []store.User{u}
+	if err := loadRoles(ctx, tx, users); err != nil {
+		return store.User{}, err
+	}
+	return users[0], nil
 }
 
 // objectByAddress loads the object that holds addr, as its primary address or,
@@ -150,77 +196,10 @@ func (s *Store) Lookup(ctx context.Context, origin string, anchors, addresses []
 	if err := loadDetails(ctx, tx, users); err != nil {
 		return nil, err
 	}
+	if err := loadRoles(ctx, tx, users); err != nil {
+		return nil, err
+	}
 	return users, nil
-}
-
-// Users lists objects ordered by primary address. It reads one row more than
-// the page so it knows whether a next page exists.
-func (s *Store) Users(ctx context.Context, q store.ListQuery) ([]store.User, string, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	var where []string
-	var args []any
-	if q.After != "" {
-		where = append(where, `o.address > ?`)
-		args = append(args, q.After)
-	}
-	if q.Origin != "" {
-		where = append(where, `o.origin = ?`)
-		args = append(args, q.Origin)
-	}
-	if q.Kind != "" {
-		where = append(where, `o.kind = ?`)
-		args = append(args, q.Kind)
-	}
-	if q.Search != "" {
-		// LIKE is case-insensitive for ASCII in SQLite, which is what an admin
-		// typing part of a name expects.
-		pat := "%" + escapeLike(q.Search) + "%"
-		where = append(where, `(o.address LIKE ? ESCAPE '\' OR o.display_name LIKE ? ESCAPE '\'
-			OR EXISTS (SELECT 1 FROM addresses a WHERE a.object_id = o.id AND a.is_alias = 1
-				AND a.address LIKE ? ESCAPE '\'))`)
-		args = append(args, pat, pat, pat)
-	}
-	query := `SELECT ` + objectColumns + ` FROM objects o`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY o.address LIMIT ?`
-	args = append(args, limit+1)
-
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, "", fmt.Errorf("sqlite users: %w", err)
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("sqlite users: %w", err)
-	}
-	var users []store.User
-	for rows.Next() {
-		u, err := scanObject(rows)
-		if err != nil {
-			rows.Close()
-			return nil, "", fmt.Errorf("sqlite users: %w", err)
-		}
-		users = append(users, u)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlite users: %w", err)
-	}
-	next := ""
-	if len(users) > limit {
-		users = users[:limit]
-		next = users[limit-1].Address
-	}
-	if err := loadDetails(ctx, tx, users); err != nil {
-		return nil, "", err
-	}
-	return users, next, nil
 }
 
 // loadDetails fills in aliases and, for groups, members.
@@ -248,6 +227,29 @@ func loadDetails(ctx context.Context, q querier, users []store.User) error {
 			func(id int64, addr string) { index[id].Members = append(index[id].Members, addr) })
 		if err != nil {
 			return fmt.Errorf("sqlite members: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadRoles fills in Account.Roles, sorted by name, with one query per chunk
+// of users (not per user: Lookup serves the sync engine's batches).
+func loadRoles(ctx context.Context, q querier, users []store.User) error {
+	if len(users) == 0 {
+		return nil
+	}
+	index := make(map[int64]*store.User, len(users))
+	ids := make([]int64, 0, len(users))
+	for i := range users {
+		index[users[i].ID] = &users[i]
+		ids = append(ids, users[i].ID)
+	}
+	for _, chunk := range chunks(ids) {
+		err := eachRow(ctx, q, `SELECT ur.object_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+			WHERE ur.object_id IN (`+placeholders(len(chunk))+`) ORDER BY r.name COLLATE BINARY`, toArgs(chunk),
+			func(id int64, name string) { index[id].Account.Roles = append(index[id].Account.Roles, name) })
+		if err != nil {
+			return fmt.Errorf("sqlite roles: %w", err)
 		}
 	}
 	return nil

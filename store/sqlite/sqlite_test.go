@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,33 +40,43 @@ func versions(t *testing.T, s *Store) []int {
 	return out
 }
 
+// shippedMigrations copies the embedded migrations into a MapFS a test can add to.
+func shippedMigrations(t *testing.T) fstest.MapFS {
+	t.Helper()
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	require.NoError(t, err)
+	out := fstest.MapFS{}
+	for _, name := range names {
+		data, err := migrationFiles.ReadFile(name)
+		require.NoError(t, err)
+		out[name] = &fstest.MapFile{Data: data}
+	}
+	return out
+}
+
 func TestMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dirsync.db")
 	s, err := Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, []int{1}, versions(t, s))
+	require.Equal(t, []int{1, 2}, versions(t, s))
 	require.NoError(t, s.AddDomain(t.Context(), "example.com", store.Actor{Kind: "admin", Name: "root"}))
 	require.NoError(t, s.Close())
 
 	// Reopening applies nothing and keeps the data.
 	s, err = Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, []int{1}, versions(t, s))
+	require.Equal(t, []int{1, 2}, versions(t, s))
 	domains, err := s.Domains(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, []string{"example.com"}, domains)
 
 	// A new migration is applied once, on top of the recorded ones.
-	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
-	require.NoError(t, err)
-	next := fstest.MapFS{
-		"migrations/0001_init.sql":  {Data: initSQL},
-		"migrations/0002_extra.sql": {Data: []byte(`ALTER TABLE domains ADD COLUMN note TEXT NOT NULL DEFAULT '';`)},
-	}
+	next := shippedMigrations(t)
+	next["migrations/0099_extra.sql"] = &fstest.MapFile{Data: []byte(`ALTER TABLE domains ADD COLUMN note TEXT NOT NULL DEFAULT '';`)}
 	ctx := context.Background()
 	for range 2 {
 		require.NoError(t, migrate(ctx, s.db, next, zaptest.NewLogger(t)))
-		require.Equal(t, []int{1, 2}, versions(t, s))
+		require.Equal(t, []int{1, 2, 99}, versions(t, s))
 	}
 	var note string
 	require.NoError(t, s.db.QueryRowContext(ctx, `SELECT note FROM domains WHERE name = 'example.com'`).Scan(&note))
@@ -76,16 +87,12 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), zaptest.NewLogger(t))
 	require.NoError(t, err)
 	defer s.Close()
-	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
-	require.NoError(t, err)
-	bad := fstest.MapFS{
-		"migrations/0001_init.sql": {Data: initSQL},
-		"migrations/0002_bad.sql": {Data: []byte(`CREATE TABLE half (x INTEGER);
-			INSERT INTO no_such_table VALUES (1);`)},
-	}
+	bad := shippedMigrations(t)
+	bad["migrations/0099_bad.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE half (x INTEGER);
+			INSERT INTO no_such_table VALUES (1);`)}
 	err = migrate(context.Background(), s.db, bad, zaptest.NewLogger(t))
-	require.ErrorContains(t, err, "0002_bad.sql")
-	require.Equal(t, []int{1}, versions(t, s))
+	require.ErrorContains(t, err, "0099_bad.sql")
+	require.Equal(t, []int{1, 2}, versions(t, s))
 	var n int
 	require.NoError(t, s.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'half'`).Scan(&n))
 	require.Zero(t, n, "a failed migration leaves no trace")
