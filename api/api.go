@@ -135,6 +135,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// statusWriter remembers the status code written, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // recorder captures the mux's answer for a request no route matched.
 type recorder struct {
 	header http.Header
@@ -149,7 +160,16 @@ func (r *recorder) Write(b []byte) (int, error) { r.body = append(r.body, b...);
 // handle wraps a route: authentication and scope check, then the handler,
 // with every returned error (and panic) answered by writeError.
 func (s *server) handle(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w0 http.ResponseWriter, r *http.Request) {
+		w := &statusWriter{ResponseWriter: w0, code: http.StatusOK}
+		start := time.Now()
+		// One line per request: who did what, with which outcome. Paths hold
+		// addresses, never secrets; bodies (passwords, answers) are not logged.
+		var tokenName string // set once authenticated
+		defer func() {
+			s.log.Info("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Int("status", w.code), zap.String("token", tokenName), zap.Duration("took", time.Since(start)))
+		}()
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -166,6 +186,7 @@ func (s *server) handle(rt route) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
+			tokenName = tok.Name
 			r = r.WithContext(withToken(r.Context(), tok))
 		}
 		if err := rt.h(w, r); err != nil {

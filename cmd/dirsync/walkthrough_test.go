@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +40,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 	var logs bytes.Buffer
 	serve.Stderr = &logs
 	require.NoError(t, serve.Start())
-	t.Cleanup(func() { _ = serve.Process.Kill(); _ = serve.Wait() })
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() { _ = serve.Process.Kill() })
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -141,6 +144,16 @@ func TestREADMEWalkthrough(t *testing.T) {
 	require.Contains(t, report, triggered.Runs[0].RunID)
 	require.Contains(t, ok("runs", "list"), triggered.Runs[0].RunID)
 
+	// The log is read once the daemon has exited (it writes until then).
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+	require.Contains(t, logs.String(), `"msg":"account locked"`, "the lock is logged")
+	require.Contains(t, logs.String(), `"msg":"request","method":"POST","path":"/v1/users"`, "admin requests are logged")
 	require.NotContains(t, logs.String(), token, "the token is never logged")
 	require.NotContains(t, logs.String(), "Blue-Harbour-Lantern-7")
 }
