@@ -168,7 +168,7 @@ func (s *server) handle(rt route) http.Handler {
 		var tokenName string // set once authenticated
 		defer func() {
 			s.log.Info("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
-				zap.Int("status", w.code), zap.String("token", tokenName), zap.Duration("took", time.Since(start)))
+				zap.Int("status", w.code), zap.String("token_name", tokenName), zap.Duration("took", time.Since(start)))
 		}()
 		defer func() {
 			if p := recover(); p != nil {

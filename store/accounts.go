@@ -215,8 +215,9 @@ type Accounts interface {
 	Invitation(ctx context.Context, tokenHash string) (Invitation, error)
 	// RedeemInvitation consumes the invitation atomically and registers its user
 	// with reg: ErrNotFound, ErrInvitationUsed or ErrInvitationExpired (checked
-	// against now) otherwise. It returns the user's primary address.
-	RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg Registration) (string, error)
+	// against now) otherwise. It returns the user's primary address. The actor
+	// is the end user redeeming it (Kind "user").
+	RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg Registration, actor Actor) (string, error)
 
 	// Roles lists the roles sorted by name.
 	Roles(ctx context.Context) ([]Role, error)

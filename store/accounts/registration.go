@@ -179,7 +179,7 @@ func (s *Service) Redeem(ctx context.Context, token string, r Registration) (Log
 	} else if reg, err = s.prepare(Registration{Password: r.Password, Question: r.Question, Answer: r.Answer}, inv.Address); err != nil {
 		return LoginResult{}, err
 	}
-	addr, err := s.st.RedeemInvitation(ctx, hash, now, reg)
+	addr, err := s.st.RedeemInvitation(ctx, hash, now, reg, store.Actor{Kind: "user", Name: inv.Address})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return LoginResult{}, ErrInvitationUnknown

@@ -89,7 +89,7 @@ func TestConcurrentRedeem(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = s.RedeemInvitation(ctx, "h1", t0.Add(time.Minute), store.Registration{PasswordHash: "$argon2id$x"})
+			_, errs[i] = s.RedeemInvitation(ctx, "h1", t0.Add(time.Minute), store.Registration{PasswordHash: "$argon2id$x"}, redeemer)
 		})
 	}
 	wg.Wait()
@@ -102,7 +102,7 @@ func TestConcurrentRedeem(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrInvitationUsed)
 	}
 	require.Equal(t, 1, won)
-	require.Len(t, must(s.Audit(ctx, store.AuditQuery{Address: "user0@example.com", ActorKind: "system"})), 1)
+	require.Len(t, must(s.Audit(ctx, store.AuditQuery{Address: "user0@example.com", ActorKind: "user"})), 1, "one redeem audited")
 	inv := must(s.Invitation(ctx, "h1"))
 	require.Equal(t, t0.Add(time.Minute), inv.Used)
 	require.True(t, must(s.User(ctx, "user0@example.com")).Account.Registered)
@@ -119,7 +119,7 @@ func TestAccountSecretsStayOut(t *testing.T) {
 	err := s.CreateInvitation(ctx, store.Invitation{Address: "user0@example.com", TokenHash: tok, Expires: t0}, admin)
 	require.ErrorIs(t, err, store.ErrConflict)
 	require.NotContains(t, err.Error(), tok)
-	_, err = s.RedeemInvitation(ctx, tok, t0.Add(time.Second), store.Registration{PasswordHash: pw})
+	_, err = s.RedeemInvitation(ctx, tok, t0.Add(time.Second), store.Registration{PasswordHash: pw}, redeemer)
 	require.ErrorIs(t, err, store.ErrInvitationExpired)
 	require.NotContains(t, err.Error(), tok)
 	_, err = s.CreateToken(ctx, store.Token{Name: "ci", Hash: tok, Scopes: []string{store.ScopeRead}}, admin)
@@ -164,3 +164,6 @@ func TestSetRolesCaseInsensitive(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Equal(t, []string{"support", "sync"}, entries[0].Changes[1].After)
 }
+
+// redeemer is the end user redeeming an invitation.
+var redeemer = store.Actor{Kind: "user", Name: "invitee"}

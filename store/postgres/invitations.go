@@ -98,7 +98,7 @@ func scanInvitation(row pgx.Row) (store.Invitation, error) {
 // The user's row is locked first, then the invitation's (Apply's order when
 // it deletes the user), so of two concurrent redeemers the second waits and
 // then finds the invitation used.
-func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg store.Registration) (string, error) {
+func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg store.Registration, actor store.Actor) (string, error) {
 	var primary string
 	err := s.inTx(ctx, "redeem invitation", func(tx pgx.Tx) error {
 		var id int64
@@ -138,7 +138,7 @@ func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time
 			return fmt.Errorf("invitation for %s: %w", a.Address, store.ErrInvitationUsed)
 		}
 		primary = a.Address
-		return register(ctx, tx, a, reg, invitationActor, store.ActionRedeem, dbTime(now))
+		return register(ctx, tx, a, reg, actor, store.ActionRedeem, dbTime(now))
 	})
 	if err != nil {
 		return "", err

@@ -36,8 +36,7 @@ const (
 
 // Actors of the account events no admin makes.
 var (
-	loginActor      = store.Actor{Kind: "system", Name: "login"}
-	invitationActor = store.Actor{Kind: "system", Name: "invitation"}
+	loginActor = store.Actor{Kind: "system", Name: "login"}
 )
 
 // credentialsSQL reads an object's secrets and account; the caller appends the

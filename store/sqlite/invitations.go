@@ -105,7 +105,7 @@ func scanInvitation(row *sql.Row) (int64, store.Invitation, error) {
 // The check and the consumption run in one write transaction, which SQLite
 // serialises with every other writer, so of two concurrent redeemers the
 // second finds the invitation used.
-func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg store.Registration) (string, error) {
+func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg store.Registration, actor store.Actor) (string, error) {
 	if now.IsZero() {
 		// 0 is "not redeemed" in the used column.
 		now = timestamp()
@@ -139,7 +139,7 @@ func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time
 			return err
 		}
 		primary = a.Address
-		return register(ctx, tx, a, reg, invitationActor, store.ActionRedeem, now.UTC())
+		return register(ctx, tx, a, reg, actor, store.ActionRedeem, now.UTC())
 	})
 	if err != nil {
 		return "", err

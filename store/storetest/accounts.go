@@ -72,7 +72,7 @@ func testAccountsNotFound(t *testing.T, e *env) {
 			{"SetRoles", func() error { return e.s.SetRoles(e.ctx, nobody, []string{"Sales"}, adminActor) }},
 			{"Invitation", func() error { _, err := e.s.Invitation(e.ctx, inv.TokenHash); return err }},
 			{"RedeemInvitation", func() error {
-				_, err := e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0, registration("x", false))
+				_, err := e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0, registration("x", false), redeemer)
 				return err
 			}},
 			{"TokenByHash", func() error { _, err := e.s.TokenByHash(e.ctx, tokenHash("nothing"), t0); return err }},
@@ -249,7 +249,7 @@ func testRegisterUnregister(t *testing.T, e *env) {
 	require.Empty(t, c.AnswerHash)
 	_, err := e.s.Invitation(e.ctx, aliceInv.TokenHash)
 	require.ErrorIs(t, err, store.ErrNotFound, "outstanding invitations are dropped")
-	_, err = e.s.RedeemInvitation(e.ctx, aliceInv.TokenHash, t0.Add(time.Hour), reg)
+	_, err = e.s.RedeemInvitation(e.ctx, aliceInv.TokenHash, t0.Add(time.Hour), reg, redeemer)
 	require.ErrorIs(t, err, store.ErrNotFound)
 	got, err := e.s.Invitation(e.ctx, bobInv.TokenHash)
 	require.NoError(t, err, "another user's invitation stays")

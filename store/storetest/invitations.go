@@ -35,12 +35,12 @@ func testInvitations(t *testing.T, e *env) {
 	// Unknown tokens.
 	_, err = e.s.Invitation(e.ctx, tokenHash("unknown"))
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = e.s.RedeemInvitation(e.ctx, tokenHash("unknown"), t0, registration("x", false))
+	_, err = e.s.RedeemInvitation(e.ctx, tokenHash("unknown"), t0, registration("x", false), redeemer)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// Redeeming registers the user with the given registration.
 	reg := registration("alice", false)
-	addr, err := e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0.Add(time.Hour), reg)
+	addr, err := e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0.Add(time.Hour), reg, redeemer)
 	require.NoError(t, err)
 	require.Equal(t, "alice@example.com", addr)
 	c := e.creds("alice@example.com")
@@ -53,23 +53,25 @@ func testInvitations(t *testing.T, e *env) {
 	require.NoError(t, err, "a used invitation is still found")
 	require.False(t, used.Used.IsZero(), "redeemed")
 	require.Equal(t, "alice@example.com", used.Address)
-	require.NotEmpty(t, e.auditOf("alice@example.com", store.ActionRedeem))
+	redeemed := e.auditOf("alice@example.com", store.ActionRedeem)
+	require.Len(t, redeemed, 1)
+	require.Equal(t, redeemer, redeemed[0].Actor, "the end user who redeemed it is the actor")
 
 	// Single use: the second redeem changes nothing.
-	_, err = e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0.Add(2*time.Hour), registration("thief", false))
+	_, err = e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0.Add(2*time.Hour), registration("thief", false), redeemer)
 	require.ErrorIs(t, err, store.ErrInvitationUsed)
 	require.Equal(t, c, e.creds("alice@example.com"))
 
 	// Expiry is checked against the now the caller passes.
 	bobInv := store.Invitation{Address: "bob@example.com", TokenHash: tokenHash("bob-1"), Created: t0, Expires: t0.Add(24 * time.Hour)}
 	require.NoError(t, e.s.CreateInvitation(e.ctx, bobInv, adminActor))
-	_, err = e.s.RedeemInvitation(e.ctx, bobInv.TokenHash, t0.Add(24*time.Hour+time.Second), registration("bob", false))
+	_, err = e.s.RedeemInvitation(e.ctx, bobInv.TokenHash, t0.Add(24*time.Hour+time.Second), registration("bob", false), redeemer)
 	require.ErrorIs(t, err, store.ErrInvitationExpired)
 	require.False(t, e.account("bob@example.com").Registered)
 	got, err = e.s.Invitation(e.ctx, bobInv.TokenHash)
 	require.NoError(t, err)
 	require.True(t, got.Used.IsZero(), "an expired invitation is not consumed")
-	addr, err = e.s.RedeemInvitation(e.ctx, bobInv.TokenHash, t0.Add(23*time.Hour), registration("bob", true))
+	addr, err = e.s.RedeemInvitation(e.ctx, bobInv.TokenHash, t0.Add(23*time.Hour), registration("bob", true), redeemer)
 	require.NoError(t, err)
 	require.Equal(t, "bob@example.com", addr)
 	require.Equal(t, store.Account{Registered: true, HasPassword: true, ForceChange: true}, e.account("bob@example.com"))
@@ -103,7 +105,7 @@ func testInvitationReplaced(t *testing.T, e *env) {
 
 	_, err := e.s.Invitation(e.ctx, first.TokenHash)
 	require.ErrorIs(t, err, store.ErrNotFound, "the older unused invitation is dropped")
-	_, err = e.s.RedeemInvitation(e.ctx, first.TokenHash, t0, registration("alice", false))
+	_, err = e.s.RedeemInvitation(e.ctx, first.TokenHash, t0, registration("alice", false), redeemer)
 	require.ErrorIs(t, err, store.ErrNotFound)
 	for _, inv := range []store.Invitation{second, bob} {
 		got, err := e.s.Invitation(e.ctx, inv.TokenHash)
@@ -113,7 +115,7 @@ func testInvitationReplaced(t *testing.T, e *env) {
 
 	// Only unused invitations are dropped: a redeemed one stays on record
 	// (Invitation returns it "used or not").
-	_, err = e.s.RedeemInvitation(e.ctx, second.TokenHash, t0, registration("alice", false))
+	_, err = e.s.RedeemInvitation(e.ctx, second.TokenHash, t0, registration("alice", false), redeemer)
 	require.NoError(t, err)
 	third := newInv("alice@example.com", "alice-3")
 	got, err := e.s.Invitation(e.ctx, second.TokenHash)
@@ -136,7 +138,7 @@ func testRedeemConcurrent(t *testing.T, e *env) {
 	for i := range n {
 		regs[i] = registration(fmt.Sprintf("racer-%d", i), false)
 		wg.Go(func() {
-			_, errs[i] = e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0.Add(time.Minute), regs[i])
+			_, errs[i] = e.s.RedeemInvitation(e.ctx, inv.TokenHash, t0.Add(time.Minute), regs[i], redeemer)
 		})
 	}
 	wg.Wait()

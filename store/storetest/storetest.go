@@ -37,6 +37,9 @@ const (
 // syncActor makes the changes unless a test says otherwise.
 var syncActor = store.Actor{Kind: "sync", Name: "c1", RunID: "run-1"}
 
+// redeemer is the end user redeeming an invitation.
+var redeemer = store.Actor{Kind: "user", Name: "invitee"}
+
 // RunTests runs the suite. newStore must return an empty store that is closed
 // when the test ends (t.Cleanup); it is called once per subtest.
 func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
