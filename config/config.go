@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -56,9 +58,42 @@ type Log struct {
 }
 
 // State selects the state backend.
+//
+//	state: {backend: local, path: data/state.db}
+//	state:
+//	  backend: redis
+//	  redis: {addrs: ["redis.example.com:6379"], password: "${DIRSYNC_REDIS_PASSWORD}"}
 type State struct {
-	Backend string `yaml:"backend"` // local (default)
+	Backend string `yaml:"backend"` // local (default) or redis
 	Path    string `yaml:"path"`    // local: the state file (default data/state.db)
+	Redis   Redis  `yaml:"redis"`   // redis: the connection
+}
+
+// Redis is the connection of the redis state backend. One address is a
+// standalone server, several a Cluster; with master_name the addresses are
+// Sentinels.
+type Redis struct {
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"`
+	Username   string   `yaml:"username"`
+	// Password is a secret reference (${ENV_VAR} or file:PATH), never the value.
+	Password Secret    `yaml:"password"`
+	DB       int       `yaml:"db"`
+	TLS      *RedisTLS `yaml:"tls"`
+	// Timeout bounds dialling and each command (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// RedisTLS turns TLS on (an empty section trusts the system's CAs).
+type RedisTLS struct {
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// IsSet reports whether any redis setting was written.
+func (r Redis) IsSet() bool {
+	return len(r.Addrs) > 0 || r.MasterName != "" || r.Username != "" || r.Password.IsSet() ||
+		r.DB != 0 || r.TLS != nil || r.Timeout != 0
 }
 
 // Store selects the user store.
@@ -199,6 +234,10 @@ func Parse(raw []byte, dir, name string, reg connectors.Registry) (*Config, erro
 		return nil, &Error{File: name, Problems: probs}
 	}
 	cfg.State.Path = cfg.abs(cfg.State.Path)
+	cfg.State.Redis.Password.ResolvePath(cfg.Dir)
+	if cfg.State.Redis.TLS != nil {
+		cfg.State.Redis.TLS.CAFile = cfg.abs(cfg.State.Redis.TLS.CAFile)
+	}
 	cfg.Store.Path = cfg.abs(cfg.Store.Path)
 	cfg.Store.DSN.ResolvePath(cfg.Dir)
 	return &cfg, nil
@@ -343,10 +382,18 @@ func (c *Config) validate() []Problem {
 	default:
 		add("log.format", "%q is not a format: use json or console", c.Log.Format)
 	}
-	if c.State.Backend != "local" {
-		add("state.backend", "%q is not a state backend: use local", c.State.Backend)
-	} else if c.State.Path == "" {
-		add("state.path", "missing: the local state file, e.g. data/state.db")
+	switch c.State.Backend {
+	case "local":
+		if c.State.Path == "" {
+			add("state.path", "missing: the local state file, e.g. data/state.db")
+		}
+		if c.State.Redis.IsSet() {
+			add("state.redis", "only the redis backend uses it: remove it or set state.backend: redis")
+		}
+	case "redis":
+		probs = append(probs, c.State.Redis.validate("state.redis")...)
+	default:
+		add("state.backend", "%q is not a state backend: use local or redis", c.State.Backend)
 	}
 	switch c.Store.Backend {
 	case "sqlite":
@@ -400,6 +447,33 @@ func (c *Config) validate() []Problem {
 		if cc.SyncOverride.Kind != 0 {
 			probs = append(probs, cc.Policy.validate(path+".sync")...)
 		}
+	}
+	return probs
+}
+
+func (r Redis) validate(path string) []Problem {
+	var probs []Problem
+	add := func(key, format string, args ...any) {
+		probs = append(probs, Problem{Path: path + key, Message: fmt.Sprintf(format, args...)})
+	}
+	if len(r.Addrs) == 0 {
+		add(".addrs", "missing: at least one host:port, e.g. [\"redis.example.com:6379\"]")
+	}
+	for i, a := range r.Addrs {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+			add(fmt.Sprintf(".addrs[%d]", i), "%q is not host:port", a)
+		}
+	}
+	if r.DB < 0 {
+		add(".db", "%d: must not be negative", r.DB)
+	} else if r.DB != 0 && r.MasterName == "" && len(r.Addrs) > 1 {
+		add(".db", "Redis Cluster (several addrs) only has database 0")
+	}
+	if r.Timeout < 0 {
+		add(".timeout", "must not be negative")
+	}
+	if r.Username != "" && !r.Password.IsSet() {
+		add(".password", "missing: an ACL user needs a password reference, ${ENV_VAR} or file:PATH")
 	}
 	return probs
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -93,4 +94,22 @@ func TestMissingFile(t *testing.T) {
 	var ce *config.Error
 	require.ErrorAs(t, err, &ce)
 	require.ErrorContains(t, err, "no such file")
+}
+
+func TestRedisState(t *testing.T) {
+	cfg, err := config.Load("testdata/redis.good.yaml", registry.Builtin())
+	require.NoError(t, err)
+	dir, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	r := cfg.State.Redis
+	require.Equal(t, "redis", cfg.State.Backend)
+	require.Equal(t, []string{"redis.example.com:6379"}, r.Addrs)
+	require.Equal(t, 2, r.DB)
+	require.Equal(t, 3*time.Second, r.Timeout)
+	require.Equal(t, filepath.Join(dir, "ca.pem"), r.TLS.CAFile, "ca_file is relative to the config file")
+	require.Equal(t, "${DIRSYNC_REDIS_PASSWORD}", r.Password.String())
+	t.Setenv("DIRSYNC_REDIS_PASSWORD", "pw")
+	v, err := r.Password.Value()
+	require.NoError(t, err)
+	require.Equal(t, "pw", v)
 }

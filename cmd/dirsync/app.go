@@ -15,6 +15,7 @@ import (
 	"github.com/dirsync/dirsync/connectors/registry"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/state/local"
+	redisstate "github.com/dirsync/dirsync/state/redis"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/postgres"
 	"github.com/dirsync/dirsync/store/sqlite"
@@ -84,6 +85,16 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 }
 
 func (a *app) openBackends(ctx context.Context, dryRun bool) error {
+	if a.cfg.State.Backend == "redis" {
+		// A dry run uses Redis as it is: it only reads state (the engine takes no
+		// lock and commits nothing on a dry run).
+		var err error
+		if a.state, err = a.openRedisState(ctx); err != nil {
+			return err
+		}
+		a.store, err = a.openStore(ctx, dryRun)
+		return err
+	}
 	statePath, openState := a.cfg.State.Path, local.Open
 	if dryRun {
 		openState = local.OpenReadOnly
@@ -101,6 +112,30 @@ func (a *app) openBackends(ctx context.Context, dryRun bool) error {
 	}
 	a.store, err = a.openStore(ctx, dryRun)
 	return err
+}
+
+// openRedisState connects to the redis state backend.
+func (a *app) openRedisState(ctx context.Context) (state.Backend, error) {
+	rc := a.cfg.State.Redis
+	opts := redisstate.Options{
+		Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, DB: rc.DB,
+		DialTimeout: rc.Timeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout,
+	}
+	if rc.Password.IsSet() {
+		pw, err := rc.Password.Value()
+		if err != nil {
+			return nil, fmt.Errorf("open state: state.redis.password: %w", err)
+		}
+		opts.Password = pw
+	}
+	if rc.TLS != nil {
+		opts.TLS = &redisstate.TLSOptions{CAFile: rc.TLS.CAFile, ServerName: rc.TLS.ServerName}
+	}
+	b, err := redisstate.Open(ctx, opts, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	return b, nil
 }
 
 // openStore opens the configured store. A dry run writes nothing: an existing
@@ -134,6 +169,11 @@ func (a *app) openStore(ctx context.Context, dryRun bool) (store.Store, error) {
 	}
 	path := a.cfg.Store.Path
 	if !dryRun {
+		// The local state backend used to make data/ for both files; with the
+		// state in Redis the store's folder may not exist yet.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 		s, err := sqlite.Open(path, a.log)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
