@@ -50,6 +50,28 @@ const (
 	ActionRevokeToken Action = "revoke_token"
 )
 
+// Field names of the account actions' audit entries, the same in every
+// backend. Roles, permissions and scopes hold lists ([]string after
+// DecodeChanges); secrets (password, answer, token) hold Redacted.
+const (
+	AuditRegistered  = "registered"
+	AuditPassword    = "password"
+	AuditForceChange = "force_change"
+	AuditQuestion    = "question"
+	AuditAnswer      = "answer"
+	AuditLocked      = "locked"
+	AuditRoles       = "roles"
+	AuditName        = "name"
+	AuditPermissions = "permissions"
+	AuditScopes      = "scopes"
+	AuditToken       = "token"
+	AuditExpires     = "expires"
+	AuditPreset      = "preset"
+)
+
+// LoginActor records the failed logins no admin makes, and the lock they cause.
+var LoginActor = Actor{Kind: "system", Name: "login"}
+
 // Redacted replaces every secret (hash, answer, token) in audit values.
 const Redacted = "[redacted]"
 

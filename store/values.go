@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dirsync/dirsync/internal/mailaddr"
 )
 
 // The audit log's view of an object, shared by every backend so they all record
@@ -191,5 +193,93 @@ func ValidateListQuery(q ListQuery) (ListQuery, error) {
 	if q.Limit < 0 {
 		return q, fmt.Errorf("%w: limit %d: use a positive number", ErrInvalid, q.Limit)
 	}
+	if q.Domain != "" {
+		// The stored form; a domain that does not normalise is compared
+		// lower-cased and simply matches nothing.
+		if n, err := mailaddr.NormalizeDomain(q.Domain); err == nil {
+			q.Domain = n
+		} else {
+			q.Domain = strings.ToLower(strings.TrimSpace(q.Domain))
+		}
+	}
 	return q, nil
+}
+
+// CursorAfter is the cursor after u in a listing sorted by column (desc), the
+// one Users returns with a page that ends at u.
+func CursorAfter(u User, column string, desc bool) Cursor {
+	c := Cursor{Sort: column, Desc: desc, Address: u.Address}
+	switch column {
+	case "enabled":
+		c.Bool = u.Enabled
+	case "registered":
+		c.Bool = u.Account.Registered
+	case "locked":
+		c.Bool = u.Account.Locked
+	case "created":
+		c.Time = u.Created
+	case "updated":
+		c.Time = u.Updated
+	case "last_login":
+		c.Time = u.Account.LastLogin
+	default:
+		c.Text = textColumn(u, column)
+	}
+	return c
+}
+
+// textColumn is u's value of a text sort column.
+func textColumn(u User, column string) string {
+	switch column {
+	case "address":
+		return u.Address
+	case "display_name":
+		return u.DisplayName
+	case "given_name":
+		return u.GivenName
+	case "surname":
+		return u.Surname
+	case "phone":
+		return u.Phone
+	case "department":
+		return u.Department
+	case "title":
+		return u.Title
+	case "origin":
+		return u.Origin
+	}
+	return ""
+}
+
+// DecodeChanges reads an audit entry's JSON-encoded field changes back, giving
+// list fields their []string type: callers compare audit values with the ones
+// they applied. Every backend stores changes as this JSON.
+func DecodeChanges(body string) ([]FieldChange, error) {
+	var changes []FieldChange
+	if err := json.Unmarshal([]byte(body), &changes); err != nil {
+		return nil, fmt.Errorf("decode changes: %w", err)
+	}
+	for i := range changes {
+		switch changes[i].Field {
+		case FieldAliases, FieldMembers, AuditRoles, AuditPermissions, AuditScopes:
+			changes[i].Before = asStrings(changes[i].Before)
+			changes[i].After = asStrings(changes[i].After)
+		}
+	}
+	return changes, nil
+}
+
+// asStrings turns a decoded JSON array into []string and leaves anything else
+// (nil for a missing side) alone.
+func asStrings(v any) any {
+	list, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
 }

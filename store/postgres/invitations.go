@@ -52,10 +52,10 @@ func (s *Store) CreateInvitation(ctx context.Context, inv store.Invitation, acto
 			return err
 		}
 		c := changes{
-			{Field: auditToken, After: store.Redacted},
-			{Field: auditExpires, After: dbTime(inv.Expires).Format(time.RFC3339Nano)},
+			{Field: store.AuditToken, After: store.Redacted},
+			{Field: store.AuditExpires, After: dbTime(inv.Expires).Format(time.RFC3339Nano)},
 		}
-		c.value(auditPreset, false, inv.Preset != nil)
+		c.value(store.AuditPreset, false, inv.Preset != nil)
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionInvite, a.Address, c, "")
 	})
 }

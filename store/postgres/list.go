@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/dirsync/dirsync/internal/mailaddr"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -81,7 +80,7 @@ func (s *Store) Users(ctx context.Context, q store.ListQuery) ([]store.User, str
 		where = append(where, `o.kind = `+arg(q.Kind))
 	}
 	if q.Domain != "" {
-		where = append(where, `split_part(o.address, '@', -1) = `+arg(canonicalDomain(q.Domain)))
+		where = append(where, `split_part(o.address, '@', -1) = `+arg(q.Domain))
 	}
 	switch q.Registration {
 	case "registered":
@@ -138,7 +137,7 @@ func (s *Store) Users(ctx context.Context, q store.ListQuery) ([]store.User, str
 	next := ""
 	if len(users) > limit {
 		users = users[:limit]
-		next = store.EncodeCursor(cursorAt(users[limit-1], q.Sort, q.Desc))
+		next = store.EncodeCursor(store.CursorAfter(users[limit-1], q.Sort, q.Desc))
 	}
 	return users, next, nil
 }
@@ -157,60 +156,6 @@ func cursorArg(c store.Cursor, arg func(any) string) string {
 		return arg(c.Time) + `::timestamptz`
 	}
 	return arg(c.Text) + `::text`
-}
-
-// cursorAt is the cursor after u in a listing sorted by column.
-func cursorAt(u store.User, column string, desc bool) store.Cursor {
-	c := store.Cursor{Sort: column, Desc: desc, Address: u.Address}
-	switch column {
-	case "enabled":
-		c.Bool = u.Enabled
-	case "registered":
-		c.Bool = u.Account.Registered
-	case "locked":
-		c.Bool = u.Account.Locked
-	case "created":
-		c.Time = u.Created
-	case "updated":
-		c.Time = u.Updated
-	case "last_login":
-		c.Time = u.Account.LastLogin
-	default:
-		c.Text = textColumn(u, column)
-	}
-	return c
-}
-
-// textColumn is u's value of a text sort column.
-func textColumn(u store.User, column string) string {
-	switch column {
-	case "address":
-		return u.Address
-	case "display_name":
-		return u.DisplayName
-	case "given_name":
-		return u.GivenName
-	case "surname":
-		return u.Surname
-	case "phone":
-		return u.Phone
-	case "department":
-		return u.Department
-	case "title":
-		return u.Title
-	case "origin":
-		return u.Origin
-	}
-	return ""
-}
-
-// canonicalDomain is the stored form of a domain filter; one that does not
-// normalise is compared lower-cased and simply matches nothing.
-func canonicalDomain(d string) string {
-	if n, err := mailaddr.NormalizeDomain(d); err == nil {
-		return n
-	}
-	return strings.ToLower(strings.TrimSpace(d))
 }
 
 // accountScan holds the nullable columns of accountColumns while a row is

@@ -76,8 +76,8 @@ func (s *Store) AddRole(ctx context.Context, r store.Role, actor store.Actor) er
 				r.Name, store.ErrRoleExists, existing)
 		}
 		c := changes{
-			{Field: auditName, After: r.Name},
-			{Field: auditPermissions, After: listValue(perms)},
+			{Field: store.AuditName, After: r.Name},
+			{Field: store.AuditPermissions, After: listValue(perms)},
 		}
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionAddRole, r.Name, c, "")
 	})
@@ -126,7 +126,7 @@ func (s *Store) SetRoles(ctx context.Context, address string, roles []string, ac
 		if err != nil {
 			return err
 		}
-		c := changes{{Field: auditRoles, Before: listValue(a.Account.Roles), After: listValue(sortedSet(names))}}
+		c := changes{{Field: store.AuditRoles, Before: listValue(a.Account.Roles), After: listValue(sortedSet(names))}}
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionSetRoles, a.Address, c, "")
 	})
 }

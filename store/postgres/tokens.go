@@ -51,9 +51,9 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token, actor store.Acto
 			return err
 		}
 		c := changes{
-			{Field: auditName, After: t.Name},
-			{Field: auditScopes, After: listValue(t.Scopes)},
-			{Field: auditToken, After: store.Redacted},
+			{Field: store.AuditName, After: t.Name},
+			{Field: store.AuditScopes, After: listValue(t.Scopes)},
+			{Field: store.AuditToken, After: store.Redacted},
 		}
 		return auditAt(ctx, tx, t.Created, actor, store.ActionCreateToken, t.Name, c, "")
 	})
@@ -115,8 +115,8 @@ func (s *Store) RevokeToken(ctx context.Context, name string, actor store.Actor)
 			return err
 		}
 		c := changes{
-			{Field: auditName, Before: name},
-			{Field: auditScopes, Before: listValue(scopes)},
+			{Field: store.AuditName, Before: name},
+			{Field: store.AuditScopes, Before: listValue(scopes)},
 		}
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionRevokeToken, name, c, "")
 	})

@@ -16,29 +16,6 @@ import (
 // process or another one on the same file. Values are read fresh each time
 // (no cache), so a disable applied by a sync shows in the next Credentials.
 
-// Field names of the account actions' audit entries (the same as
-// store/postgres writes); the list ones are known to decodeChanges.
-const (
-	auditRegistered  = "registered"
-	auditPassword    = "password"
-	auditForceChange = "force_change"
-	auditQuestion    = "question"
-	auditAnswer      = "answer"
-	auditLocked      = "locked"
-	auditRoles       = "roles"
-	auditName        = "name"
-	auditPermissions = "permissions"
-	auditScopes      = "scopes"
-	auditToken       = "token"
-	auditExpires     = "expires"
-	auditPreset      = "preset"
-)
-
-// Actors of the account events no admin makes.
-var (
-	loginActor = store.Actor{Kind: "system", Name: "login"}
-)
-
 // credentialsSQL reads an object's secrets and account; the caller appends the
 // FROM/WHERE clause.
 const credentialsSQL = `SELECT o.id, o.address, o.enabled, o.password_hash, o.question, o.answer_hash, ` +
@@ -170,8 +147,8 @@ func (s *Store) SetPassword(ctx context.Context, address, hash string, forceChan
 			return err
 		}
 		var c changes
-		c.secret(auditPassword, a.PasswordHash, hash)
-		c.value(auditForceChange, a.Account.ForceChange, forceChange)
+		c.secret(store.AuditPassword, a.PasswordHash, hash)
+		c.value(store.AuditForceChange, a.Account.ForceChange, forceChange)
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionSetPassword, a.Address, c, "")
 	})
 }
@@ -220,8 +197,8 @@ func (s *Store) LoginFailed(ctx context.Context, address, reason string, at time
 			return nil
 		}
 		var c changes
-		c.value(auditLocked, false, true)
-		return auditAt(ctx, tx, at.UTC(), loginActor, store.ActionLock, a.Address, c,
+		c.value(store.AuditLocked, false, true)
+		return auditAt(ctx, tx, at.UTC(), store.LoginActor, store.ActionLock, a.Address, c,
 			fmt.Sprintf("%d consecutive failed logins", acct.FailedLogins))
 	})
 	if err != nil {
@@ -241,7 +218,7 @@ func (s *Store) Unlock(ctx context.Context, address string, actor store.Actor) e
 			return err
 		}
 		var c changes
-		c.value(auditLocked, a.Account.Locked, false)
+		c.value(store.AuditLocked, a.Account.Locked, false)
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionUnlock, a.Address, c, "")
 	})
 }
@@ -265,12 +242,12 @@ func register(ctx context.Context, tx *sql.Tx, a account, reg store.Registration
 		return err
 	}
 	var c changes
-	c.value(auditRegistered, a.Account.Registered, true)
-	c.secret(auditPassword, a.PasswordHash, reg.PasswordHash)
-	c.value(auditForceChange, a.Account.ForceChange, reg.ForceChange)
+	c.value(store.AuditRegistered, a.Account.Registered, true)
+	c.secret(store.AuditPassword, a.PasswordHash, reg.PasswordHash)
+	c.value(store.AuditForceChange, a.Account.ForceChange, reg.ForceChange)
 	// The question is not a secret, but only its user is shown it.
-	c.secret(auditQuestion, a.Question, reg.Question)
-	c.secret(auditAnswer, a.AnswerHash, reg.AnswerHash)
+	c.secret(store.AuditQuestion, a.Question, reg.Question)
+	c.secret(store.AuditAnswer, a.AnswerHash, reg.AnswerHash)
 	return auditAt(ctx, tx, at, actor, action, a.Address, c, "")
 }
 
@@ -290,12 +267,12 @@ func (s *Store) Unregister(ctx context.Context, address string, actor store.Acto
 			return err
 		}
 		var c changes
-		c.value(auditRegistered, a.Account.Registered, false)
-		c.secret(auditPassword, a.PasswordHash, "")
-		c.value(auditForceChange, a.Account.ForceChange, false)
-		c.secret(auditQuestion, a.Question, "")
-		c.secret(auditAnswer, a.AnswerHash, "")
-		c.value(auditLocked, a.Account.Locked, false)
+		c.value(store.AuditRegistered, a.Account.Registered, false)
+		c.secret(store.AuditPassword, a.PasswordHash, "")
+		c.value(store.AuditForceChange, a.Account.ForceChange, false)
+		c.secret(store.AuditQuestion, a.Question, "")
+		c.secret(store.AuditAnswer, a.AnswerHash, "")
+		c.value(store.AuditLocked, a.Account.Locked, false)
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionUnregister, a.Address, c, "")
 	})
 }

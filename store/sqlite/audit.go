@@ -76,7 +76,7 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 		}
 		e.Time = time.Unix(0, ts).UTC()
 		e.Action = store.Action(action)
-		if e.Changes, err = decodeChanges(body); err != nil {
+		if e.Changes, err = store.DecodeChanges(body); err != nil {
 			return nil, fmt.Errorf("sqlite audit entry %d: %w", e.ID, err)
 		}
 		out = append(out, e)
@@ -85,44 +85,4 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 		return nil, fmt.Errorf("sqlite audit: %w", err)
 	}
 	return out, nil
-}
-
-// decodeChanges undoes the JSON encoding, giving list fields back their
-// []string type: callers compare audit values with the ones they applied.
-func decodeChanges(body string) ([]store.FieldChange, error) {
-	var changes []store.FieldChange
-	if err := json.Unmarshal([]byte(body), &changes); err != nil {
-		return nil, fmt.Errorf("decode changes: %w", err)
-	}
-	for i := range changes {
-		if !isListField(changes[i].Field) {
-			continue
-		}
-		changes[i].Before = asStrings(changes[i].Before)
-		changes[i].After = asStrings(changes[i].After)
-	}
-	return changes, nil
-}
-
-func isListField(field string) bool {
-	switch field {
-	case store.FieldAliases, store.FieldMembers, auditRoles, auditPermissions, auditScopes:
-		return true
-	}
-	return false
-}
-
-// asStrings turns a decoded JSON array into []string and leaves anything else
-// (nil for a missing side) alone.
-func asStrings(v any) any {
-	list, ok := v.([]any)
-	if !ok {
-		return v
-	}
-	out := make([]string, 0, len(list))
-	for _, x := range list {
-		s, _ := x.(string)
-		out = append(out, s)
-	}
-	return out
 }

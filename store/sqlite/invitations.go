@@ -57,10 +57,10 @@ func (s *Store) CreateInvitation(ctx context.Context, inv store.Invitation, acto
 			return err
 		}
 		c := changes{
-			{Field: auditToken, After: store.Redacted},
-			{Field: auditExpires, After: inv.Expires.UTC().Format(time.RFC3339Nano)},
+			{Field: store.AuditToken, After: store.Redacted},
+			{Field: store.AuditExpires, After: inv.Expires.UTC().Format(time.RFC3339Nano)},
 		}
-		c.value(auditPreset, false, inv.Preset != nil)
+		c.value(store.AuditPreset, false, inv.Preset != nil)
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionInvite, a.Address, c, "")
 	})
 }

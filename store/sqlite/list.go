@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dirsync/dirsync/internal/mailaddr"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -83,7 +82,7 @@ func (s *Store) Users(ctx context.Context, q store.ListQuery) ([]store.User, str
 	next := ""
 	if len(users) > limit {
 		users = users[:limit]
-		next = store.EncodeCursor(cursorAt(users[limit-1], q.Sort, q.Desc))
+		next = store.EncodeCursor(store.CursorAfter(users[limit-1], q.Sort, q.Desc))
 	}
 	if err := loadDetails(ctx, tx, users); err != nil {
 		return nil, "", err
@@ -123,7 +122,7 @@ func listFilters(q store.ListQuery, sortExpr string) ([]string, []any, error) {
 		// The domain is what follows the last '@', so "%@domain" matches it
 		// and not a subdomain.
 		where = append(where, `o.address LIKE ? ESCAPE '\'`)
-		args = append(args, "%@"+escapeLike(canonicalDomain(q.Domain)))
+		args = append(args, "%@"+escapeLike(q.Domain))
 	}
 	switch q.Registration {
 	case "registered":
@@ -185,58 +184,4 @@ func cursorValue(c store.Cursor) any {
 		return toNanos(c.Time)
 	}
 	return c.Text
-}
-
-// cursorAt is the cursor after u in a listing sorted by column.
-func cursorAt(u store.User, column string, desc bool) store.Cursor {
-	c := store.Cursor{Sort: column, Desc: desc, Address: u.Address}
-	switch column {
-	case "enabled":
-		c.Bool = u.Enabled
-	case "registered":
-		c.Bool = u.Account.Registered
-	case "locked":
-		c.Bool = u.Account.Locked
-	case "created":
-		c.Time = u.Created
-	case "updated":
-		c.Time = u.Updated
-	case "last_login":
-		c.Time = u.Account.LastLogin
-	default:
-		c.Text = textColumn(u, column)
-	}
-	return c
-}
-
-// textColumn is u's value of a text sort column.
-func textColumn(u store.User, column string) string {
-	switch column {
-	case "address":
-		return u.Address
-	case "display_name":
-		return u.DisplayName
-	case "given_name":
-		return u.GivenName
-	case "surname":
-		return u.Surname
-	case "phone":
-		return u.Phone
-	case "department":
-		return u.Department
-	case "title":
-		return u.Title
-	case "origin":
-		return u.Origin
-	}
-	return ""
-}
-
-// canonicalDomain is the stored form of a domain filter; one that does not
-// normalise is compared lower-cased and simply matches nothing.
-func canonicalDomain(d string) string {
-	if n, err := mailaddr.NormalizeDomain(d); err == nil {
-		return n
-	}
-	return strings.ToLower(strings.TrimSpace(d))
 }

@@ -71,8 +71,8 @@ func (s *Store) AddRole(ctx context.Context, r store.Role, actor store.Actor) er
 			return err
 		}
 		c := changes{
-			{Field: auditName, After: r.Name},
-			{Field: auditPermissions, After: listValue(perms)},
+			{Field: store.AuditName, After: r.Name},
+			{Field: store.AuditPermissions, After: listValue(perms)},
 		}
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionAddRole, r.Name, c, "")
 	})
@@ -115,7 +115,7 @@ func (s *Store) SetRoles(ctx context.Context, address string, roles []string, ac
 				return err
 			}
 		}
-		c := changes{{Field: auditRoles, Before: listValue(a.Account.Roles), After: listValue(sortedSet(names))}}
+		c := changes{{Field: store.AuditRoles, Before: listValue(a.Account.Roles), After: listValue(sortedSet(names))}}
 		return auditAt(ctx, tx, timestamp(), actor, store.ActionSetRoles, a.Address, c, "")
 	})
 }
