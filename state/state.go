@@ -2,8 +2,9 @@
 // runs: per connector a snapshot of record fingerprints, the incremental cursor, run
 // history, held operations, and a run lock carrying a fencing token.
 //
-// Backends: state/local (one embedded file, single node) and, later, Redis. Both
-// pass the conformance suite in state/statetest.
+// Backends: state/local (one embedded file, single node) and state/redis (shared
+// by several replicas; it is also a Coordinator). Both pass the conformance suite
+// in state/statetest.
 package state
 
 import (
@@ -88,6 +89,38 @@ type Hold struct {
 	// Operations is the engine's JSON encoding of the held operations; the state
 	// backend stores it as given.
 	Operations json.RawMessage `json:"operations"`
+}
+
+// Trigger is an on-demand run that a replica which is not the leader received
+// and hands to the leader (Coordinator).
+type Trigger struct {
+	// ID is the queue's id of the message (set by ReadTriggers).
+	ID        string `json:"-"`
+	Connector string `json:"connector"`
+	RunID     string `json:"run_id"`
+	Full      bool   `json:"full"`
+	// From names the replica that received the request.
+	From string    `json:"from"`
+	At   time.Time `json:"at"`
+}
+
+// Coordinator is what a backend shared by several replicas (Redis) offers beyond
+// Backend so that they never step on each other: a leader lease (one replica
+// runs the schedule) and a queue of triggers for the leader.
+type Coordinator interface {
+	// HoldLeader takes the leader lease for owner if nobody holds it, or renews it
+	// if owner does, for ttl. It reports whether owner holds it now, and who does.
+	HoldLeader(ctx context.Context, owner string, ttl time.Duration) (held bool, holder string, err error)
+	// ReleaseLeader gives the lease up if owner holds it (a no-op otherwise).
+	ReleaseLeader(ctx context.Context, owner string) error
+	// PublishTrigger queues a trigger for whichever replica leads.
+	PublishTrigger(ctx context.Context, t Trigger) error
+	// ReadTriggers returns queued triggers for consumer, waiting up to wait for
+	// some. Triggers read but not acknowledged within a minute (a leader that
+	// died holding them) are handed out again.
+	ReadTriggers(ctx context.Context, consumer string, wait time.Duration) ([]Trigger, error)
+	// AckTriggers marks triggers done.
+	AckTriggers(ctx context.Context, ids ...string) error
 }
 
 // Backend stores the state. Every method is safe for concurrent use, and for use by

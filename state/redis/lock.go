@@ -14,12 +14,24 @@ import (
 // acquireScript: KEYS lock, meta, token; ARGV owner, ttl in ms. The token comes
 // from INCR in the same script that sets the lock, so tokens grow in the order
 // the lock changes hands. Returns {1, token} or {0, holder, pttl}.
+//
+// Tokens never go below Redis's clock in microseconds (TIME), as the local
+// backend's never go below the host's: after a FLUSHALL or a new, empty Redis
+// the counter starts again above every token handed out before, so the store's
+// fence (the highest token it has seen) does not refuse every later run.
+// Microseconds since 1970 (about 1.8e15) are exact in Lua's doubles (2^53);
+// numbers are formatted with %.0f because Lua's default (%.14g) would round them.
 var acquireScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 end
 local t = redis.call('INCR', KEYS[3])
-local v = t .. '\n' .. ARGV[1]
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+if t < floor then
+  t = redis.call('INCRBY', KEYS[3], string.format('%.0f', floor - t))
+end
+local v = string.format('%.0f', t) .. '\n' .. ARGV[1]
 redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'holder', v)
 return {1, t}
