@@ -31,7 +31,7 @@ func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
 	res := applied{failed: map[string]bool{}, incomplete: map[string]bool{}}
 	failedCreates := map[string]bool{}
 	batch := max(r.job.Policy.BatchSize, 1)
-	actor := store.Actor{Kind: "sync", Name: r.job.Name, RunID: r.rep.RunID}
+	actor := r.actor()
 	fence := &store.Fence{Name: r.job.Name, Token: r.lease.Token}
 	for start := 0; start < len(ops); {
 		end := start + 1
@@ -184,4 +184,9 @@ func heldAddresses(ops []plan.Op, limit int) []string {
 		out = append(out, op.Address)
 	}
 	return slices.Clip(out)
+}
+
+// actor is who the store's audit log names for the run's writes.
+func (r *run) actor() store.Actor {
+	return store.Actor{Kind: "sync", Name: r.job.Name, RunID: r.rep.RunID}
 }

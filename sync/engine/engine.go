@@ -89,6 +89,16 @@ func New(st store.Store, sb state.Backend, domains []string, log *zap.Logger) *E
 		owner: fmt.Sprintf("%s:%d", host, os.Getpid()), lockTTL: 2 * time.Minute}
 }
 
+// SetRunLease sets how long a run's lock lasts between renewals (default 2
+// minutes; it is renewed every third of that). A runner that stops renewing,
+// because it was paused or lost the state backend, loses the lock that long
+// after its last renewal, and another runner may then take the connector over.
+func (e *Engine) SetRunLease(ttl time.Duration) {
+	if ttl > 0 {
+		e.lockTTL = ttl
+	}
+}
+
 // Report is the outcome of one run.
 type Report struct {
 	RunID       string            `json:"run_id"`
@@ -191,6 +201,14 @@ func (r *run) execute(ctx context.Context) {
 		var stop func()
 		ctx, stop = r.keepLease(ctx)
 		defer stop()
+		// Claim the lease's token in the store before anything else: from now
+		// on a runner holding an older lease, paused past it and resumed, has
+		// every write refused, even if this run turns out to change nothing.
+		fence := &store.Fence{Name: r.job.Name, Token: lease.Token}
+		if _, err := r.e.store.Apply(ctx, store.ApplyRequest{Actor: r.actor(), Fence: fence}); err != nil {
+			r.rep.fail(fmt.Errorf("claim the fencing token in the store: %w", err))
+			return
+		}
 	}
 	snap, err := r.e.state.Snapshot(ctx, r.job.Name)
 	if err != nil {

@@ -456,3 +456,24 @@ func TestLostStateFileDoesNotLockTheStoreOut(t *testing.T) {
 		require.NoError(t, sb.Close())
 	}
 }
+
+// A runner paused past its lease must not write once another run has taken the
+// connector over, even when that run had nothing to change: the run claims its
+// token in the store before it reads.
+func TestRunClaimsItsFenceBeforeWriting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old, err := e.state.Acquire(ctx, "dir", "paused-runner", time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond) // the paused runner's lease expires
+	rep := e.run(t, &source{records: nil}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+	require.Empty(t, rep.Operations)
+
+	// The paused runner resumes and writes with its old token.
+	_, err = e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "sync", Name: "dir"},
+		Fence: &store.Fence{Name: "dir", Token: old.Token}, Changes: []store.Change{{Action: store.ActionCreate,
+			Kind: store.KindUser, Address: "late@example.com", Anchor: "late"}}})
+	require.ErrorIs(t, err, store.ErrStaleFence)
+	require.Equal(t, 0, e.count(t))
+}
