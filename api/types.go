@@ -295,11 +295,15 @@ type Triggered struct {
 }
 
 // TriggeredRun is one connector's triggered run. Report is set when the request
-// waited.
+// waited. Forwarded says the replica that got the request is not the leader and
+// queued the run for the leader; a forwarded run's report stays on the leader,
+// so a waiting request gets the run's summary (Run) instead.
 type TriggeredRun struct {
 	Connector string          `json:"connector"`
 	RunID     string          `json:"run_id"`
+	Forwarded bool            `json:"forwarded,omitempty"`
 	Report    json.RawMessage `json:"report,omitempty"`
+	Run       *Run            `json:"run,omitempty"`
 }
 
 // Run is an entry of GET /v1/runs (the state backend's run history).

@@ -45,6 +45,8 @@ type Runner struct {
 	jobs   map[string]engine.Job
 	names  []string
 
+	leader  Leader
+
 	mu      sync.Mutex
 	running map[string]*active // by connector
 	reports map[string]*engine.Report
@@ -76,6 +78,18 @@ func New(ctx context.Context, eng *engine.Engine, st state.Backend, jobs []engin
 	return r
 }
 
+// Leader is this replica's cluster node (sync/cluster) when several replicas
+// share the state backend.
+type Leader interface {
+	IsLeader() bool
+	Forward(ctx context.Context, t state.Trigger) error
+}
+
+// SetLeader makes the runner forward the runs it is asked for (not dry runs,
+// which write nothing) to the leader while this replica does not lead. Call it
+// before the runner is used.
+func (r *Runner) SetLeader(l Leader) { r.leader = l }
+
 // Connectors lists the connectors the runner can run.
 func (r *Runner) Connectors() []string { return slices.Clone(r.names) }
 
@@ -84,6 +98,8 @@ type Request struct {
 	Connector string
 	Full      bool
 	DryRun    bool
+	// RunID names the run; empty = a new random id.
+	RunID string
 }
 
 // Start begins a run in the background and returns its id: api.ErrUnknownConnector,
@@ -98,7 +114,11 @@ func (r *Runner) Start(req Request) (string, <-chan struct{}, error) {
 		r.mu.Unlock()
 		return "", nil, fmt.Errorf("%w: %s (run %s, started %s)", api.ErrSyncBusy, req.Connector, cur.id, cur.started.Format(time.RFC3339))
 	}
-	a := &active{id: uuid.NewString(), full: req.Full, dryRun: req.DryRun, started: time.Now().UTC(), done: make(chan struct{})}
+	id := req.RunID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	a := &active{id: id, full: req.Full, dryRun: req.DryRun, started: time.Now().UTC(), done: make(chan struct{})}
 	r.running[req.Connector] = a
 	r.wg.Add(1)
 	r.mu.Unlock()
@@ -178,9 +198,13 @@ func (r *Runner) Trigger(ctx context.Context, req api.TriggerSync) ([]api.Trigge
 			return nil, fmt.Errorf("%w %q: configured connectors are %v", api.ErrUnknownConnector, n, r.names)
 		}
 	}
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	if r.leader != nil && !req.DryRun && !r.leader.IsLeader() {
+		return r.forward(ctx, req, names)
+	}
 	var out []api.TriggeredRun
 	var waits []<-chan struct{}
-	for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
+	for _, n := range names {
 		id, done, err := r.Start(Request{Connector: n, Full: req.Full, DryRun: req.DryRun})
 		if err != nil {
 			return out, err
