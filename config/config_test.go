@@ -106,6 +106,8 @@ func TestRedisState(t *testing.T) {
 	require.Equal(t, []string{"redis.example.com:6379"}, r.Addrs)
 	require.Equal(t, 2, r.DB)
 	require.Equal(t, 3*time.Second, r.Timeout)
+	require.Equal(t, 10*time.Second, r.LeaderLease)
+	require.Equal(t, time.Minute, r.RunLease)
 	require.Equal(t, filepath.Join(dir, "ca.pem"), r.TLS.CAFile, "ca_file is relative to the config file")
 	require.Equal(t, "${DIRSYNC_REDIS_PASSWORD}", r.Password.String())
 	t.Setenv("DIRSYNC_REDIS_PASSWORD", "pw")

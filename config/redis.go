@@ -19,6 +19,14 @@ type Redis struct {
 	TLS      *RedisTLS `yaml:"tls"`
 	// Timeout bounds dialling and each command (default 5s).
 	Timeout time.Duration `yaml:"timeout"`
+	// LeaderLease is how long the replica that runs the schedule holds its
+	// lease between renewals (default 15s; renewed every third of it). A leader
+	// that dies is replaced within it.
+	LeaderLease time.Duration `yaml:"leader_lease"`
+	// RunLease is the same for a connector's run lock (default 2m): a runner
+	// paused or cut off for longer loses the connector, and its writes are
+	// then refused by the store's fencing check.
+	RunLease time.Duration `yaml:"run_lease"`
 }
 
 // RedisTLS turns TLS on (an empty section trusts the system's CAs).
@@ -30,7 +38,7 @@ type RedisTLS struct {
 // IsSet reports whether any redis setting was written.
 func (r Redis) IsSet() bool {
 	return len(r.Addrs) > 0 || r.MasterName != "" || r.Username != "" || r.Password.IsSet() ||
-		r.DB != 0 || r.TLS != nil || r.Timeout != 0
+		r.DB != 0 || r.TLS != nil || r.Timeout != 0 || r.LeaderLease != 0 || r.RunLease != 0
 }
 
 func (r Redis) validate(path string) []Problem {
@@ -53,6 +61,14 @@ func (r Redis) validate(path string) []Problem {
 	}
 	if r.Timeout < 0 {
 		add(".timeout", "must not be negative")
+	}
+	for _, l := range []struct {
+		key string
+		d   time.Duration
+	}{{".leader_lease", r.LeaderLease}, {".run_lease", r.RunLease}} {
+		if l.d != 0 && l.d < time.Second {
+			add(l.key, "%s is too short: use at least 1s (a lease is renewed every third of it)", l.d)
+		}
 	}
 	if r.Username != "" && !r.Password.IsSet() {
 		add(".password", "missing: an ACL user needs a password reference, ${ENV_VAR} or file:PATH")

@@ -154,6 +154,15 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		printText(stdout, rep)
 		return nil
 	}
+	if err := printRunSummary(stdout, r.Run); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "(the daemon no longer holds this run's full report: operations are in its logs and the audit log)")
+	return nil
+}
+
+// printRunSummary prints a run from the history, which has no operations.
+func printRunSummary(stdout io.Writer, r api.Run) error {
 	fl := newFields(stdout)
 	fl.add("Run", r.RunID)
 	fl.add("Connector", r.Connector)
@@ -171,11 +180,7 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fl.add("Duration", durationText(r.Started, r.Finished))
 	fl.add("Counts", countsText(r.Counts))
 	fl.add("Error", r.Error)
-	if err := fl.flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "(the daemon no longer holds this run's full report: operations are in its logs and the audit log)")
-	return nil
+	return fl.flush()
 }
 
 // decodeReport reads a run report the API passes through (engine.Report's JSON).
@@ -214,6 +219,9 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, r := range got.Runs {
 		if rep, ok := decodeReport(r.Report); ok {
 			reports = append(reports, rep)
+		} else if r.Run != nil {
+			// A forwarded run: its status still sets the exit code.
+			reports = append(reports, &engine.Report{RunID: r.RunID, Connector: r.Connector, Status: r.Run.Status})
 		}
 	}
 	if a.json {
@@ -227,7 +235,18 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			printText(stdout, rep)
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: started run %s (follow it with: dirsync runs show %s)\n", r.Connector, r.RunID, r.RunID)
+		if r.Run != nil {
+			fmt.Fprintf(stdout, "%s: run %s ran on the leader replica, which holds its full report:\n", r.Connector, r.RunID)
+			if err := printRunSummary(stdout, *r.Run); err != nil {
+				return err
+			}
+			continue
+		}
+		where := "started"
+		if r.Forwarded {
+			where = "handed to the leader replica"
+		}
+		fmt.Fprintf(stdout, "%s: %s run %s (follow it with: dirsync runs show %s)\n", r.Connector, where, r.RunID, r.RunID)
 	}
 	if len(got.Runs) == 0 {
 		fmt.Fprintln(stdout, "no runs started: the daemon has no enabled connector")

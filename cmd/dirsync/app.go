@@ -66,6 +66,9 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 		}
 	}
 	a.engine = engine.New(a.store, a.state, cfg.Domains, log)
+	if cfg.State.Backend == "redis" {
+		a.engine.SetRunLease(cfg.State.Redis.RunLease)
+	}
 	for _, cc := range cfg.Connectors {
 		if cc.Disabled {
 			continue

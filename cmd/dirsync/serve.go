@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/sync/cluster"
 	"github.com/dirsync/dirsync/sync/runner"
 	"github.com/dirsync/dirsync/sync/schedule"
 )
@@ -50,7 +52,30 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// The runner starts every run, scheduled or triggered through the API, so
 	// the two never overlap for one connector.
 	runs := runner.New(runCtx, a.engine, a.state, a.jobs, a.log)
-	sched := schedule.New(runCtx, runs.RunNow, a.log)
+	// Replicas sharing a Redis state elect one leader: only it runs the
+	// schedule, and the others forward the runs they are asked for.
+	var node *cluster.Node
+	scheduled := runs.RunNow
+	startAll := func() {}
+	if coord, ok := a.state.(state.Coordinator); ok {
+		node = cluster.New(coord, cluster.Options{Lease: a.cfg.State.Redis.LeaderLease,
+			OnElected: func() { startAll() }, Start: runs.StartForwarded}, a.log)
+		runs.SetLeader(node)
+		scheduled = func(ctx context.Context, connector string, full bool) {
+			if !node.IsLeader() {
+				log.Debug("scheduled run left to the leader", zap.String("connector", connector), zap.Bool("full", full))
+				return
+			}
+			runs.RunNow(ctx, connector, full)
+		}
+	}
+	sched := schedule.New(runCtx, scheduled, a.log)
+	// Every connector runs once at start (on a replica: once elected), as a full reconcile.
+	startAll = func() {
+		for _, j := range a.jobs {
+			sched.Trigger(j.Name, true)
+		}
+	}
 	for _, cc := range a.cfg.Connectors {
 		if cc.Disabled {
 			continue
@@ -72,16 +97,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
 	}
-	handler := serveMux(a, api.New(api.Options{Store: a.store, Syncer: runs, Log: a.log}))
+	handler := serveMux(a, node, api.New(api.Options{Store: a.store, Syncer: runs, Log: a.log}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("version", version()))
 
 	sched.Start()
-	// Every connector runs once at start, as a full reconcile.
-	for _, j := range a.jobs {
-		sched.Trigger(j.Name, true)
+	nodeDone := make(chan struct{})
+	nodeCtx, stopNode := context.WithCancel(sigCtx)
+	if node == nil {
+		close(nodeDone)
+		startAll()
+	} else {
+		log.Info("replica: campaigning for the leader lease", zap.String("node", node.ID()))
+		go func() { defer close(nodeDone); node.Run(nodeCtx) }()
 	}
 
 	select {
@@ -90,6 +120,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	case err := <-srvErr:
 		log.Error("http server stopped", zap.Error(err))
 	}
+	// Give the leader lease up first, so another replica takes the schedule
+	// over at once instead of when the lease runs out.
+	stopNode()
+	<-nodeDone
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	err = sched.Stop(drainCtx)
@@ -110,8 +144,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // serveMux serves /healthz (the process is alive), /readyz (the store and the
-// state backend answer) and the admin API under /v1.
-func serveMux(a *app, v1 http.Handler) http.Handler {
+// state backend answer; a replica also says whether it leads) and the admin
+// API under /v1.
+func serveMux(a *app, node *cluster.Node, v1 http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", v1)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -121,6 +156,12 @@ func serveMux(a *app, v1 http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		checks := map[string]string{"store": "ok", "state": "ok"}
+		if node != nil {
+			checks["role"] = "follower"
+			if node.IsLeader() {
+				checks["role"] = "leader"
+			}
+		}
 		status := http.StatusOK
 		if _, err := a.store.Domains(ctx); err != nil {
 			checks["store"], status = err.Error(), http.StatusServiceUnavailable
