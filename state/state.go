@@ -104,13 +104,22 @@ type Trigger struct {
 	At   time.Time `json:"at"`
 }
 
+// LeaderLease is the leader lease as HoldLeader found it.
+type LeaderLease struct {
+	Held   bool
+	Holder string
+	// Left is how long the holder's lease lasts unless renewed (when not Held).
+	Left time.Duration
+}
+
 // Coordinator is what a backend shared by several replicas (Redis) offers beyond
 // Backend so that they never step on each other: a leader lease (one replica
 // runs the schedule) and a queue of triggers for the leader.
 type Coordinator interface {
 	// HoldLeader takes the leader lease for owner if nobody holds it, or renews it
-	// if owner does, for ttl. It reports whether owner holds it now, and who does.
-	HoldLeader(ctx context.Context, owner string, ttl time.Duration) (held bool, holder string, err error)
+	// if owner does, for ttl. It reports whether owner holds it now, and if not,
+	// who does and for how much longer at most.
+	HoldLeader(ctx context.Context, owner string, ttl time.Duration) (LeaderLease, error)
 	// ReleaseLeader gives the lease up if owner holds it (a no-op otherwise).
 	ReleaseLeader(ctx context.Context, owner string) error
 	// PublishTrigger queues a trigger for whichever replica leads.

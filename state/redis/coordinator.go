@@ -35,14 +35,14 @@ func (b *Backend) leaderKey() string  { return b.prefix + ":leader" }
 func (b *Backend) triggerKey() string { return b.prefix + ":triggers" }
 
 // holdLeaderScript: KEYS leader; ARGV owner, ttl in ms. Takes a free lease or
-// renews the owner's own; returns {1} or {0, holder}.
+// renews the owner's own; returns {1} or {0, holder, pttl}.
 var holdLeaderScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == false or cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1}
 end
-return {0, cur}
+return {0, cur, redis.call('PTTL', KEYS[1])}
 `)
 
 // releaseLeaderScript: KEYS leader; ARGV owner.
@@ -53,22 +53,25 @@ return 0
 
 // HoldLeader takes or renews the leader lease (SET PX in a script, so taking a
 // free lease and renewing one's own are one atomic step).
-func (b *Backend) HoldLeader(ctx context.Context, owner string, ttl time.Duration) (bool, string, error) {
+func (b *Backend) HoldLeader(ctx context.Context, owner string, ttl time.Duration) (state.LeaderLease, error) {
 	if owner == "" || ttl < time.Millisecond {
-		return false, "", fmt.Errorf("leader lease: owner %q and ttl %s are required", owner, ttl)
+		return state.LeaderLease{}, fmt.Errorf("leader lease: owner %q and ttl %s are required", owner, ttl)
 	}
 	res, err := holdLeaderScript.Run(ctx, b.rdb, []string{b.leaderKey()}, owner, ttl.Milliseconds()).Slice()
 	if err != nil {
-		return false, "", b.wrap("leader lease", err)
+		return state.LeaderLease{}, b.wrap("leader lease", err)
 	}
 	if ok, _ := res[0].(int64); ok == 1 {
-		return true, owner, nil
+		return state.LeaderLease{Held: true, Holder: owner}, nil
 	}
-	holder := ""
-	if len(res) > 1 {
-		holder, _ = res[1].(string)
+	var l state.LeaderLease
+	if len(res) > 2 {
+		l.Holder, _ = res[1].(string)
+		if ms, _ := res[2].(int64); ms > 0 {
+			l.Left = time.Duration(ms) * time.Millisecond
+		}
 	}
-	return false, holder, nil
+	return l, nil
 }
 
 // ReleaseLeader deletes the lease if owner holds it.

@@ -2,11 +2,10 @@ package redis_test
 
 import (
 	"strconv"
-
-	goredis "github.com/redis/go-redis/v9"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
@@ -23,42 +22,43 @@ func TestLeaderLease(t *testing.T) {
 	b := open(t, addr, prefix, zaptest.NewLogger(t))
 	ctx := t.Context()
 
-	held, holder, err := a.HoldLeader(ctx, "a", 300*time.Millisecond)
+	l, err := a.HoldLeader(ctx, "a", 300*time.Millisecond)
 	require.NoError(t, err)
-	require.True(t, held)
-	require.Equal(t, "a", holder)
+	require.True(t, l.Held)
+	require.Equal(t, "a", l.Holder)
 
-	held, holder, err = b.HoldLeader(ctx, "b", time.Second)
+	l, err = b.HoldLeader(ctx, "b", time.Second)
 	require.NoError(t, err)
-	require.False(t, held, "a holds the lease")
-	require.Equal(t, "a", holder)
+	require.False(t, l.Held, "a holds the lease")
+	require.Equal(t, "a", l.Holder)
+	require.InDelta(t, 300*time.Millisecond, l.Left, float64(100*time.Millisecond), "for what is left of it")
 
 	// Renewing keeps it past the first ttl.
 	time.Sleep(200 * time.Millisecond)
-	held, _, err = a.HoldLeader(ctx, "a", 300*time.Millisecond)
+	l, err = a.HoldLeader(ctx, "a", 300*time.Millisecond)
 	require.NoError(t, err)
-	require.True(t, held)
+	require.True(t, l.Held)
 	time.Sleep(200 * time.Millisecond)
-	held, _, err = b.HoldLeader(ctx, "b", time.Second)
+	l, err = b.HoldLeader(ctx, "b", time.Second)
 	require.NoError(t, err)
-	require.False(t, held, "a renewed")
+	require.False(t, l.Held, "a renewed")
 
 	// Not renewed: it expires and b takes it; a's release then touches nothing.
 	time.Sleep(350 * time.Millisecond)
-	held, _, err = b.HoldLeader(ctx, "b", time.Second)
+	l, err = b.HoldLeader(ctx, "b", time.Second)
 	require.NoError(t, err)
-	require.True(t, held)
+	require.True(t, l.Held)
 	require.NoError(t, a.ReleaseLeader(ctx, "a"))
-	held, holder, err = a.HoldLeader(ctx, "a", time.Second)
+	l, err = a.HoldLeader(ctx, "a", time.Second)
 	require.NoError(t, err)
-	require.False(t, held)
-	require.Equal(t, "b", holder)
+	require.False(t, l.Held)
+	require.Equal(t, "b", l.Holder)
 
 	// Released on shutdown: the next one takes it at once.
 	require.NoError(t, b.ReleaseLeader(ctx, "b"))
-	held, _, err = a.HoldLeader(ctx, "a", time.Second)
+	l, err = a.HoldLeader(ctx, "a", time.Second)
 	require.NoError(t, err)
-	require.True(t, held)
+	require.True(t, l.Held)
 }
 
 func TestTriggers(t *testing.T) {

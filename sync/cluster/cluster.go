@@ -95,10 +95,10 @@ func (n *Node) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); n.consume(ctx) }()
-	t := time.NewTicker(n.opts.Lease / 3)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		n.campaign(ctx)
+		t.Reset(n.campaign(ctx))
 		select {
 		case <-ctx.Done():
 			wg.Wait()
@@ -114,14 +114,17 @@ func (n *Node) Run(ctx context.Context) {
 	}
 }
 
-// campaign takes or renews the lease once.
-func (n *Node) campaign(ctx context.Context) {
+// campaign takes or renews the lease once, and says when to try next: a third
+// of the lease from now, or just after another holder's lease runs out, so a
+// leader that died is replaced within the lease time.
+func (n *Node) campaign(ctx context.Context) time.Duration {
+	every := n.opts.Lease / 3
 	start := time.Now()
-	rctx, cancel := context.WithTimeout(ctx, n.opts.Lease/3)
-	held, holder, err := n.coord.HoldLeader(rctx, n.id, n.opts.Lease)
+	rctx, cancel := context.WithTimeout(ctx, every)
+	l, err := n.coord.HoldLeader(rctx, n.id, n.opts.Lease)
 	cancel()
 	if ctx.Err() != nil {
-		return
+		return every
 	}
 	if err != nil {
 		// The lease may still be ours until it runs out: IsLeader says so by the clock.
@@ -129,11 +132,14 @@ func (n *Node) campaign(ctx context.Context) {
 		if !n.IsLeader() {
 			n.stepDown("the state backend does not answer")
 		}
-		return
+		return every
 	}
-	if !held {
-		n.stepDown("held by " + holder)
-		return
+	if !l.Held {
+		n.stepDown("held by " + l.Holder)
+		if l.Left > 0 && l.Left < every {
+			return l.Left + 10*time.Millisecond
+		}
+		return every
 	}
 	n.mu.Lock()
 	was := n.isElected()
@@ -148,6 +154,7 @@ func (n *Node) campaign(ctx context.Context) {
 			go n.opts.OnElected()
 		}
 	}
+	return every
 }
 
 // stepDown forgets the lease; it logs when this node was leading.

@@ -122,12 +122,14 @@ func TestOneLeaderHandoverAndForwarding(t *testing.T) {
 		}
 		return next != nil
 	}, 2*lease, 10*time.Millisecond)
-	require.Less(t, time.Since(stopped), lease+lease/3+100*time.Millisecond)
+	require.Less(t, time.Since(stopped), lease/3+100*time.Millisecond, "a released lease is taken at the next campaign")
 	next.mu.Lock()
 	require.Equal(t, 1, next.elected)
 	next.mu.Unlock()
 	require.NoError(t, follower.node.Forward(t.Context(), state.Trigger{Connector: "hr", RunID: "run-2"}))
-	require.Eventually(t, func() bool { return len(next.startedRuns()) > 0 && next.startedRuns()[len(next.startedRuns())-1] == "run-2" },
+	require.Eventually(t, func() bool {
+		return len(next.startedRuns()) > 0 && next.startedRuns()[len(next.startedRuns())-1] == "run-2"
+	},
 		3*time.Second, 10*time.Millisecond)
 	require.Equal(t, []string{"run-1"}, first.startedRuns(), "the old leader started nothing more")
 }
@@ -148,4 +150,22 @@ func TestLeaderWithoutItsBackendStepsDown(t *testing.T) {
 	lost := time.Now()
 	require.Eventually(t, func() bool { return !n.IsLeader() }, 2*lease, 5*time.Millisecond)
 	require.LessOrEqual(t, time.Since(lost), lease+50*time.Millisecond)
+}
+
+// A leader that dies without releasing (SIGKILL) is replaced within the lease:
+// followers campaign again just after the holder's lease runs out.
+func TestDeadLeaderIsReplacedWithinTheLease(t *testing.T) {
+	p := prefix()
+	lease := 900 * time.Millisecond
+	be := backend(t, p)
+	// The dead leader: it took the lease and was never heard of again.
+	l, err := be.HoldLeader(t.Context(), "dead", lease)
+	require.NoError(t, err)
+	require.True(t, l.Held)
+	died := time.Now()
+	a, b := startReplica(t, p, lease), startReplica(t, p, lease)
+	require.Eventually(t, func() bool { return len(leaders(a, b)) == 1 }, 2*lease, 5*time.Millisecond)
+	took := time.Since(died)
+	require.Less(t, took, lease+100*time.Millisecond, "took over after %s", took)
+	require.Greater(t, took, lease-100*time.Millisecond, "not before the lease ran out (%s)", took)
 }
