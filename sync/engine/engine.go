@@ -201,6 +201,13 @@ func (r *run) execute(ctx context.Context) {
 		var stop func()
 		ctx, stop = r.keepLease(ctx)
 		defer stop()
+		// A run cut short by losing its lock says so first, rather than only
+		// "context canceled" from whatever step it was in.
+		defer func() {
+			if cause := context.Cause(ctx); r.rep.Status == StatusFailed && cause != nil && cause != ctx.Err() {
+				r.rep.Errors = append([]string{cause.Error()}, r.rep.Errors...)
+			}
+		}()
 		// Claim the lease's token in the store before anything else: from now
 		// on a runner holding an older lease, paused past it and resumed, has
 		// every write refused, even if this run turns out to change nothing.

@@ -477,3 +477,31 @@ func TestRunClaimsItsFenceBeforeWriting(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrStaleFence)
 	require.Equal(t, 0, e.count(t))
 }
+
+// lostLease refuses every renewal, as a state backend does once another runner
+// took the lock over (or cannot be reached).
+type lostLease struct{ state.Backend }
+
+func (l lostLease) Renew(ctx context.Context, lease state.Lease, ttl time.Duration) (state.Lease, error) {
+	return state.Lease{}, fmt.Errorf("renew: %w", state.ErrStaleLease)
+}
+
+// blocking reads nothing until its context ends.
+type blocking struct{}
+
+func (blocking) Read(ctx context.Context, emit connectors.Emit) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (blocking) Close() error { return nil }
+
+func TestLostLockStopsTheRunAndSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	eng := engine.New(e.store, lostLease{e.state}, nil, zap.NewNop())
+	eng.SetRunLease(30 * time.Millisecond)
+	rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: blocking{}, Policy: policy()}, engine.Options{})
+	require.Equal(t, engine.StatusFailed, rep.Status)
+	require.Contains(t, rep.Errors[0], "run lock lost")
+	require.Contains(t, rep.Errors[0], "run lease is stale")
+	require.Equal(t, 0, e.count(t))
+}
