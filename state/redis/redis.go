@@ -127,6 +127,9 @@ func Open(ctx context.Context, o Options, log *zap.Logger) (*Backend, error) {
 		}
 		uo.TLSConfig = tc
 	}
+	// go-redis logs (reconnects, dial failures) through one package-wide
+	// logger: send them to ours, as JSON lines like the rest, at warn.
+	goredis.SetLogger(redisLogger{log.Named("state.redis.client")})
 	b := &Backend{
 		rdb:      goredis.NewUniversalClient(uo),
 		log:      log.Named("state.redis"),
@@ -211,4 +214,11 @@ func checkConnector(c string) error {
 		return fmt.Errorf("connector name %q: braces are not allowed", c)
 	}
 	return nil
+}
+
+// redisLogger adapts zap to go-redis's logger.
+type redisLogger struct{ log *zap.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
 }
