@@ -163,7 +163,9 @@ func (r *replica) alive() bool {
 	}
 }
 
-func (r *replica) leads() bool { return len(r.logs.lines("became leader: this replica runs the schedule")) > len(r.logs.lines("no longer leader")) }
+func (r *replica) leads() bool {
+	return len(r.logs.lines("became leader: this replica runs the schedule")) > len(r.logs.lines("no longer leader"))
+}
 
 // runsStarted lists the ids of this replica's runs that are not dry runs.
 func (r *replica) runsStarted() []string {

@@ -176,6 +176,10 @@ func tlsConfig(o TLSOptions) (*tls.Config, error) {
 	return tc, nil
 }
 
+// AddHook adds a go-redis hook that sees every command and pipeline the backend
+// sends (metrics, and the benchmarks' round-trip counts).
+func (b *Backend) AddHook(h goredis.Hook) { b.rdb.AddHook(h) }
+
 // Close closes the client; closing again is a no-op.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() { b.closeErr = b.rdb.Close() })
