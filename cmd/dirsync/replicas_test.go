@@ -63,11 +63,12 @@ func (l *lockedBuffer) String() string {
 
 // logLine is the part of a JSON log line the test looks at.
 type logLine struct {
-	Msg    string   `json:"msg"`
-	RunID  string   `json:"run_id"`
-	DryRun bool     `json:"dry_run"`
-	Status string   `json:"status"`
-	Errors []string `json:"errors"`
+	TS     time.Time `json:"ts"`
+	Msg    string    `json:"msg"`
+	RunID  string    `json:"run_id"`
+	DryRun bool      `json:"dry_run"`
+	Status string    `json:"status"`
+	Errors []string  `json:"errors"`
 }
 
 func (l *lockedBuffer) lines(msg string) []logLine {
@@ -329,43 +330,46 @@ func (s *replicaSet) lockHolder(rdb *goredis.Client) (pid int, token uint64) {
 	return pid, token
 }
 
-// holdAtFIFO turns the replica's source into a FIFO: its next run blocks
-// opening it, after taking the run lock, until feed writes the content.
-func holdAtFIFO(t *testing.T, r *replica) {
+// holdAtFIFO turns the replica's source into a FIFO that the test holds open
+// for writing: the replica's next run opens it and blocks reading, with the
+// run lock taken, until feed writes the content and closes it.
+func holdAtFIFO(t *testing.T, r *replica) *os.File {
 	t.Helper()
 	require.NoError(t, os.Remove(r.source))
 	require.NoError(t, syscall.Mkfifo(r.source, 0o644))
+	// O_RDWR does not wait for a reader (Linux), and keeps the FIFO from
+	// reporting end-of-file to the replica until feed closes it.
+	w, err := os.OpenFile(r.source, os.O_RDWR, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	return w
 }
 
-// feed writes content into the replica's FIFO (the blocked run reads it) and
-// turns the source back into a plain file holding after.
-func feed(t *testing.T, r *replica, content, after []byte) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		f, err := os.OpenFile(r.source, os.O_WRONLY, 0)
-		if err != nil {
-			done <- err
-			return
-		}
-		_, err = f.Write(content)
-		done <- joinErr(err, f.Close())
-	}()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("nobody read %s's FIFO", r.name)
+// readingSource reports whether the replica has its source open (a run is
+// blocked reading the FIFO).
+func readingSource(r *replica) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", r.pid())
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
 	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == r.source {
+			return true
+		}
+	}
+	return false
+}
+
+// feed writes content into the FIFO the blocked run reads, closes it (end of
+// file), and turns the source back into a plain file holding after.
+func feed(t *testing.T, r *replica, w *os.File, content, after []byte) {
+	t.Helper()
+	_, err := w.Write(content) // the sample fits in the pipe's buffer
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
 	require.NoError(t, os.Remove(r.source))
 	require.NoError(t, os.WriteFile(r.source, after, 0o644))
-}
-
-func joinErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // withUser is the sample directory plus one more user.
@@ -420,13 +424,18 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	leader := set.waitForOneLeader(3 * replicaLeaderLease)
 	time.Sleep(4*replicaSchedule + replicaSchedule/2)
 	require.Len(t, set.leaders(), 1, "still one leader")
-	ran := leader.runsStarted()
-	require.GreaterOrEqual(t, len(ran), 4, "the start-up reconcile and the scheduled ticks")
 	for _, r := range []*replica{a, b, c} {
 		if r != leader {
 			require.Empty(t, r.runsStarted(), "%s is not the leader and runs nothing", r.name)
 		}
 	}
+	// Runs finished before the history is read must be in it once each; runs
+	// in it must be the leader's (read after, in case one started meanwhile).
+	var finished []string
+	for _, l := range leader.logs.lines("run finished") {
+		finished = append(finished, l.RunID)
+	}
+	require.GreaterOrEqual(t, len(finished), 4, "the start-up reconcile and the scheduled ticks")
 	follower := a
 	if leader == a {
 		follower = b
@@ -446,10 +455,13 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 			require.Equal(t, "ok", h.Status, "run %s: %s", h.RunID, h.Error)
 		}
 	}
-	for _, id := range ran {
+	for _, id := range finished {
 		require.Equal(t, 1, seen[id], "run %s is in the history once", id)
 	}
-	require.Len(t, seen, len(ran), "the history holds the leader's runs and nothing else")
+	ran := leader.runsStarted()
+	for id := range seen {
+		require.Contains(t, ran, id, "the history holds the leader's runs and nothing else")
+	}
 	all, _, err := st.Users(context.Background(), store.ListQuery{Limit: 1000})
 	require.NoError(t, err)
 	require.NotEmpty(t, all)
@@ -482,7 +494,9 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	require.NoError(t, leader.cmd.Process.Kill())
 	<-leader.exited
 	next := set.waitForOneLeader(2 * replicaLeaderLease)
-	handover := time.Since(killed)
+	// Measured by the new leader's own log line, not by when this test saw it.
+	elected := next.logs.lines("became leader: this replica runs the schedule")
+	handover := elected[len(elected)-1].TS.Sub(killed)
 	t.Logf("leader killed: %s took over after %s (lease %s)", next.name, handover.Round(time.Millisecond), replicaLeaderLease)
 	require.LessOrEqual(t, handover, replicaLeaderLease+250*time.Millisecond, "handover within the lease time")
 	startedBefore := len(next.runsStarted())
@@ -492,15 +506,12 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	// 3. Freeze the leader in the middle of a run, past its leases: another
 	// replica takes over and runs; the frozen one, resumed, writes nothing.
 	frozen := next
-	holdAtFIFO(t, frozen)
-	var frozenToken uint64
-	require.Eventually(t, func() bool {
-		pid, tok := set.lockHolder(rdb)
-		frozenToken = tok
-		return pid == frozen.pid()
-	}, 3*replicaSchedule, 10*time.Millisecond, "the leader's next run takes the lock and blocks reading its source")
+	fifo := holdAtFIFO(t, frozen)
+	require.Eventually(t, func() bool { return readingSource(frozen) }, 3*replicaSchedule, 10*time.Millisecond,
+		"the leader's next run takes the lock and blocks reading its source")
+	pid, frozenToken := set.lockHolder(rdb)
+	require.Equal(t, frozen.pid(), pid)
 	blocked := frozen.runsStarted()[len(frozen.runsStarted())-1]
-	time.Sleep(300 * time.Millisecond) // past the fencing claim, into the read
 	okBefore := map[*replica]int{}
 	for _, r := range set.all {
 		okBefore[r] = r.okRunsSince(0)
@@ -523,7 +534,7 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	t.Logf("%s froze holding token %d; %s took over and ran with token %d", frozen.name, frozenToken, taker.name, fenceToken(t, dsn))
 
 	require.NoError(t, frozen.cmd.Process.Signal(syscall.SIGCONT))
-	feed(t, frozen, withUser(sample, "late-writer"), sample)
+	feed(t, frozen, fifo, withUser(sample, "late-writer"), sample)
 	require.Eventually(t, func() bool { _, ok := frozen.finished(blocked); return ok }, 10*time.Second, 20*time.Millisecond)
 	fin, _ := frozen.finished(blocked)
 	require.Equal(t, "failed", fin.Status)
@@ -540,15 +551,15 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	// writes, the replicas report not ready, and the next run succeeds: a
 	// full run from an empty Redis that recreates nobody.
 	cur := set.waitForOneLeader(3 * replicaLeaderLease)
-	holdAtFIFO(t, cur)
-	require.Eventually(t, func() bool { pid, _ := set.lockHolder(rdb); return pid == cur.pid() }, 3*replicaSchedule, 10*time.Millisecond)
+	fifo = holdAtFIFO(t, cur)
+	require.Eventually(t, func() bool { return readingSource(cur) }, 3*replicaSchedule, 10*time.Millisecond)
 	midRun := cur.runsStarted()[len(cur.runsStarted())-1]
 	rs.kill()
 	require.Eventually(t, func() bool { return cur.get("/readyz", nil) == http.StatusServiceUnavailable }, 5*time.Second, 20*time.Millisecond,
 		"not ready without Redis")
-	time.Sleep(replicaRunLease/3 + 500*time.Millisecond) // the run's lease renewal fails
+	time.Sleep(replicaRunLease / 3) // the run's lease renewal fails (or, later, finds the new Redis empty)
 	rs = startRedisServer(t, rs.port)
-	feed(t, cur, withUser(sample, "mid-run"), sample)
+	feed(t, cur, fifo, withUser(sample, "mid-run"), sample)
 	require.Eventually(t, func() bool { _, ok := cur.finished(midRun); return ok }, 10*time.Second, 20*time.Millisecond)
 	fin, _ = cur.finished(midRun)
 	require.Equal(t, "failed", fin.Status)

@@ -43,6 +43,9 @@ func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
 		for i, op := range chunk {
 			changes[i] = r.withoutFailedMembers(op, failedCreates, res.incomplete)
 		}
+		if err := r.checkLease(ctx); err != nil {
+			return res, fmt.Errorf("before changes %d-%d of %d: %w", start+1, end, len(ops), err)
+		}
 		outs, err := r.e.store.Apply(ctx, store.ApplyRequest{Actor: actor, Fence: fence, Changes: changes})
 		if err != nil {
 			return res, fmt.Errorf("apply changes %d-%d of %d: %w", start+1, end, len(ops), err)
@@ -189,4 +192,16 @@ func heldAddresses(ops []plan.Op, limit int) []string {
 // actor is who the store's audit log names for the run's writes.
 func (r *run) actor() store.Actor {
 	return store.Actor{Kind: "sync", Name: r.job.Name, RunID: r.rep.RunID}
+}
+
+// checkLease renews the run lock before a batch goes to the store. The store's
+// fence stops a runner whose lock another took over, but not one whose state
+// backend lost the lock without handing it on (Redis restarted or emptied
+// mid-run): the renewal does, one round trip per batch, and the periodic
+// renewal in keepLease would only notice up to a third of the lease later.
+func (r *run) checkLease(ctx context.Context) error {
+	if _, err := r.e.state.Renew(ctx, r.lease, r.e.lockTTL); err != nil {
+		return fmt.Errorf("run lock lost: %w", err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -504,4 +505,34 @@ func TestLostLockStopsTheRunAndSaysWhy(t *testing.T) {
 	require.Contains(t, rep.Errors[0], "run lock lost")
 	require.Contains(t, rep.Errors[0], "run lease is stale")
 	require.Equal(t, 0, e.count(t))
+}
+
+// emptiedState forgets the run lock after the snapshot is read, as a Redis that
+// restarts empty in the middle of a run does: no other runner took over, so
+// the store's fence alone would let the writes through.
+type emptiedState struct {
+	state.Backend
+	lost atomic.Bool
+}
+
+func (s *emptiedState) Snapshot(ctx context.Context, c string) (state.Snapshot, error) {
+	snap, err := s.Backend.Snapshot(ctx, c)
+	s.lost.Store(true)
+	return snap, err
+}
+
+func (s *emptiedState) Renew(ctx context.Context, l state.Lease, ttl time.Duration) (state.Lease, error) {
+	if s.lost.Load() {
+		return state.Lease{}, fmt.Errorf("renew: %w", state.ErrStaleLease)
+	}
+	return s.Backend.Renew(ctx, l, ttl)
+}
+
+func TestLockLostMidRunWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	eng := engine.New(e.store, &emptiedState{Backend: e.state}, nil, zap.NewNop())
+	rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: &source{records: users(3)}, Policy: policy()}, engine.Options{})
+	require.Equal(t, engine.StatusFailed, rep.Status)
+	require.Contains(t, rep.Errors[0], "run lock lost")
+	require.Equal(t, 0, e.count(t), "nothing reached the store")
 }
