@@ -265,17 +265,34 @@ func (b *Backend) commitStaged(ctx context.Context, connector string, head []any
 	suffix := hex.EncodeToString(id[:])
 	stage, stagedel := b.key(connector, "stage:"+suffix), b.key(connector, "stagedel:"+suffix)
 
+	// One pipeline is in flight while the next is encoded: with two cores the
+	// encoding hides behind the network and Redis, and the write costs about
+	// what a raw pipelined HSET of the same bytes does.
 	pipe := b.rdb.Pipeline()
 	queued := 0
+	var inflight chan error
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		return err
+	}
 	flush := func(force bool) error {
 		if queued == 0 || (!force && queued < stagePipeline) {
 			return nil
 		}
 		pipe.Expire(ctx, stage, stageTTL)
 		pipe.Expire(ctx, stagedel, stageTTL)
-		_, err := pipe.Exec(ctx)
-		queued = 0
-		return err
+		if err := wait(); err != nil {
+			return err
+		}
+		sent := pipe
+		inflight = make(chan error, 1)
+		go func() { _, err := sent.Exec(ctx); inflight <- err }()
+		pipe, queued = b.rdb.Pipeline(), 0
+		return nil
 	}
 	for i := 0; i < len(deletes); i += stageChunk {
 		chunk := deletes[i:min(i+stageChunk, len(deletes))]
@@ -312,6 +329,9 @@ func (b *Backend) commitStaged(ctx context.Context, connector string, head []any
 		queued++
 	}
 	if err := flush(true); err != nil {
+		return 0, err
+	}
+	if err := wait(); err != nil {
 		return 0, err
 	}
 	return commitStaged.Run(ctx, b.rdb, []string{b.key(connector, "meta"), b.key(connector, "snap"), stage, stagedel}, head...).Int64()
