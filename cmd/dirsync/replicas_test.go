@@ -593,6 +593,7 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	for _, run := range after.Runs {
 		if run.Status == "ok" && run.Counts["create"] > 0 {
 			require.Equal(t, 1, run.Counts["create"], "an emptied Redis costs no mass create: %+v", run)
+			require.Positive(t, run.Counts["unchanged"], "the rest is matched in the store: %+v", run)
 			created = true
 		}
 	}

@@ -222,6 +222,12 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(fmt.Errorf("load state snapshot: %w", err))
 		return
 	}
+	if len(snap) == 0 {
+		if snap, err = r.seed(ctx); err != nil {
+			r.rep.fail(err)
+			return
+		}
+	}
 	internal, err := r.internalDomains(ctx)
 	if err != nil {
 		r.rep.fail(err)
@@ -308,6 +314,37 @@ func (r *run) keepLease(ctx context.Context) (context.Context, func()) {
 			r.log.Warn("run lock not released; it expires by itself", zap.Error(err))
 		}
 	}
+}
+
+// seed rebuilds an empty snapshot (a first run, or a state backend that was
+// emptied: a flushed Redis, a lost state file) from the objects this connector
+// already has in the store. Without it, objects deleted from the source while
+// the state was gone would never be counted missing. The entries carry no
+// fingerprint, so every record present is compared with the store once (which
+// changes nothing when they agree), and none is marked gone, so nobody is
+// re-enabled on the strength of the seed.
+func (r *run) seed(ctx context.Context) (state.Snapshot, error) {
+	snap := state.Snapshot{}
+	q := store.ListQuery{Origin: r.job.Name, Limit: 1000}
+	for {
+		us, next, err := r.e.store.Users(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("the state is empty and the store's objects of %s could not be listed to rebuild it: %w", r.job.Name, err)
+		}
+		for _, u := range us {
+			if u.Anchor != "" {
+				snap[u.Anchor] = state.Entry{Kind: u.Kind, Address: u.Address}
+			}
+		}
+		if next == "" {
+			break
+		}
+		q.Cursor = next
+	}
+	if len(snap) > 0 {
+		r.log.Warn("the state holds nothing for this connector: rebuilt from its objects in the store", zap.Int("objects", len(snap)))
+	}
+	return snap, nil
 }
 
 func (r *run) internalDomains(ctx context.Context) (plan.Domains, error) {

@@ -536,3 +536,26 @@ func TestLockLostMidRunWritesNothing(t *testing.T) {
 	require.Contains(t, rep.Errors[0], "run lock lost")
 	require.Equal(t, 0, e.count(t), "nothing reached the store")
 }
+
+// After the state is lost (a flushed Redis), a user deleted from the source in
+// the meantime must still go missing and be disabled: the run rebuilds the
+// snapshot from the connector's objects in the store.
+func TestEmptiedStateIsRebuiltFromTheStore(t *testing.T) {
+	e := newEnv(t)
+	rep := e.run(t, &source{records: users(20)}, policy(), engine.Options{})
+	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+
+	sb, err := local.Open(filepath.Join(t.TempDir(), "new-state.db"), zap.NewNop())
+	require.NoError(t, err)
+	t.Cleanup(func() { sb.Close() })
+	eng := engine.New(e.store, sb, nil, zap.NewNop())
+	job := engine.Job{Name: "dir", Source: &source{records: users(20)[:19]}, Policy: policy()}
+	rep = eng.Run(context.Background(), job, engine.Options{})
+	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+	require.Zero(t, rep.Counts.Create, "nobody is created again")
+	require.Equal(t, 19, rep.Counts.Unchanged, "%+v", rep.Counts)
+	require.True(t, e.enabled(t, users(20)[19].Mail), "missing once: not yet")
+	rep = eng.Run(context.Background(), job, engine.Options{})
+	require.Equal(t, 1, rep.Counts.Disable, rep.Operations)
+	require.False(t, e.enabled(t, users(20)[19].Mail), "missing in two full runs: disabled")
+}

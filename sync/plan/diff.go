@@ -34,6 +34,9 @@ type Result struct {
 	// that needed no change, missing counters).
 	Entries     map[string]state.Entry
 	Quarantined []Quarantine
+	// Unchanged counts records that differed from the snapshot but were found
+	// to agree with the store (nothing to write).
+	Unchanged int
 }
 
 func (r *Result) entry(anchor string, e state.Entry) {
@@ -180,6 +183,7 @@ func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User
 	}
 	if len(ops) == 0 {
 		res.entry(r.Anchor, e)
+		res.Unchanged++
 		return
 	}
 	for i := range ops {

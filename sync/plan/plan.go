@@ -28,6 +28,7 @@ type Plan struct {
 func (p *Plan) Add(r Result) {
 	p.Ops = append(p.Ops, r.Ops...)
 	p.Quarantined = append(p.Quarantined, r.Quarantined...)
+	p.Unchanged += r.Unchanged
 	if len(r.Entries) > 0 && p.Entries == nil {
 		p.Entries = map[string]state.Entry{}
 	}

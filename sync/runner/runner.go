@@ -45,7 +45,7 @@ type Runner struct {
 	jobs   map[string]engine.Job
 	names  []string
 
-	leader  Leader
+	leader Leader
 
 	mu      sync.Mutex
 	running map[string]*active // by connector
