@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,17 +14,6 @@ import (
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
 )
-
-// countHook counts round trips: one per command, one per pipeline.
-type countHook struct{ n atomic.Int64 }
-
-func (h *countHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-func (h *countHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h *countHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
-}
 
 // BenchmarkSnapshot writes (one Commit into an empty snapshot) and reads
 // (Snapshot) 100,000 entries, and beside them does a raw pipelined HSET and an
@@ -44,7 +32,7 @@ func BenchmarkSnapshot(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer be.Close()
-	hook := &countHook{}
+	hook := &testenv.RoundTrips{}
 	be.rdb.AddHook(hook)
 	raw := goredis.NewClient(&goredis.Options{Addr: addr, ReadTimeout: time.Minute, WriteTimeout: time.Minute})
 	defer raw.Close()
@@ -73,12 +61,12 @@ func BenchmarkSnapshot(b *testing.B) {
 		ourW += time.Since(start)
 
 		start = time.Now()
-		before := hook.n.Load()
+		before := hook.Count()
 		snap, err := be.Snapshot(ctx, conn)
 		if err != nil || len(snap) != n {
 			b.Fatalf("snapshot: %d entries, %v", len(snap), err)
 		}
-		readTrips += hook.n.Load() - before
+		readTrips += hook.Count() - before
 		ourR += time.Since(start)
 
 		key := fmt.Sprintf("%s:raw:%d", prefix, i)

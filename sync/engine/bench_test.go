@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/connectors/file"
+	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
@@ -78,17 +79,24 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, path string) *benchEnv {
 	b.Helper()
-	dir := b.TempDir()
-	log := zap.NewNop()
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+	sb, err := local.Open(filepath.Join(b.TempDir(), "state.db"), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { sb.Close() })
+	return newBenchEnvWith(b, path, sb)
+}
+
+// newBenchEnvWith is a file connector on path, a fresh SQLite store and sb.
+func newBenchEnvWith(b *testing.B, path string, sb state.Backend) *benchEnv {
+	b.Helper()
+	dir := b.TempDir()
+	log := zap.NewNop()
 	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { st.Close(); sb.Close() })
+	b.Cleanup(func() { st.Close() })
 	if err := st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}); err != nil {
 		b.Fatal(err)
 	}

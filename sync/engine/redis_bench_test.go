@@ -4,38 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/connectors/file"
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state/redis"
-	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 )
-
-// tripCounter counts Redis round trips: one per command sent alone, one per
-// pipeline (however many commands it carries).
-type tripCounter struct{ n atomic.Int64 }
-
-func (c *tripCounter) DialHook(next goredis.DialHook) goredis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
-}
-
-func (c *tripCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
-}
-
-func (c *tripCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
-}
 
 // BenchmarkNoChangeRunRedis is a run of 100,000 users (and 1,000 groups) that
 // finds nothing to change, with the state in Redis: it reports the Redis round
@@ -57,7 +35,7 @@ func BenchmarkNoChangeRunRedis(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	trips := &tripCounter{}
+	trips := &testenv.RoundTrips{}
 	sb.AddHook(trips)
 	raw := goredis.NewClient(&goredis.Options{Addr: addr})
 	b.Cleanup(func() {
@@ -69,25 +47,7 @@ func BenchmarkNoChangeRunRedis(b *testing.B) {
 		_ = raw.Close()
 		_ = sb.Close()
 	})
-	dir := b.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if err := st.AddDomain(ctx, "example.com", store.Actor{Kind: "system"}); err != nil {
-		b.Fatal(err)
-	}
-	cfg := &file.Config{Path: path}
-	if errs := cfg.Prepare(dir); len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	src, err := cfg.Open("bench", log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pol := engine.Policy{BatchSize: 500, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
-	env := &benchEnv{eng: engine.New(st, sb, nil, log), job: engine.Job{Name: "bench", Source: src, Policy: pol}}
+	env := newBenchEnvWith(b, path, sb)
 	if rep := env.run(b, engine.StatusOK); rep.Counts.Create != n+n/100 {
 		b.Fatalf("initial run created %d", rep.Counts.Create)
 	}
@@ -95,11 +55,11 @@ func BenchmarkNoChangeRunRedis(b *testing.B) {
 	var elapsed time.Duration
 	var tripsPerRun int64
 	for b.Loop() {
-		before := trips.n.Load()
+		before := trips.Count()
 		start := time.Now()
 		rep := env.run(b, engine.StatusOK)
 		elapsed += time.Since(start)
-		tripsPerRun = trips.n.Load() - before
+		tripsPerRun = trips.Count() - before
 		if rep.Counts.Unchanged != n+n/100 {
 			b.Fatalf("unchanged %d of %d", rep.Counts.Unchanged, n+n/100)
 		}

@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,9 +9,7 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/state"
-	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
 )
@@ -37,14 +34,7 @@ func (l *link) Forward(ctx context.Context, t state.Trigger) error {
 func replicas(t *testing.T, jobs ...engine.Job) (leader, follower *runner.Runner, l *link, st store.Store) {
 	t.Helper()
 	log := zap.NewNop()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
-	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+	st, sb := backends(t)
 	leader = runner.New(t.Context(), engine.New(st, sb, nil, log), sb, jobs, log)
 	follower = runner.New(t.Context(), engine.New(st, sb, nil, log), sb, jobs, log)
 	leader.SetLeader(&link{leads: true})

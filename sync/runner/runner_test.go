@@ -12,6 +12,7 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
@@ -52,18 +53,25 @@ type owner struct{ source }
 
 func (o *owner) Fields() []string { return []string{store.FieldDisplayName} }
 
+// backends are a fresh SQLite store (with example.com) and local state.
+func backends(t *testing.T) (store.Store, state.Backend) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), zap.NewNop())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	sb, err := local.Open(filepath.Join(dir, "state.db"), zap.NewNop())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sb.Close() })
+	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+	return st, sb
+}
+
 func newRunner(t *testing.T, jobs ...engine.Job) (*runner.Runner, store.Store) {
 	t.Helper()
 	log := zap.NewNop()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
+	st, sb := backends(t)
 	eng := engine.New(st, sb, []string{"example.com"}, log)
-	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
 	r := runner.New(t.Context(), eng, sb, jobs, log)
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
 	return r, st
