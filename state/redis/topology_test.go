@@ -105,7 +105,9 @@ func TestCluster(t *testing.T) {
 		port := freeTCPPort(t)
 		dir := t.TempDir()
 		addrs = append(addrs, runRedis(t, bin, port, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i)))
+			"--appendonly", "no", "--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i),
+			// The bus port defaults to port+10000, past 65535 for a high ephemeral port.
+			"--cluster-port", fmt.Sprint(freeTCPPort(t))))
 	}
 	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
