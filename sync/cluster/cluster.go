@@ -101,13 +101,15 @@ func (n *Node) Run(ctx context.Context) {
 		t.Reset(n.campaign(ctx))
 		select {
 		case <-ctx.Done():
-			wg.Wait()
+			// Release first: the trigger reader may sit in a blocking read for
+			// up to a second, and another replica should not wait for it.
 			n.stepDown("shutting down")
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
 			if err := n.coord.ReleaseLeader(rctx, n.id); err != nil {
 				n.log.Warn("leader lease not released; it expires by itself", zap.Error(err))
 			}
+			wg.Wait()
 			return
 		case <-t.C:
 		}

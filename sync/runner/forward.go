@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,10 +75,43 @@ func (r *Runner) StartForwarded(t state.Trigger) {
 			}
 		}
 	}
-	_, _, err := r.Start(Request{Connector: t.Connector, Full: t.Full, RunID: t.RunID})
-	if err == nil {
+	req := Request{Connector: t.Connector, Full: t.Full, RunID: t.RunID}
+	_, _, err := r.Start(req)
+	if errors.Is(err, api.ErrSyncBusy) {
+		// Someone asked for this run: it waits for the one in progress (a
+		// scheduled tick, say) instead of failing, without holding up the
+		// reading of other triggers.
+		log.Info("forwarded run waits for the run in progress")
+		go func() {
+			r.waitIdle(t.Connector)
+			if _, _, err := r.Start(req); err != nil {
+				r.notStarted(t, log, err)
+			}
+		}()
 		return
 	}
+	if err != nil {
+		r.notStarted(t, log, err)
+	}
+}
+
+// waitIdle returns when no run of connector is in progress in this process
+// (or the runner's context ends).
+func (r *Runner) waitIdle(connector string) {
+	r.mu.Lock()
+	cur := r.running[connector]
+	r.mu.Unlock()
+	if cur == nil {
+		return
+	}
+	select {
+	case <-cur.done:
+	case <-r.ctx.Done():
+	}
+}
+
+// notStarted records a forwarded run that could not start.
+func (r *Runner) notStarted(t state.Trigger, log *zap.Logger, err error) {
 	log.Warn("forwarded run not started", zap.Error(err))
 	now := time.Now().UTC()
 	rec := state.Run{ID: t.RunID, Connector: t.Connector, Status: engine.StatusFailed, Full: t.Full,

@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -77,18 +78,16 @@ func TestFollowerRunsDryRunsItself(t *testing.T) {
 	require.Empty(t, l.sent, "a dry run writes nothing, so any replica may run it")
 }
 
-func TestForwardedRunThatCannotStartIsRecorded(t *testing.T) {
+func TestForwardedRunWaitsForTheRunInProgress(t *testing.T) {
 	gate := make(chan struct{})
 	leader, follower, _, _ := replicas(t, engine.Job{Name: "a", Source: &source{n: 1, gate: gate}})
-	// The leader is busy with a run of "a".
-	_, done, err := leader.Start(runner.Request{Connector: "a"})
+	// The leader is busy with a run of "a" (a scheduled tick, say).
+	_, _, err := leader.Start(runner.Request{Connector: "a"})
 	require.NoError(t, err)
+	go func() { time.Sleep(100 * time.Millisecond); close(gate) }()
 	got, err := follower.Trigger(t.Context(), api.TriggerSync{Wait: true})
 	require.NoError(t, err)
-	require.Equal(t, engine.StatusFailed, got[0].Run.Status)
-	require.Contains(t, got[0].Run.Error, "not started on the leader")
-	close(gate)
-	<-done
+	require.Equal(t, engine.StatusOK, got[0].Run.Status, got[0].Run.Error)
 
 	// Delivered twice (a new leader took the trigger over): not run again.
 	before, err := leader.Runs(t.Context(), "a", 10)
@@ -98,4 +97,15 @@ func TestForwardedRunThatCannotStartIsRecorded(t *testing.T) {
 	after, err := leader.Runs(t.Context(), "a", 10)
 	require.NoError(t, err)
 	require.Equal(t, len(before), len(after))
+}
+
+func TestForwardedRunThatCannotStartIsRecorded(t *testing.T) {
+	leader, _, _, _ := replicas(t, engine.Job{Name: "a", Source: &source{n: 1}})
+	// A follower configured with a connector this leader does not know.
+	leader.StartForwarded(state.Trigger{Connector: "b", RunID: "r-b"})
+	runs, err := leader.Runs(t.Context(), "b", 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, engine.StatusFailed, runs[0].Status)
+	require.Contains(t, runs[0].Error, "not started on the leader")
 }
