@@ -40,6 +40,14 @@ type Record struct {
 	Department  string
 	Title       string
 	Disabled    bool
+	// JoinAnchor is the anchor under which another connector knows the same
+	// object: Entra's onPremisesImmutableId rendered as the AD objectGUID string.
+	// A record with one joins that connector's object instead of creating its own.
+	JoinAnchor string
+	// Admin marks a member of a configured administrator directory role, and
+	// Licensed a user with a licensed mailbox (Entra assignedLicenses).
+	Admin    bool
+	Licensed bool
 	// Members holds the Refs of a group's members.
 	Members []string
 	// Deleted marks a tombstone from an incremental read: the object is gone from

@@ -37,6 +37,9 @@ type Result struct {
 	// Unchanged counts records that differed from the snapshot but were found
 	// to agree with the store (nothing to write).
 	Unchanged int
+	// Joined counts records that joined another connector's object through
+	// their JoinAnchor (nothing to write: that connector owns the object).
+	Joined int
 }
 
 func (r *Result) entry(anchor string, e state.Entry) {
@@ -78,6 +81,14 @@ func Diff(p Policy, snap state.Snapshot, records []Record, users []store.User) R
 			res.create(p, r)
 			continue
 		}
+		if r.JoinAnchor != "" && u.Origin != p.Connector && u.Anchor == r.JoinAnchor && u.Kind == r.Kind {
+			// Hybrid: the same person, synchronised by the connector that
+			// owns the object (AD); this connector keeps it in its snapshot
+			// so it costs nothing next time, and writes nothing.
+			res.entry(r.Anchor, newEntry(r))
+			res.Joined++
+			continue
+		}
 		if why, fix := refuseMatch(p, snap, r, u); why != "" {
 			res.Quarantined = append(res.Quarantined, Quarantine{Record: r.Ref, Field: "mail", Reason: why, Fix: fix})
 			continue
@@ -102,6 +113,9 @@ func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, f
 				"give each source object its own address"
 		}
 		return "", ""
+	case !isLocalOrigin(u.Origin) && r.JoinAnchor != "":
+		return fmt.Sprintf("address %s belongs to an object of connector %q with anchor %s, but this record's join anchor (onPremisesImmutableId) is %s", r.Address, u.Origin, u.Anchor, r.JoinAnchor),
+			"check that both connectors read the same directory, or correct the address in one of them"
 	case !isLocalOrigin(u.Origin):
 		return fmt.Sprintf("address %s belongs to an object synchronised by connector %q", r.Address, u.Origin),
 			"remove the object from one connector's scope, or delete the other connector's object first"

@@ -18,6 +18,8 @@ type Plan struct {
 	// (a dropped alias, an unknown group member).
 	Warnings  []Quarantine
 	Unchanged int
+	// Joined counts records that joined another connector's object (hybrid).
+	Joined int
 	// Held are destructive ops the brakes kept back for approval.
 	Held []Op
 	// HoldReason says why Held is not empty.
@@ -29,6 +31,7 @@ func (p *Plan) Add(r Result) {
 	p.Ops = append(p.Ops, r.Ops...)
 	p.Quarantined = append(p.Quarantined, r.Quarantined...)
 	p.Unchanged += r.Unchanged
+	p.Joined += r.Joined
 	if len(r.Entries) > 0 && p.Entries == nil {
 		p.Entries = map[string]state.Entry{}
 	}
@@ -125,13 +128,14 @@ type Counts struct {
 	Enable      int `json:"enable"`
 	Delete      int `json:"delete"`
 	Unchanged   int `json:"unchanged"`
+	Joined      int `json:"joined,omitempty"`
 	Quarantined int `json:"quarantined"`
 	Held        int `json:"held"`
 }
 
 // Counts tallies the plan.
 func (p *Plan) Counts() Counts {
-	c := Counts{Unchanged: p.Unchanged, Quarantined: len(p.Quarantined), Held: len(p.Held)}
+	c := Counts{Unchanged: p.Unchanged, Joined: p.Joined, Quarantined: len(p.Quarantined), Held: len(p.Held)}
 	for _, op := range p.Ops {
 		switch op.Action {
 		case store.ActionCreate:
@@ -151,6 +155,10 @@ func (p *Plan) Counts() Counts {
 
 // Map returns the counts keyed by name, for the run history.
 func (c Counts) Map() map[string]int {
-	return map[string]int{"create": c.Create, "update": c.Update, "disable": c.Disable, "enable": c.Enable,
+	m := map[string]int{"create": c.Create, "update": c.Update, "disable": c.Disable, "enable": c.Enable,
 		"delete": c.Delete, "unchanged": c.Unchanged, "quarantined": c.Quarantined, "held": c.Held}
+	if c.Joined > 0 {
+		m["joined"] = c.Joined
+	}
+	return m
 }

@@ -32,6 +32,9 @@ type Record struct {
 	Title       string   `json:"title,omitempty"`
 	Enabled     bool     `json:"enabled"`
 	Members     []string `json:"members,omitempty"`
+	// JoinAnchor is another connector's anchor for the same object (hybrid AD +
+	// Entra): the record joins that object rather than creating its own.
+	JoinAnchor string `json:"join_anchor,omitempty"`
 	// MemberRefs are the group's members as the source names them; the engine
 	// resolves them into Members once every user of the run is known.
 	MemberRefs  []string `json:"-"`
@@ -67,7 +70,7 @@ func Normalize(rec connectors.Record, internal Domains) (Record, []Quarantine, b
 	if rec.Anchor == "" {
 		return Record{}, q("anchor", "the record has no source anchor", "check that the mapped anchor attribute (entryUUID, objectGUID) is readable by the sync account"), false
 	}
-	out := Record{Kind: string(rec.Kind), Ref: rec.Ref, Anchor: rec.Anchor, Deleted: rec.Deleted}
+	out := Record{Kind: string(rec.Kind), Ref: rec.Ref, Anchor: rec.Anchor, Deleted: rec.Deleted, JoinAnchor: rec.JoinAnchor}
 	if rec.Deleted {
 		return out, nil, true
 	}
@@ -142,6 +145,9 @@ func Fingerprint(r Record, owned Owned) string {
 	w(r.Kind)
 	w(r.Anchor)
 	w(r.Address)
+	if r.JoinAnchor != "" {
+		w("join:" + r.JoinAnchor)
+	}
 	for _, f := range fieldOrder {
 		if owned.Has(f) {
 			w(f)
