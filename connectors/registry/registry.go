@@ -4,6 +4,7 @@ package registry
 
 import (
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/entra"
 	"github.com/dirsync/dirsync/connectors/file"
 	"github.com/dirsync/dirsync/connectors/ldap"
 )
@@ -11,7 +12,8 @@ import (
 // Builtin returns the connector types dirsync ships with.
 func Builtin() connectors.Registry {
 	return connectors.Registry{
-		"file": file.New,
-		"ldap": ldap.New,
+		"entra": entra.New,
+		"file":  file.New,
+		"ldap":  ldap.New,
 	}
 }

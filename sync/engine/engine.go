@@ -246,7 +246,7 @@ func (r *run) execute(ctx context.Context) {
 	p := &b.Plan
 	r.rep.Counts = p.Counts()
 	r.rep.Quarantined = append(r.rep.Quarantined, p.Quarantined...)
-	r.rep.Warnings = p.Warnings
+	r.rep.Warnings = append(r.rep.Warnings, p.Warnings...)
 	r.rep.HoldReason = p.HoldReason
 	if !healthy {
 		r.log.Warn("source-health gate: nobody disabled", zap.String("reason", note))
@@ -399,7 +399,10 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 	case incremental:
 		cur.next, err = inc.ReadChanges(ctx, cursor, emit)
 		if errors.Is(err, connectors.ErrCursorExpired) && cursor != nil {
-			r.log.Warn("incremental cursor expired: running a full read")
+			r.log.Warn("incremental cursor expired: running a full read", zap.Error(err))
+			r.rep.Warnings = append(r.rep.Warnings, plan.Quarantine{Record: r.job.Name, Field: "cursor",
+				Reason: "the stored incremental cursor was refused (" + err.Error() + "): this run read the whole source instead",
+				Fix:    "nothing to do; the next run is incremental again"})
 			b = plan.NewBuilder(pol, snap, internal)
 			r.rep.Full, cur.clear = true, true
 			cur.next, err = inc.ReadChanges(ctx, nil, emit)
