@@ -95,6 +95,10 @@ type jsonReport struct {
 		Quarantined []struct {
 			Record, Field, Reason string
 		} `json:"quarantined"`
+		Warnings []struct {
+			Record, Field, Reason string
+		} `json:"warnings"`
+		Full       bool     `json:"full"`
 		Errors     []string `json:"errors"`
 		HoldReason string   `json:"hold_reason"`
 	} `json:"runs"`

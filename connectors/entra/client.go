@@ -26,26 +26,26 @@ import (
 // certificate) for the configured cloud, and the SDK's middleware pipeline with
 // the retry handler configured explicitly (bounded retries and total wait,
 // Retry-After honoured, every throttle logged).
-func newGraphClient(c *Config, log *zap.Logger) (*msgraph.GraphServiceClient, error) {
+func newGraphClient(c *Config, log *zap.Logger) (*msgraph.GraphServiceClient, *msgraph.GraphRequestAdapter, error) {
 	base, err := baseTransport(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// azidentity has its own retry policy for the token endpoint; it shares the
 	// TLS settings but not the Graph middleware.
 	tokenHTTP := &http.Client{Transport: base, Timeout: c.Timeout}
 	cred, err := credential(c, tokenHTTP)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	graphURL, err := url.Parse(c.GraphURL)
 	if err != nil {
-		return nil, fmt.Errorf("graph_url: %w", err)
+		return nil, nil, fmt.Errorf("graph_url: %w", err)
 	}
 	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{c.scope},
 		[]string{graphURL.Host, graphURL.Hostname()})
 	if err != nil {
-		return nil, fmt.Errorf("graph authentication provider: %w", err)
+		return nil, nil, fmt.Errorf("graph authentication provider: %w", err)
 	}
 	retry := &khttp.RetryHandlerOptions{
 		MaxRetries:   c.MaxRetries,
@@ -54,7 +54,7 @@ func newGraphClient(c *Config, log *zap.Logger) (*msgraph.GraphServiceClient, er
 	}
 	kiotaMW, err := khttp.GetDefaultMiddlewaresWithOptions(retry)
 	if err != nil {
-		return nil, fmt.Errorf("graph middleware: %w", err)
+		return nil, nil, fmt.Errorf("graph middleware: %w", err)
 	}
 	mw := append([]khttp.Middleware{msgraphcore.NewGraphTelemetryHandler(&msgraphcore.GraphClientOptions{})}, kiotaMW...)
 	httpClient := &http.Client{
@@ -65,10 +65,10 @@ func newGraphClient(c *Config, log *zap.Logger) (*msgraph.GraphServiceClient, er
 	}
 	adapter, err := msgraph.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
 	if err != nil {
-		return nil, fmt.Errorf("graph request adapter: %w", err)
+		return nil, nil, fmt.Errorf("graph request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.GraphURL)
-	return msgraph.NewGraphServiceClient(adapter), nil
+	return msgraph.NewGraphServiceClient(adapter), adapter, nil
 }
 
 // retryPolicy decides, for a 429, 503 or 504 that the SDK's retry handler may

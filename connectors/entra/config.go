@@ -190,9 +190,9 @@ func (c *Config) flattensGroups() bool { return c.FlattenGroups == nil || *c.Fla
 // certificate or secret) but does not call Graph: the first read signs in.
 func (c *Config) Open(name string, log *zap.Logger) (connectors.Source, error) {
 	log = log.Named("entra").With(zap.String("tenant", c.TenantID), zap.String("graph", c.GraphURL))
-	client, err := newGraphClient(c, log)
+	client, adapter, err := newGraphClient(c, log)
 	if err != nil {
 		return nil, fmt.Errorf("entra connector %s: %w", name, err)
 	}
-	return &source{cfg: c, log: log, client: client}, nil
+	return &source{cfg: c, log: log, client: client, adapter: adapter}, nil
 }

@@ -3,6 +3,7 @@ package entra
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
@@ -16,6 +17,10 @@ var expiredCodes = map[string]bool{"syncStateNotFound": true, "syncStateInvalid"
 
 // status returns the HTTP status of a Graph error (0 when there is none).
 func status(err error) int {
+	var od *odataerrors.ODataError
+	if errors.As(err, &od) {
+		return od.ResponseStatusCode
+	}
 	var api *abstractions.ApiError
 	if errors.As(err, &api) {
 		return api.ResponseStatusCode
@@ -29,7 +34,8 @@ func status(err error) int {
 func graphError(what string, page int, err error) error {
 	var auth *azidentity.AuthenticationFailedError
 	if errors.As(err, &auth) {
-		return fmt.Errorf("graph sign-in for %s failed: %w (check tenant_id, client_id and the client secret or certificate; a secret may have expired)", what, err)
+		return &requestError{err: err, msg: fmt.Sprintf("graph sign-in for %s failed: %s (check tenant_id, client_id and the client secret or certificate; a secret may have expired)",
+			what, signInReason(auth.Error()))}
 	}
 	code, msg := "", ""
 	var od *odataerrors.ODataError
@@ -58,5 +64,27 @@ func graphError(what string, page int, err error) error {
 	case st >= 500:
 		hint = " (a Graph service error; the run stops here and changes nothing)"
 	}
-	return fmt.Errorf("graph %s answered %d %s: %s%s: %w", where, st, code, msg, hint, err)
+	return &requestError{msg: fmt.Sprintf("graph %s answered %d %s: %s%s", where, st, code, msg, hint), err: err}
 }
+
+// signInReason picks Entra's own explanation (AADSTS code and first sentence
+// line) out of azidentity's multi-line error, which dumps the whole response.
+func signInReason(msg string) string {
+	if _, after, ok := strings.Cut(msg, `"error_description": "`); ok {
+		if i := strings.IndexAny(after, `"\`); i > 0 {
+			return after[:i]
+		}
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	return strings.TrimSpace(first)
+}
+
+// requestError is a Graph error explained once: its message already carries
+// Graph's own, which the wrapped error would only repeat.
+type requestError struct {
+	msg string
+	err error
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.err }

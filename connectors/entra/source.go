@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	msgraph "github.com/microsoftgraph/msgraph-sdk-go"
 	"go.uber.org/zap"
 
@@ -19,6 +20,9 @@ type source struct {
 	cfg    *Config
 	log    *zap.Logger
 	client *msgraph.GraphServiceClient
+	// adapter is the client's request adapter, for requests whose answers
+	// are decoded here (see graphUser).
+	adapter abstractions.RequestAdapter
 }
 
 var (

@@ -3,13 +3,14 @@ package entra
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -31,9 +32,63 @@ func (s *source) pageHeaders() *abstractions.RequestHeaders {
 	return h
 }
 
+// graphUser is a user as Graph's JSON has it (only the selected properties).
+//
+// User pages are the bulk of every read, so they are decoded here with
+// encoding/json rather than into the SDK's models: the request still goes
+// through the SDK (request builders, auth provider, retry and telemetry
+// middleware, error mapping), but the SDK's generic parse tree and backing
+// store made a 100,000-user read 4.8 times slower than a raw fetch.
+type graphUser struct {
+	ID                    string   `json:"id"`
+	UserPrincipalName     string   `json:"userPrincipalName"`
+	Mail                  *string  `json:"mail"`
+	ProxyAddresses        []string `json:"proxyAddresses"`
+	OtherMails            []string `json:"otherMails"`
+	DisplayName           *string  `json:"displayName"`
+	GivenName             *string  `json:"givenName"`
+	Surname               *string  `json:"surname"`
+	BusinessPhones        []string `json:"businessPhones"`
+	MobilePhone           *string  `json:"mobilePhone"`
+	Department            *string  `json:"department"`
+	JobTitle              *string  `json:"jobTitle"`
+	AccountEnabled        *bool    `json:"accountEnabled"`
+	UserType              *string  `json:"userType"`
+	OnPremisesImmutableID *string  `json:"onPremisesImmutableId"`
+	AssignedLicenses      []struct {
+		SkuID string `json:"skuId"`
+	} `json:"assignedLicenses"`
+	Removed *struct {
+		Reason string `json:"reason"`
+	} `json:"@removed"`
+}
+
+type userPage struct {
+	Value     []graphUser `json:"value"`
+	NextLink  string      `json:"@odata.nextLink"`
+	DeltaLink string      `json:"@odata.deltaLink"`
+}
+
+// errorMapping turns every error status into the SDK's ODataError.
+var errorMapping = abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// send sends a request built by the SDK through its adapter and decodes the JSON
+// answer into out.
+func (s *source) send(ctx context.Context, req *abstractions.RequestInformation, out any) error {
+	raw, err := s.adapter.SendPrimitive(ctx, req, "[]byte", errorMapping)
+	if err != nil {
+		return err
+	}
+	body, _ := raw.([]byte)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("graph answered with JSON that does not decode: %w", err)
+	}
+	return nil
+}
+
 // usersDelta pages through a users/delta round, from the start (link "") or from
 // a delta link, calling each for every user, and returns the round's delta link.
-func (s *source) usersDelta(ctx context.Context, link string, each func(models.Userable) error) (string, error) {
+func (s *source) usersDelta(ctx context.Context, link string, each func(*graphUser) error) (string, error) {
 	cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: s.pageHeaders()}
 	b := s.client.Users().Delta()
 	if link == "" {
@@ -42,21 +97,25 @@ func (s *source) usersDelta(ctx context.Context, link string, each func(models.U
 		b = b.WithUrl(link)
 	}
 	for pages := 1; ; pages++ {
-		resp, err := b.GetAsDeltaGetResponse(ctx, cfg)
+		req, err := b.ToGetRequestInformation(ctx, cfg)
 		if err != nil {
+			return "", fmt.Errorf("graph users/delta request: %w", err)
+		}
+		var page userPage
+		if err := s.send(ctx, req, &page); err != nil {
 			return "", graphError("users/delta", pages, err)
 		}
-		for _, u := range resp.GetValue() {
-			if err := each(u); err != nil {
+		for i := range page.Value {
+			if err := each(&page.Value[i]); err != nil {
 				return "", err
 			}
 		}
-		if next := resp.GetOdataNextLink(); next != nil && *next != "" {
-			b, cfg.QueryParameters = s.client.Users().Delta().WithUrl(*next), nil
+		if page.NextLink != "" {
+			b, cfg.QueryParameters = s.client.Users().Delta().WithUrl(page.NextLink), nil
 			continue
 		}
-		if dl := resp.GetOdataDeltaLink(); dl != nil && *dl != "" {
-			return *dl, nil
+		if page.DeltaLink != "" {
+			return page.DeltaLink, nil
 		}
 		return "", graphError("users/delta", pages, errIncompleteRound)
 	}
@@ -65,8 +124,8 @@ func (s *source) usersDelta(ctx context.Context, link string, each func(models.U
 // fullUsers reads every user.
 func (s *source) fullUsers(ctx context.Context, admins map[string]bool, emit connectors.Emit) (string, error) {
 	n := 0
-	link, err := s.usersDelta(ctx, "", func(u models.Userable) error {
-		if removedReason(u) != "" {
+	link, err := s.usersDelta(ctx, "", func(u *graphUser) error {
+		if u.Removed != nil {
 			return nil // a first round lists no removals; nothing to take from one
 		}
 		n++
@@ -88,19 +147,18 @@ func (s *source) changedUsers(ctx context.Context, prev *cursor, admins map[stri
 	var changed []string
 	seen := map[string]bool{}
 	removed := map[string]bool{}
-	link, err := s.usersDelta(ctx, prev.Users, func(u models.Userable) error {
-		id := deref(u.GetId())
-		if id == "" {
+	link, err := s.usersDelta(ctx, prev.Users, func(u *graphUser) error {
+		if u.ID == "" {
 			return nil
 		}
-		if reason := removedReason(u); reason != "" {
-			removed[id] = true
-			s.log.Debug("user removed in Entra", zap.String("id", id), zap.String("reason", reason))
-			return emit(connectors.Record{Kind: connectors.KindUser, Anchor: id, Ref: id, Deleted: true})
+		if u.Removed != nil {
+			removed[u.ID] = true
+			s.log.Debug("user removed in Entra", zap.String("id", u.ID), zap.String("reason", u.Removed.Reason))
+			return emit(connectors.Record{Kind: connectors.KindUser, Anchor: u.ID, Ref: u.ID, Deleted: true})
 		}
-		if !seen[id] {
-			seen[id] = true
-			changed = append(changed, id)
+		if !seen[u.ID] {
+			seen[u.ID] = true
+			changed = append(changed, u.ID)
 		}
 		return nil
 	})
@@ -113,12 +171,12 @@ func (s *source) changedUsers(ctx context.Context, prev *cursor, admins map[stri
 			changed = append(changed, id)
 		}
 	}
-	err = s.reread(ctx, changed, func(u models.Userable) error {
+	err = s.reread(ctx, changed, func(u *graphUser) error {
 		if rec, ok := s.mapUser(u, admins); ok {
 			return emit(rec)
 		}
 		// Out of scope now (turned guest): the engine drops it if it had it.
-		return emit(connectors.Record{Kind: connectors.KindUser, Anchor: deref(u.GetId()), Ref: deref(u.GetUserPrincipalName()), Deleted: true})
+		return emit(connectors.Record{Kind: connectors.KindUser, Anchor: u.ID, Ref: u.UserPrincipalName, Deleted: true})
 	})
 	if err == nil {
 		s.log.Info("users read", zap.Int("changed", len(changed)), zap.Int("removed", len(removed)), zap.Bool("full", false))
@@ -126,17 +184,22 @@ func (s *source) changedUsers(ctx context.Context, prev *cursor, admins map[stri
 	return link, err
 }
 
-// reread fetches users by id, cfg.Parallel at a time, and hands them to each in
-// id order of arrival (each is called from one goroutine at a time). A user gone
-// since the delta round (404) is skipped: the next round reports its removal.
-func (s *source) reread(ctx context.Context, ids []string, each func(models.Userable) error) error {
+// reread fetches users by id, cfg.Parallel at a time, and hands them to each
+// (called from one goroutine at a time). A user gone since the delta round (404)
+// is skipped: the next round reports its removal.
+func (s *source) reread(ctx context.Context, ids []string, each func(*graphUser) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Parallel)
 	var mu sync.Mutex
 	for _, id := range ids {
 		g.Go(func() error {
-			u, err := s.client.Users().ByUserId(id).Get(gctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+			req, err := s.client.Users().ByUserId(id).ToGetRequestInformation(gctx, &users.UserItemRequestBuilderGetRequestConfiguration{
 				QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields}})
+			if err != nil {
+				return fmt.Errorf("graph users/%s request: %w", id, err)
+			}
+			var u graphUser
+			err = s.send(gctx, req, &u)
 			if status(err) == 404 {
 				s.log.Debug("changed user is gone before it could be read", zap.String("id", id))
 				return nil
@@ -146,7 +209,7 @@ func (s *source) reread(ctx context.Context, ids []string, each func(models.User
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			return each(u)
+			return each(&u)
 		})
 	}
 	return g.Wait()
@@ -154,34 +217,33 @@ func (s *source) reread(ctx context.Context, ids []string, each func(models.User
 
 // mapUser turns a Graph user into a record; ok=false means out of scope (a
 // guest when guests are not included).
-func (s *source) mapUser(u models.Userable, admins map[string]bool) (connectors.Record, bool) {
-	id := deref(u.GetId())
-	if strings.EqualFold(deref(u.GetUserType()), "Guest") && !s.cfg.IncludeGuests {
+func (s *source) mapUser(u *graphUser, admins map[string]bool) (connectors.Record, bool) {
+	if strings.EqualFold(deref(u.UserType), "Guest") && !s.cfg.IncludeGuests {
 		return connectors.Record{}, false
 	}
 	rec := connectors.Record{
 		Kind:        connectors.KindUser,
-		Anchor:      id,
-		Ref:         deref(u.GetUserPrincipalName()),
-		DisplayName: deref(u.GetDisplayName()),
-		GivenName:   deref(u.GetGivenName()),
-		Surname:     deref(u.GetSurname()),
-		Department:  deref(u.GetDepartment()),
-		Title:       deref(u.GetJobTitle()),
-		Disabled:    u.GetAccountEnabled() != nil && !*u.GetAccountEnabled(),
-		Admin:       admins[id],
-		Licensed:    len(u.GetAssignedLicenses()) > 0,
+		Anchor:      u.ID,
+		Ref:         u.UserPrincipalName,
+		DisplayName: deref(u.DisplayName),
+		GivenName:   deref(u.GivenName),
+		Surname:     deref(u.Surname),
+		Department:  deref(u.Department),
+		Title:       deref(u.JobTitle),
+		Disabled:    u.AccountEnabled != nil && !*u.AccountEnabled,
+		Admin:       admins[u.ID],
+		Licensed:    len(u.AssignedLicenses) > 0,
 	}
 	if rec.Ref == "" {
-		rec.Ref = id
+		rec.Ref = u.ID
 	}
-	if phones := u.GetBusinessPhones(); len(phones) > 0 {
-		rec.Phone = phones[0]
+	if len(u.BusinessPhones) > 0 {
+		rec.Phone = u.BusinessPhones[0]
 	} else {
-		rec.Phone = deref(u.GetMobilePhone())
+		rec.Phone = deref(u.MobilePhone)
 	}
-	rec.Mail, rec.Aliases = addresses(deref(u.GetMail()), u.GetProxyAddresses(), u.GetOtherMails())
-	if imm := deref(u.GetOnPremisesImmutableId()); imm != "" {
+	rec.Mail, rec.Aliases = addresses(deref(u.Mail), u.ProxyAddresses, u.OtherMails)
+	if imm := deref(u.OnPremisesImmutableID); imm != "" {
 		if guid, err := immutableIDToGUID(imm); err == nil {
 			rec.JoinAnchor = guid
 		} else {
