@@ -105,10 +105,10 @@ func rawFetch(b *testing.B, srv *fakegraph.Server) int {
 	resp.Body.Close()
 	type user struct {
 		ID, UserPrincipalName, Mail, DisplayName, GivenName, Surname, MobilePhone, Department, JobTitle, UserType string
-		OnPremisesImmutableID                                                                                    string `json:"onPremisesImmutableId"`
-		ProxyAddresses, OtherMails, BusinessPhones                                                               []string
-		AccountEnabled                                                                                           *bool
-		AssignedLicenses                                                                                         []struct{ SkuID string }
+		OnPremisesImmutableID                                                                                     string `json:"onPremisesImmutableId"`
+		ProxyAddresses, OtherMails, BusinessPhones                                                                []string
+		AccountEnabled                                                                                            *bool
+		AssignedLicenses                                                                                          []struct{ SkuID string }
 	}
 	next := srv.GraphURL() + "/users/delta?$select=" + strings.Join(entra.UserFields(), ",")
 	n := 0
