@@ -54,6 +54,23 @@ func newADFixture(t *testing.T) *adFixture {
 	return f
 }
 
+// corpConnector is the YAML list item of an AD connector "corp" reading ou of
+// the test Samba AD with DirSync.
+func corpConnector(t *testing.T, ou string) string {
+	return fmt.Sprintf(`  - name: corp
+    type: ldap
+    ldap:
+      url: %s
+      ca_file: %s
+      bind_dn: %s
+      bind_password: ${%s}
+      preset: ad
+      base_dns: [%q]
+      incremental: dirsync
+`, testenv.Addr(t, testenv.EnvADSURL), testenv.Addr(t, testenv.EnvADCAFile), testenv.Addr(t, testenv.EnvADBindDN),
+		testenv.EnvADPassword, ou)
+}
+
 func (f *adFixture) add(dn string, attrs map[string][]string) {
 	f.t.Helper()
 	req := goldap.NewAddRequest(dn, nil)
@@ -98,23 +115,12 @@ func TestADIncrementalPlansExactlyTheFourChanges(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "dirsync.yaml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+	require.NoError(t, os.WriteFile(cfg, []byte(`
 state: {backend: local, path: data/state.db}
 store: {backend: sqlite, path: data/dirsync.db}
 domains: [example.com]
 connectors:
-  - name: corp
-    type: ldap
-    ldap:
-      url: %s
-      ca_file: %s
-      bind_dn: %s
-      bind_password: ${%s}
-      preset: ad
-      base_dns: [%q]
-      incremental: dirsync
-`, testenv.Addr(t, testenv.EnvADSURL), testenv.Addr(t, testenv.EnvADCAFile), testenv.Addr(t, testenv.EnvADBindDN),
-		testenv.EnvADPassword, fx.ou), 0o600))
+`+corpConnector(t, fx.ou)), 0o600))
 
 	rep, res := syncJSON(t, cfg, "--connector", "corp")
 	require.Equal(t, 0, res.code, res.stderr)

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/internal/fakegraph"
-	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 const entraSecretEnv = "DIRSYNC_TEST_ENTRA_SECRET"
@@ -45,18 +44,7 @@ connectors:
       admin_roles: ["Global Administrator"]
 `, srv.TenantID(), srv.ClientID(), entraSecretEnv, srv.AuthorityHost(), srv.GraphURL())
 	if corpOU != "" {
-		body += fmt.Sprintf(`
-  - name: corp
-    type: ldap
-    ldap:
-      url: %s
-      ca_file: %s
-      bind_dn: %s
-      bind_password: ${%s}
-      preset: ad
-      base_dns: [%q]
-`, testenv.Addr(t, testenv.EnvADSURL), testenv.Addr(t, testenv.EnvADCAFile), testenv.Addr(t, testenv.EnvADBindDN),
-			testenv.EnvADPassword, corpOU)
+		body += corpConnector(t, corpOU)
 	}
 	cfg = filepath.Join(dir, "dirsync.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(body), 0o600))

@@ -16,7 +16,10 @@ import (
 
 // groupFields is the $select of groups/delta. members is selected so that a
 // membership change puts the group in the next delta round (members@delta).
-var groupFields = []string{"id", "displayName", "mail", "mailEnabled", "securityEnabled", "proxyAddresses", "members"}
+var groupFields = append(groupProps[:len(groupProps):len(groupProps)], "members")
+
+// groupProps is the $select of a group read again after a delta round.
+var groupProps = []string{"id", "displayName", "mail", "mailEnabled", "securityEnabled", "proxyAddresses"}
 
 var memberFields = []string{"id", "userPrincipalName"}
 
@@ -85,7 +88,7 @@ func (s *source) groups(ctx context.Context, link string, emit connectors.Emit) 
 			if !full {
 				var err error
 				grp, err = s.client.Groups().ByGroupId(id).Get(gctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
-					QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields[:len(groupFields)-1]}})
+					QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupProps}})
 				if status(err) == 404 {
 					return nil // deleted since: the next round says so
 				}
