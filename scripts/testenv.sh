@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # testenv.sh: throwaway Redis, OpenLDAP, PostgreSQL 15 and a Samba AD domain
 # controller on loopback for the integration tests (DESIGN.md convention 10,
-# notes/test-servers.md).
+# notes/test-servers.md); it also installs Postfix, which tests start
+# themselves (scripts/testenv-postfix.sh).
 #
 #   scripts/testenv.sh start          install what is missing, start the servers,
 #                                     write .testenv/env.sh (reuses a running set)
@@ -23,6 +24,9 @@
 # Samba AD (scripts/testenv-samba.sh, which also tells how to add enabled and
 # disabled AD users and groups over LDAP) listens on its fixed ports 389/636:
 # it needs root and one DC per machine. DIRSYNC_TESTENV_NO_SAMBA=1 skips it.
+#
+# Postfix (scripts/testenv-postfix.sh) is only installed: env.sh names its
+# postfix command (DIRSYNC_TEST_POSTFIX) and each test runs its own instance.
 #
 # Status lines go to stderr so `run` never mixes them into CMD's stdout
 # (e.g. `go test -json`). DIRSYNC_TESTENV_TIMEOUT (seconds, default 30)
@@ -51,6 +55,8 @@ SAMBA_STARTED=0
 . "$(dirname "$SCRIPT")/testenv-ldap.sh"
 # shellcheck source=scripts/testenv-samba.sh
 . "$(dirname "$SCRIPT")/testenv-samba.sh"
+# shellcheck source=scripts/testenv-postfix.sh
+. "$(dirname "$SCRIPT")/testenv-postfix.sh"
 
 # OpenLDAP's tools must not pick up the machine's or the user's ldap.conf.
 export LDAPCONF=/dev/null LDAPRC=/dev/null
@@ -186,6 +192,7 @@ install_packages() {
 	[[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl && -x $PGBIN/postgres ]] || pkgs+=("postgresql-$PG_VERSION")
 	command -v openssl >/dev/null || pkgs+=(openssl)
 	samba_wanted && samba_missing_packages
+	postfix_missing_packages
 	((${#pkgs[@]})) || return 0
 
 	local sudo=()
@@ -198,9 +205,10 @@ install_packages() {
 	log "installing ${pkgs[*]} (apt-get, log $aptlog)"
 	# Debian's slapd would otherwise build its own database under /var/lib/ldap.
 	echo "slapd slapd/no_configuration boolean true" | "${sudo[@]}" debconf-set-selections
+	postfix_preseed "${sudo[@]}"
 	# Keep the packages' own services (redis on 6379, the main PostgreSQL
-	# cluster, Debian's samba-ad-dc/smbd/nmbd/winbind) from starting: we
-	# never use them.
+	# cluster, Debian's samba-ad-dc/smbd/nmbd/winbind, postfix on port 25)
+	# from starting: we never use them.
 	local policy=/usr/sbin/policy-rc.d own_policy=0
 	if [[ ! -e $policy ]]; then
 		# shellcheck disable=SC2064 # expand now: sudo and policy are locals
@@ -224,6 +232,7 @@ install_packages() {
 		die "apt-get install ${pkgs[*]} failed (exit $rc); full log: $aptlog"
 	fi
 	rm -f "$aptlog"
+	postfix_after_install "${sudo[@]}"
 	id postgres >/dev/null 2>&1 || die "user postgres missing after installing postgresql-$PG_VERSION"
 }
 
@@ -320,12 +329,13 @@ marker() {
 
 summary() {
 	(
-		unset DIRSYNC_TEST_AD_URL
+		unset DIRSYNC_TEST_AD_URL DIRSYNC_TEST_POSTFIX
 		# shellcheck disable=SC1090
 		. "$ENV_FILE"
 		log "redis     $DIRSYNC_TEST_REDIS_ADDR"
 		log "ldap      $DIRSYNC_TEST_LDAP_URL $DIRSYNC_TEST_LDAPS_URL ($DIRSYNC_TEST_LDAP_BASE_DN)"
 		log "postgres  ${DIRSYNC_TEST_PG_DSN%%\?*}"
+		log "postfix   ${DIRSYNC_TEST_POSTFIX:-not installed} (each test starts its own instance)"
 		if [[ -n ${DIRSYNC_TEST_AD_URL:-} ]]; then
 			# shellcheck disable=SC2153 # set by env.sh
 			log "samba-ad  $DIRSYNC_TEST_AD_URL $DIRSYNC_TEST_ADS_URL ($DIRSYNC_TEST_AD_BASE_DN)"
@@ -389,6 +399,7 @@ write_env() {
 		"DIRSYNC_TEST_LDAP_BIND_DN=$LDAP_BIND_DN"
 		"DIRSYNC_TEST_LDAP_PASSWORD=$LDAP_PASSWORD"
 		"DIRSYNC_TEST_PG_DSN=$PG_DSN"
+		"DIRSYNC_TEST_POSTFIX=$POSTFIX"
 	)
 	((SAMBA_STARTED)) && kvs+=(
 		"DIRSYNC_TEST_AD_URL=$AD_URL"
@@ -426,6 +437,12 @@ start_env() {
 	lock
 	if running; then
 		REUSED=1
+		# A set started before Postfix joined: install it and name it in
+		# env.sh rather than restart servers someone may be using.
+		if postfix_env_missing; then
+			install_packages
+			printf 'export DIRSYNC_TEST_POSTFIX=%s\n' "$(shq "$POSTFIX")" >>"$ENV_FILE"
+		fi
 		unlock
 		log "reusing the servers already started in $STATE"
 		summary

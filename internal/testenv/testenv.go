@@ -37,6 +37,10 @@ const (
 	// EnvPostgresDSN holds a PostgreSQL URL for the database dirsync_test
 	// (postgres://postgres@127.0.0.1:PORT/dirsync_test?sslmode=disable).
 	EnvPostgresDSN = "DIRSYNC_TEST_PG_DSN"
+	// EnvPostfix holds the path of Postfix's postfix command (Debian's
+	// postfix package, which the script installs but does not start: each
+	// test runs its own instance with StartPostfix).
+	EnvPostfix = "DIRSYNC_TEST_POSTFIX"
 
 	// The Samba AD domain controller (realm EXAMPLE.COM), on Samba's fixed
 	// ports, so one per machine; unset when the script ran with
