@@ -30,12 +30,10 @@ var (
 	// runsAccess: run reports are read by read-only tokens (every GET) and by
 	// the sync tokens that triggered them.
 	runsAccess = access{scopes: []string{store.ScopeRead, store.ScopeSync}}
-	// sendersAccess is for the outbound sender ingestion route (a later issue):
-	// a senders token may use it and nothing else.
+	// sendersAccess is for the outbound sender ingestion route: a senders
+	// token (the gateway's) may use it and nothing else.
 	sendersAccess = access{scopes: []string{store.ScopeSenders}}
 )
-
-var _ = sendersAccess // no route uses it yet
 
 // route is one method and path of the API.
 type route struct {
@@ -74,6 +72,8 @@ func (s *server) routes() []route {
 		{"GET", "/v1/imports/template", readAccess, s.importTemplate},
 		{"POST", "/v1/imports", adminOnly, s.importCSV},
 
+		{"POST", "/v1/senders", sendersAccess, s.reportSenders},
+
 		{"POST", "/v1/syncs", syncAccess, s.triggerSync},
 		{"GET", "/v1/runs", runsAccess, s.listRuns},
 		{"GET", "/v1/runs/{id}", runsAccess, s.getRun},
@@ -82,18 +82,19 @@ func (s *server) routes() []route {
 
 // server holds the API's dependencies.
 type server struct {
-	st     store.Store
-	syncer Syncer
-	log    *zap.Logger
-	now    func() time.Time
-	acct   *accounts.Service
-	mux    *http.ServeMux
+	st      store.Store
+	syncer  Syncer
+	senders Senders
+	log     *zap.Logger
+	now     func() time.Time
+	acct    *accounts.Service
+	mux     *http.ServeMux
 }
 
 // New returns the admin API's handler: every route under /v1 (see
 // openapi.yaml), bearer-token authentication with scopes, JSON in and out.
 func New(o Options) http.Handler {
-	s := &server{st: o.Store, syncer: o.Syncer, log: o.Log, now: o.Now, mux: http.NewServeMux()}
+	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, log: o.Log, now: o.Now, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}

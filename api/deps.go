@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/password"
 )
@@ -40,10 +41,17 @@ type Syncer interface {
 type Options struct {
 	Store  store.Store
 	Syncer Syncer
-	Log    *zap.Logger
+	// Senders answers POST /v1/senders (nil: 503, the process ingests no senders).
+	Senders Senders
+	Log     *zap.Logger
 	// Now is the clock (time.Now when nil); tests move it to expire invitations.
 	Now func() time.Time
 	// PasswordParams are the argon2id costs of new password and security-answer
 	// hashes (zero: password.Default). Tests use cheap ones.
 	PasswordParams password.Params
+}
+
+// Senders settles reported outbound senders: outbound.Service in the daemon.
+type Senders interface {
+	Report(ctx context.Context, senders []string, via string) ([]outbound.Result, error)
 }

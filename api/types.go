@@ -8,6 +8,8 @@ package api
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/dirsync/dirsync/outbound"
 )
 
 // ErrorBody is every error response: {"error": {"code", "message", "details"}}.
@@ -329,4 +331,22 @@ type RunList struct {
 type RunDetail struct {
 	Run
 	Report json.RawMessage `json:"report,omitempty"`
+}
+
+// ReportSenders is the body of POST /v1/senders: the senders of outbound mail,
+// as the gateway saw them (bare, <addr> or "Name <addr>").
+type ReportSenders struct {
+	Senders []string `json:"senders"`
+}
+
+// SenderResult is what became of one reported sender.
+type SenderResult = outbound.Result
+
+// SendersReport answers POST /v1/senders: one result per sender, in order,
+// and the totals.
+type SendersReport struct {
+	Created int            `json:"created"`
+	Exists  int            `json:"exists"`
+	Ignored int            `json:"ignored"`
+	Results []SenderResult `json:"results"`
 }

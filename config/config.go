@@ -44,6 +44,8 @@ type Config struct {
 	Domains    []string    `yaml:"domains"`
 	Sync       Policy      `yaml:"sync"`
 	Connectors []Connector `yaml:"connectors"`
+	// Outbound configures the ingestion of first-time outbound senders.
+	Outbound Outbound `yaml:"outbound"`
 
 	// Dir is the folder of the config file; relative paths were resolved against it.
 	Dir string `yaml:"-"`
@@ -146,6 +148,7 @@ func Defaults() Config {
 			MissingRuns:           2,
 			SoftMatch:             true,
 		},
+		Outbound: defaultOutbound(),
 	}
 }
 
@@ -391,6 +394,7 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	probs = append(probs, c.Sync.validate("sync")...)
+	probs = append(probs, c.Outbound.validate(c.State.Backend)...)
 	if len(c.Connectors) == 0 {
 		add("connectors", "no connector configured: add at least one (see deploy/examples/quickstart.yaml)")
 	}

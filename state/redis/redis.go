@@ -180,6 +180,13 @@ func tlsConfig(o TLSOptions) (*tls.Config, error) {
 // sends (metrics, and the benchmarks' round-trip counts).
 func (b *Backend) AddHook(h goredis.Hook) { b.rdb.AddHook(h) }
 
+// Client is the backend's connection, for other components that keep shared
+// data in the same Redis (outbound senders' seen-set, rate limits and stream).
+func (b *Backend) Client() goredis.UniversalClient { return b.rdb }
+
+// Prefix is the prefix of every key (default "dirsync").
+func (b *Backend) Prefix() string { return b.prefix }
+
 // Close closes the client; closing again is a no-op.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() { b.closeErr = b.rdb.Close() })

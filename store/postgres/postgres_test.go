@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"sync/atomic"
 	"testing"
 
@@ -17,34 +15,8 @@ import (
 	"github.com/dirsync/dirsync/store/storetest"
 )
 
-// testSchema creates an empty schema of its own for one test (the test server
-// is shared by every checkout and package on the machine) and returns a pool
-// configuration whose connections use it; the schema is dropped when the test
-// ends.
-func testSchema(t testing.TB) *pgxpool.Config {
-	t.Helper()
-	dsn := testenv.Addr(t, testenv.EnvPostgresDSN)
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	schema := "dirsync_test_" + hex.EncodeToString(suffix)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	_, err = admin.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-		require.NoError(t, err)
-	})
-	cfg, err := pgxpool.ParseConfig(dsn)
-	require.NoError(t, err)
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	return cfg
-}
+// testSchema is a fresh schema of the test's own (testenv.PostgresSchema).
+func testSchema(t testing.TB) *pgxpool.Config { return testenv.PostgresSchema(t) }
 
 // openTest opens a store in a fresh schema, closed when the test ends.
 func openTest(t testing.TB, cfg *pgxpool.Config) *Store {

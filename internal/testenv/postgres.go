@@ -1,0 +1,49 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresSchema creates an empty schema of its own for one test (the test
+// server is shared by every checkout and package on the machine) and returns a
+// pool configuration whose connections use it; the schema is dropped when the
+// test ends. It skips or fails like Addr when the server is not configured.
+func PostgresSchema(t testing.TB) *pgxpool.Config {
+	t.Helper()
+	dsn := Addr(t, EnvPostgresDSN)
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	schema := "dirsync_test_" + hex.EncodeToString(suffix)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("postgres %s: %v", EnvPostgresDSN, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("postgres %s: %v", EnvPostgresDSN, err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	return cfg
+}
