@@ -93,16 +93,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("connector scheduled", zap.String("connector", cc.Name), zap.String("schedule", spec), zap.String("full_schedule", fullSpec))
 	}
 
+	out, err := a.openSenders()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
 	}
-	handler := serveMux(a, node, api.New(api.Options{Store: a.store, Syncer: runs, Log: a.log}))
+	handler := serveMux(a, node, api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc, Log: a.log}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("version", version()))
 
+	// Senders are settled until SIGTERM: what is in flight then is reported
+	// again (the policy service's next message, the stream's pending entries).
+	out.start(sigCtx, a)
 	sched.Start()
 	nodeDone := make(chan struct{})
 	nodeCtx, stopNode := context.WithCancel(sigCtx)
@@ -120,6 +127,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	case err := <-srvErr:
 		log.Error("http server stopped", zap.Error(err))
 	}
+	stop() // ends sigCtx also when the HTTP server stopped on its own
+	out.wait()
 	// Give the leader lease up first, so another replica takes the schedule
 	// over at once instead of when the lease runs out.
 	stopNode()
