@@ -115,3 +115,19 @@ func TestRedisState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "pw", v)
 }
+
+func TestOutboundSettings(t *testing.T) {
+	cfg, err := config.Load("testdata/minimal.good.yaml", registry.Builtin())
+	require.NoError(t, err)
+	require.Equal(t, config.Outbound{
+		Stream:    config.OutboundStream{Name: "dirsync:senders", Group: "dirsync", ClaimIdle: time.Minute},
+		RateLimit: config.OutboundRate{PerDomain: 100, Period: time.Hour},
+		SeenSize:  100_000, SeenTTL: 24 * time.Hour, Workers: 4, Queue: 10_000,
+	}, cfg.Outbound, "defaults: no policy listener, no stream")
+
+	cfg, err = config.Load("testdata/outbound.good.yaml", registry.Builtin())
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:10040", cfg.Outbound.Policy.Listen)
+	require.Equal(t, config.OutboundStream{Enabled: true, Name: "gateway:senders", Group: "dirsync", ClaimIdle: 30 * time.Second}, cfg.Outbound.Stream)
+	require.Equal(t, config.OutboundRate{PerDomain: 20, Period: 10 * time.Minute}, cfg.Outbound.RateLimit)
+}
