@@ -66,6 +66,13 @@ type harness struct {
 // syncer may be nil.
 func newHarness(t *testing.T, syncer api.Syncer, st *sqlite.Store) *harness {
 	t.Helper()
+	return newHarnessWith(t, api.Options{Syncer: syncer}, st)
+}
+
+// newHarnessWith is newHarness with more of the API's options (the store,
+// logger, clock and password costs are the harness's own).
+func newHarnessWith(t *testing.T, o api.Options, st *sqlite.Store) *harness {
+	t.Helper()
 	if st == nil {
 		var err error
 		st, err = sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
@@ -75,8 +82,8 @@ func newHarness(t *testing.T, syncer api.Syncer, st *sqlite.Store) *harness {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	h := &harness{t: t, st: st, clk: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: logs}
-	h.srv = httptest.NewServer(api.New(api.Options{Store: st, Syncer: syncer, Log: zap.New(core),
-		Now: h.clk.now, PasswordParams: fast}))
+	o.Store, o.Log, o.Now, o.PasswordParams = st, zap.New(core), h.clk.now, fast
+	h.srv = httptest.NewServer(api.New(o))
 	t.Cleanup(h.srv.Close)
 	for _, scope := range store.Scopes {
 		tok, hash, err := api.NewToken()
