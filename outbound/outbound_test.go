@@ -90,20 +90,20 @@ func TestRules(t *testing.T) {
 	st := newStore(t)
 	svc := newService(t, outbound.Options{Store: st, RateLimit: -1})
 	senders := []string{
-		"new@example.com",              // created
-		"bob@example.com",              // a user
-		"ROBERT@Example.COM",           // bob's alias, upper case
-		"carol@example.com",            // disabled: not re-enabled
-		"dave@example.com",             // deleted by an admin: tombstone
-		"eve@external.org",             // external
-		"",                             // bounce
-		"<>",                           // bounce
-		"not an address",               // invalid
+		"new@example.com",               // created
+		"bob@example.com",               // a user
+		"ROBERT@Example.COM",            // bob's alias, upper case
+		"carol@example.com",             // disabled: not re-enabled
+		"dave@example.com",              // deleted by an admin: tombstone
+		"eve@external.org",              // external
+		"",                              // bounce
+		"<>",                            // bounce
+		"not an address",                // invalid
 		`"Frank Q" <Frank@Example.com>`, // display name and case
-		"<grace@example.com>",          // angle brackets
-		"heidi@bücher.example",         // IDN domain
-		"new@example.com",              // twice in one batch
-		"ivan@example.com\x00\xff",     // garbage bytes
+		"<grace@example.com>",           // angle brackets
+		"heidi@bücher.example",          // IDN domain
+		"new@example.com",               // twice in one batch
+		"ivan@example.com\x00\xff",      // garbage bytes
 	}
 	res, err := svc.Report(t.Context(), senders, "http")
 	require.NoError(t, err)
