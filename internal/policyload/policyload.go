@@ -30,7 +30,8 @@ type Options struct {
 	// Requests in total, spread over the connections.
 	Requests int
 	// Sender(i) is the sender of request i; nil uses "sender<i>@example.com".
-	// It is called from several goroutines.
+	// It is called from several goroutines, before the request's latency
+	// clock starts: a Sender that sleeps paces the load like think time.
 	Sender func(i int) string
 }
 

@@ -168,11 +168,11 @@ func (c *conn) request() error {
 	for {
 		line, err := c.br.ReadSlice('\n')
 		size += len(line)
-		if errors.Is(err, bufio.ErrBufferFull) {
+		if err == bufio.ErrBufferFull {
 			// Longer than MaxLine: skip to its end without keeping it.
 			oversized = true
 			c.warnOversized("line over max_line", line)
-			for errors.Is(err, bufio.ErrBufferFull) {
+			for err == bufio.ErrBufferFull {
 				line, err = c.br.ReadSlice('\n')
 				size += len(line)
 			}
