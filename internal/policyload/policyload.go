@@ -30,9 +30,13 @@ type Options struct {
 	// Requests in total, spread over the connections.
 	Requests int
 	// Sender(i) is the sender of request i; nil uses "sender<i>@example.com".
-	// It is called from several goroutines, before the request's latency
-	// clock starts: a Sender that sleeps paces the load like think time.
+	// It is called from several goroutines.
 	Sender func(i int) string
+	// Rate, when positive, paces the run: request i is sent no earlier than
+	// i/Rate seconds after the start, the way a gateway's steady traffic
+	// arrives; 0 sends as fast as the connections allow (saturation, where the
+	// load generator and the server share the cores and both show in the tail).
+	Rate int
 }
 
 // Result of a run.
@@ -111,7 +115,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := client(c, o, &next, lat); err != nil {
+			if err := client(c, o, start, &next, lat); err != nil {
 				fail(err)
 			}
 		}()
@@ -129,7 +133,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 }
 
 // client runs requests taken from next on c until none are left.
-func client(c net.Conn, o Options, next *atomic.Int64, lat []time.Duration) error {
+func client(c net.Conn, o Options, start time.Time, next *atomic.Int64, lat []time.Duration) error {
 	br := bufio.NewReaderSize(c, 4096)
 	req := make([]byte, 0, 1024)
 	got := make([]byte, 0, 64)
@@ -139,6 +143,9 @@ func client(c net.Conn, o Options, next *atomic.Int64, lat []time.Duration) erro
 			return nil
 		}
 		req = appendRequest(req[:0], i, o.Sender(i))
+		if o.Rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(o.Rate))))
+		}
 		t0 := time.Now()
 		if _, err := c.Write(req); err != nil {
 			return fmt.Errorf("policyload request %d: write: %w", i, err)

@@ -100,27 +100,8 @@ func BenchmarkPolicy(b *testing.B) {
 	b.Run("known-senders-20k", func(b *testing.B) {
 		srv := policy.New(policy.Options{Sink: newKnownSink(b, senders)})
 		addr := serveBench(b, srv.Serve)
-		runLoad(b, addr, paced(20_000, sender))
+		runLoadAt(b, addr, sender, 20_000)
 	})
-}
-
-// paced wraps sender so that request i is sent no earlier than i/rate
-// seconds after the run's first request. A pacer serves one run at a time.
-func paced(rate int, sender func(int) string) func(int) string {
-	var (
-		mu    sync.Mutex
-		start time.Time
-	)
-	return func(i int) string {
-		mu.Lock()
-		if i == 0 || start.IsZero() {
-			start = time.Now()
-		}
-		at := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
-		mu.Unlock()
-		time.Sleep(time.Until(at))
-		return sender(i)
-	}
 }
 
 // serveBench starts serve on a loopback listener for the benchmark's life.
@@ -140,6 +121,11 @@ func serveBench(b *testing.B, serve func(context.Context, net.Listener) error) s
 // runLoad runs benchRequests requests per iteration and reports throughput
 // over all of them and the mean of each iteration's percentiles.
 func runLoad(b *testing.B, addr string, sender func(int) string) float64 {
+	return runLoadAt(b, addr, sender, 0)
+}
+
+// runLoadAt is runLoad paced at rate requests per second (0: unpaced).
+func runLoadAt(b *testing.B, addr string, sender func(int) string, rate int) float64 {
 	var (
 		total      time.Duration
 		n          int
@@ -148,7 +134,7 @@ func runLoad(b *testing.B, addr string, sender func(int) string) float64 {
 	b.ResetTimer()
 	for range b.N {
 		r, err := policyload.Run(context.Background(), policyload.Options{
-			Addr: addr, Conns: benchConns, Requests: benchRequests, Sender: sender})
+			Addr: addr, Conns: benchConns, Requests: benchRequests, Sender: sender, Rate: rate})
 		require.NoError(b, err)
 		total += r.Elapsed
 		n += r.Requests
