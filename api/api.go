@@ -85,6 +85,7 @@ type server struct {
 	st      store.Store
 	syncer  Syncer
 	senders Senders
+	observe func(route string, status int, took time.Duration)
 	log     *zap.Logger
 	now     func() time.Time
 	acct    *accounts.Service
@@ -94,7 +95,7 @@ type server struct {
 // New returns the admin API's handler: every route under /v1 (see
 // openapi.yaml), bearer-token authentication with scopes, JSON in and out.
 func New(o Options) http.Handler {
-	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, log: o.Log, now: o.Now, mux: http.NewServeMux()}
+	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, observe: o.Observe, log: o.Log, now: o.Now, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -119,6 +120,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &recorder{header: http.Header{}, code: http.StatusOK}
 	h.ServeHTTP(rec, r)
+	if s.observe != nil {
+		defer func() { s.observe("unmatched", rec.code, 0) }()
+	}
 	switch rec.code {
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", rec.header.Get("Allow"))
@@ -168,8 +172,12 @@ func (s *server) handle(rt route) http.Handler {
 		// addresses, never secrets; bodies (passwords, answers) are not logged.
 		var tokenName string // set once authenticated
 		defer func() {
+			took := time.Since(start)
 			s.log.Info("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
-				zap.Int("status", w.code), zap.String("token_name", tokenName), zap.Duration("took", time.Since(start)))
+				zap.Int("status", w.code), zap.String("token_name", tokenName), zap.Duration("took", took))
+			if s.observe != nil {
+				s.observe(rt.method+" "+rt.path, w.code, took)
+			}
 		}()
 		defer func() {
 			if p := recover(); p != nil {

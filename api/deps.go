@@ -41,6 +41,10 @@ type Syncer interface {
 type Options struct {
 	Store  store.Store
 	Syncer Syncer
+	// Observe, when set, is called once per API request with the route's
+	// pattern (e.g. "GET /v1/users/{address}"; "unmatched" when no route
+	// matched), the status answered and the time taken: the metrics hook.
+	Observe func(route string, status int, took time.Duration)
 	// Senders answers POST /v1/senders (nil: 503, the process ingests no senders).
 	Senders Senders
 	Log     *zap.Logger
