@@ -2,11 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -149,44 +145,6 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursor
 		return fmt.Errorf("commit state (the store is updated; the next run re-checks these objects): %w", err)
 	}
 	return nil
-}
-
-// hold stores the held operations for an admin to approve, as the connector's one
-// current hold: each run replaces it (or removes it when nothing is held), so an
-// approval never applies operations an older run planned. Losing the hold would
-// lose the operations, so failing to store it fails the run before the commit.
-func (r *run) hold(ctx context.Context, p *plan.Plan) error {
-	if len(p.Held) == 0 {
-		err := r.e.state.DeleteHold(ctx, r.job.Name, r.job.Name)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return fmt.Errorf("clear the previous hold: %w", err)
-		}
-		return nil
-	}
-	ops := make([]store.Change, len(p.Held))
-	for i, op := range p.Held {
-		ops[i] = op.Change
-	}
-	raw, err := json.Marshal(ops)
-	if err != nil {
-		return fmt.Errorf("encode held operations: %w", err)
-	}
-	err = r.e.state.PutHold(ctx, state.Hold{ID: r.job.Name, Connector: r.job.Name, RunID: r.rep.RunID,
-		Reason: p.HoldReason, Created: time.Now().UTC(), Operations: raw})
-	if err != nil {
-		return fmt.Errorf("record held operations: %w", err)
-	}
-	r.log.Warn("destructive changes held for approval", zap.Int("held", len(p.Held)), zap.String("reason", p.HoldReason),
-		zap.Strings("addresses", heldAddresses(p.Held, 20)))
-	return nil
-}
-
-func heldAddresses(ops []plan.Op, limit int) []string {
-	var out []string
-	for _, op := range ops[:min(limit, len(ops))] {
-		out = append(out, op.Address)
-	}
-	return slices.Clip(out)
 }
 
 // actor is who the store's audit log names for the run's writes.

@@ -244,6 +244,11 @@ func (r *run) execute(ctx context.Context) {
 	healthy, note := b.Finish(r.rep.Full, r.job.Policy.MinSourcePercent, plan.Brakes{
 		MaxDestructive: r.job.Policy.MaxDestructive, MaxDestructivePercent: r.job.Policy.MaxDestructivePercent})
 	p := &b.Plan
+	oldHolds, err := r.keepHeld(ctx, p)
+	if err != nil {
+		r.rep.fail(err)
+		return
+	}
 	r.rep.Counts = p.Counts()
 	r.rep.Quarantined = append(r.rep.Quarantined, p.Quarantined...)
 	r.rep.Warnings = append(r.rep.Warnings, p.Warnings...)
@@ -266,7 +271,7 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
-	if err := r.hold(ctx, p); err != nil {
+	if err := r.hold(ctx, p, oldHolds); err != nil {
 		r.rep.fail(err)
 		return
 	}

@@ -376,21 +376,34 @@ func TestHeldChangesAreNotLostOnIncrementalRuns(t *testing.T) {
 		cursor, err := e.state.Cursor(ctx, "dir")
 		require.NoError(t, err)
 		require.Equal(t, "c1", string(cursor), "the cursor must not move past held changes")
-		holds, err := e.state.Holds(ctx, "dir")
+		held, err := e.eng.Held(ctx, "dir", engine.HoldPending)
 		require.NoError(t, err)
-		require.Len(t, holds, 1, "one current hold per connector, replaced by each run")
-		require.Equal(t, rep.RunID, holds[0].RunID)
+		require.Len(t, held, 2, "the same two operations, held again under the same IDs")
+		require.Equal(t, rep.RunID, held[0].RunID)
 	}
 	require.True(t, e.enabled(t, "u01@example.com"))
 
+	// Raising the limit does not release them: held operations wait for an
+	// admin. Approving them applies them; the next run moves the cursor on.
 	pol.MaxDestructive = 10
 	rep := e.run(t, inc, pol, engine.Options{})
-	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
-	require.Equal(t, 2, rep.Counts.Disable)
-	require.False(t, e.enabled(t, "u01@example.com"))
-	holds, err := e.state.Holds(ctx, "dir")
+	require.Equal(t, engine.StatusHeld, rep.Status, rep.Errors)
+	require.True(t, e.enabled(t, "u01@example.com"))
+	res, err := e.eng.Decide(ctx, engine.Decision{RunID: rep.RunID, Approve: true, By: "alice"})
 	require.NoError(t, err)
-	require.Empty(t, holds, "nothing held any more: the stale hold is removed")
+	require.Len(t, res, 2)
+	require.False(t, e.enabled(t, "u01@example.com"))
+	require.False(t, e.enabled(t, "u02@example.com"))
+	rep = e.run(t, inc, pol, engine.Options{})
+	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+	require.Zero(t, rep.Counts.Held)
+	require.Zero(t, rep.Counts.Disable, "approved operations are not planned again")
+	cursor, err := e.state.Cursor(ctx, "dir")
+	require.NoError(t, err)
+	require.NotEqual(t, "c1", string(cursor), "nothing held: the cursor moves on")
+	held, err := e.eng.Held(ctx, "dir", engine.HoldApplied)
+	require.NoError(t, err)
+	require.Len(t, held, 2)
 }
 
 func TestSmallReadHoldsEvenExplicitDisables(t *testing.T) {
