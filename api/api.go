@@ -74,6 +74,12 @@ func (s *server) routes() []route {
 
 		{"POST", "/v1/senders", sendersAccess, s.reportSenders},
 
+		{"GET", "/v1/holds", readAccess, s.listHolds},
+		{"POST", "/v1/holds/approve", adminOnly, s.approveHolds},
+		{"POST", "/v1/holds/reject", adminOnly, s.rejectHolds},
+		{"POST", "/v1/holds/{id}/approve", adminOnly, s.approveHold},
+		{"POST", "/v1/holds/{id}/reject", adminOnly, s.rejectHold},
+
 		{"POST", "/v1/syncs", syncAccess, s.triggerSync},
 		{"GET", "/v1/runs", runsAccess, s.listRuns},
 		{"GET", "/v1/runs/{id}", runsAccess, s.getRun},
@@ -85,6 +91,7 @@ type server struct {
 	st      store.Store
 	syncer  Syncer
 	senders Senders
+	holds   Holds
 	observe func(route string, status int, took time.Duration)
 	log     *zap.Logger
 	now     func() time.Time
@@ -95,7 +102,7 @@ type server struct {
 // New returns the admin API's handler: every route under /v1 (see
 // openapi.yaml), bearer-token authentication with scopes, JSON in and out.
 func New(o Options) http.Handler {
-	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, observe: o.Observe, log: o.Log, now: o.Now, mux: http.NewServeMux()}
+	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, observe: o.Observe, log: o.Log, now: o.Now, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}

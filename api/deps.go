@@ -37,6 +37,15 @@ type Syncer interface {
 	FieldOwner(connector, field string) bool
 }
 
+// Holds lists and decides held operations: the engine in the daemon.
+type Holds interface {
+	// Holds lists held operations of a connector ("" = all) with a status ("" = all).
+	Holds(ctx context.Context, connector, status string) ([]Hold, error)
+	// Decide approves or rejects; one result per operation selected. A refused
+	// operation has Code and Error set; the error is for the request as a whole.
+	Decide(ctx context.Context, d DecideHolds, approve bool, by string) ([]HoldResult, error)
+}
+
 // Options configures the API handler.
 type Options struct {
 	Store  store.Store
@@ -45,6 +54,8 @@ type Options struct {
 	// pattern (e.g. "GET /v1/users/{address}"; "unmatched" when no route
 	// matched), the status answered and the time taken: the metrics hook.
 	Observe func(route string, status int, took time.Duration)
+	// Holds answers /v1/holds (nil: 503).
+	Holds Holds
 	// Senders answers POST /v1/senders (nil: 503, the process ingests no senders).
 	Senders Senders
 	Log     *zap.Logger

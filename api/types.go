@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dirsync/dirsync/outbound"
+	"github.com/dirsync/dirsync/store"
 )
 
 // ErrorBody is every error response: {"error": {"code", "message", "details"}}.
@@ -57,6 +58,8 @@ const (
 	CodeUnsupportedMedia   = "unsupported_media_type"   // 415: a body that is not JSON (CSV for imports)
 	CodeTooLarge           = "request_too_large"        // 413: a JSON body over the size limit
 	CodeMethodNotAllowed   = "method_not_allowed"       // 405: the path exists, not with this method
+	CodeHoldNotFound       = "hold_not_found"           // 404: no held operation with that id
+	CodeHoldDecided        = "hold_decided"             // 409: the held operation was already applied, rejected or expired
 	CodeUnavailable        = "unavailable"              // 503: this process has no sync side (Options.Syncer nil)
 	CodeInternal           = "internal"                 // 500: never for bad input
 )
@@ -349,4 +352,49 @@ type SendersReport struct {
 	Exists  int            `json:"exists"`
 	Ignored int            `json:"ignored"`
 	Results []SenderResult `json:"results"`
+}
+
+// Hold is one destructive operation a run held for an admin (GET /v1/holds).
+type Hold struct {
+	ID        string              `json:"id"`
+	Connector string              `json:"connector"`
+	RunID     string              `json:"run_id"`
+	Reason    string              `json:"reason"`
+	Created   time.Time           `json:"created"`
+	Action    string              `json:"action"`
+	Kind      string              `json:"kind"`
+	Address   string              `json:"address"`
+	Changes   []store.FieldChange `json:"changes,omitempty"`
+	// Status: pending, applied, rejected or expired.
+	Status  string    `json:"status"`
+	Decided time.Time `json:"decided,omitzero"`
+	By      string    `json:"by,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// HoldList answers GET /v1/holds.
+type HoldList struct {
+	Holds []Hold `json:"holds"`
+}
+
+// DecideHolds selects held operations to approve or reject in bulk: the
+// listed IDs, or every pending one of a run or of a connector.
+type DecideHolds struct {
+	IDs       []string `json:"ids,omitempty"`
+	RunID     string   `json:"run_id,omitempty"`
+	Connector string   `json:"connector,omitempty"`
+}
+
+// HoldResult is the outcome of deciding one held operation.
+type HoldResult struct {
+	ID     string `json:"id"`
+	Status string `json:"status,omitempty"`
+	// Code is set when the decision was refused: hold_not_found or hold_decided.
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// HoldResults answers an approval or a rejection.
+type HoldResults struct {
+	Results []HoldResult `json:"results"`
 }

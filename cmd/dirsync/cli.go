@@ -71,6 +71,7 @@ $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
   dirsync runs    list|show RUN-ID         sync run history and reports
   dirsync trigger [--connector NAME]... [--dry-run] [--full] [--no-wait]
                                        run a sync in the daemon now
+  dirsync holds   list|approve|reject     destructive operations held for approval
   dirsync tokens  create|list|revoke --config FILE
                                        API tokens, straight in the store (no daemon needed)
 Run 'dirsync COMMAND --help' or 'dirsync COMMAND SUBCOMMAND --help' for details.
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRuns(ctx, args[1:], stdout, stderr)
 	case "trigger":
 		return cmdTrigger(ctx, args[1:], stdout, stderr)
+	case "holds":
+		return cmdHolds(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return cmdTokens(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

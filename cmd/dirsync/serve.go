@@ -101,7 +101,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
 	}
-	handler := serveMux(a, node, api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc, Log: a.log}))
+	handler := serveMux(a, node, api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc, Holds: holdsAPI{a.engine}, Log: a.log}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

@@ -1,0 +1,112 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Held operations: listed with their status, approved or rejected one by one
+// or in bulk.
+
+var holdStatuses = []string{"pending", "applied", "rejected", "expired"}
+
+func (s *server) holdsOr503() (Holds, error) {
+	if s.holds == nil {
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "this process keeps no holds: ask the dirsync daemon (dirsync serve)"}
+	}
+	return s.holds, nil
+}
+
+func (s *server) listHolds(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.holdsOr503()
+	if err != nil {
+		return err
+	}
+	q, err := query(r, "connector", "status")
+	if err != nil {
+		return err
+	}
+	status := q.Get("status")
+	if status != "" && !slices.Contains(holdStatuses, status) {
+		return badRequest("status %q: use one of %s", status, strings.Join(holdStatuses, ", "))
+	}
+	list, err := h.Holds(r.Context(), q.Get("connector"), status)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []Hold{}
+	}
+	writeJSON(w, http.StatusOK, HoldList{Holds: list})
+	return nil
+}
+
+func (s *server) approveHold(w http.ResponseWriter, r *http.Request) error {
+	return s.decideOne(w, r, true)
+}
+
+func (s *server) rejectHold(w http.ResponseWriter, r *http.Request) error {
+	return s.decideOne(w, r, false)
+}
+
+func (s *server) approveHolds(w http.ResponseWriter, r *http.Request) error {
+	return s.decideMany(w, r, true)
+}
+
+func (s *server) rejectHolds(w http.ResponseWriter, r *http.Request) error {
+	return s.decideMany(w, r, false)
+}
+
+// decideOne decides the hold named in the path; a refusal is the answer's
+// error (404 hold_not_found, 409 hold_decided).
+func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool) error {
+	h, err := s.holdsOr503()
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	res, err := h.Decide(r.Context(), DecideHolds{IDs: []string{id}}, approve, adminActor(r).Name)
+	if err != nil {
+		return err
+	}
+	for _, x := range res {
+		switch x.Code {
+		case CodeHoldNotFound:
+			return &apiError{Status: http.StatusNotFound, Code: x.Code, Message: x.Error + "; GET /v1/holds lists them"}
+		case CodeHoldDecided:
+			return &apiError{Status: http.StatusConflict, Code: x.Code, Message: x.Error}
+		case "":
+		default:
+			return &apiError{Status: http.StatusUnprocessableEntity, Code: x.Code, Message: x.Error}
+		}
+	}
+	writeJSON(w, http.StatusOK, HoldResults{Results: res})
+	return nil
+}
+
+// decideMany decides in bulk: 200 with one result per operation, refused
+// ones included with their code.
+func (s *server) decideMany(w http.ResponseWriter, r *http.Request, approve bool) error {
+	h, err := s.holdsOr503()
+	if err != nil {
+		return err
+	}
+	var in DecideHolds
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	if len(in.IDs) == 0 && in.RunID == "" && in.Connector == "" {
+		return badRequest(`say which holds: "ids", or every pending one of a "run_id" or a "connector"`)
+	}
+	res, err := h.Decide(r.Context(), in, approve, adminActor(r).Name)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = []HoldResult{}
+	}
+	writeJSON(w, http.StatusOK, HoldResults{Results: res})
+	return nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/state"
+	"github.com/dirsync/dirsync/sync/engine"
+)
+
+// holdsAPI serves /v1/holds from the engine.
+type holdsAPI struct{ eng *engine.Engine }
+
+var _ api.Holds = holdsAPI{}
+
+func (h holdsAPI) Holds(ctx context.Context, connector, status string) ([]api.Hold, error) {
+	ops, err := h.eng.Held(ctx, connector, status)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Hold, len(ops))
+	for i, o := range ops {
+		out[i] = api.Hold{ID: o.ID, Connector: o.Connector, RunID: o.RunID, Reason: o.Reason, Created: o.Created,
+			Action: string(o.Change.Action), Kind: o.Change.Kind, Address: o.Change.Address, Changes: o.Change.Changes,
+			Status: o.Status, Decided: o.Decided, By: o.By, Error: o.Error}
+	}
+	return out, nil
+}
+
+func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, by string) ([]api.HoldResult, error) {
+	res, err := h.eng.Decide(ctx, engine.Decision{IDs: d.IDs, RunID: d.RunID, Connector: d.Connector, Approve: approve, By: by})
+	if errors.Is(err, state.ErrLocked) {
+		return nil, fmt.Errorf("%w: %w", api.ErrSyncBusy, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.HoldResult, len(res))
+	for i, r := range res {
+		out[i] = api.HoldResult{ID: r.ID, Status: r.Status, Error: r.Error}
+		switch {
+		case errors.Is(r.Err, engine.ErrHoldNotFound):
+			out[i].Code = api.CodeHoldNotFound
+		case errors.Is(r.Err, engine.ErrHoldDecided):
+			out[i].Code = api.CodeHoldDecided
+		case r.Err != nil:
+			out[i].Code = "apply_failed"
+		}
+	}
+	return out, nil
+}
