@@ -20,6 +20,7 @@ import (
 type senders struct {
 	svc    *outbound.Service
 	policy net.Listener     // nil when outbound.policy.listen is empty
+	polSrv *policy.Server   // with policy; kept for its Stats on /metrics
 	stream *stream.Consumer // nil when outbound.stream is off
 	wg     sync.WaitGroup
 }
@@ -54,6 +55,7 @@ func (a *app) openSenders() (*senders, error) {
 		if s.policy, err = net.Listen("tcp", l); err != nil {
 			return nil, fmt.Errorf("listen on %s (outbound.policy.listen): %w", l, err)
 		}
+		s.polSrv = policy.New(policy.Options{Sink: svc, Log: a.log.Named("outbound").Named("policy")})
 	}
 	return s, nil
 }
@@ -66,7 +68,7 @@ func (s *senders) start(ctx context.Context, a *app) {
 	log := a.log.Named("outbound")
 	s.wg.Go(func() { s.svc.Run(ctx) })
 	if s.policy != nil {
-		srv := policy.New(policy.Options{Sink: s.svc, Log: log.Named("policy")})
+		srv := s.polSrv
 		log.Info("policy service listening", zap.String("listen", s.policy.Addr().String()))
 		s.wg.Go(func() {
 			if err := srv.Serve(ctx, s.policy); err != nil {

@@ -101,7 +101,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
 	}
-	handler := serveMux(a, node, api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc, Holds: holdsAPI{a.engine}, Log: a.log}))
+	// Metrics hook in before anything runs, so the start-up run is counted.
+	m := newMetrics(runs, out, node)
+	handler := serveMux(a, node, m.Handler(), api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc,
+		Holds: holdsAPI{a.engine}, Observe: m.APIRequest, Log: a.log}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
@@ -153,11 +156,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // serveMux serves /healthz (the process is alive), /readyz (the store and the
-// state backend answer; a replica also says whether it leads) and the admin
-// API under /v1.
-func serveMux(a *app, node *cluster.Node, v1 http.Handler) http.Handler {
+// state backend answer; a replica also says whether it leads), /metrics
+// (Prometheus; no auth, like the probes: it holds counts, never addresses or
+// secrets) and the admin API under /v1.
+func serveMux(a *app, node *cluster.Node, prom, v1 http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", v1)
+	mux.Handle("GET /metrics", prom)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,8 @@ type Runner struct {
 	jobs   map[string]engine.Job
 	names  []string
 
-	leader Leader
+	leader   Leader
+	onFinish func(Finished)
 
 	mu      sync.Mutex
 	running map[string]*active // by connector
@@ -62,6 +64,7 @@ type active struct {
 	started time.Time
 	done    chan struct{}
 	report  *engine.Report // set before done is closed
+	read    atomic.Int64   // records read, from the engine's progress
 }
 
 var _ api.Syncer = (*Runner)(nil)
@@ -89,6 +92,23 @@ type Leader interface {
 // which write nothing) to the leader while this replica does not lead. Call it
 // before the runner is used.
 func (r *Runner) SetLeader(l Leader) { r.leader = l }
+
+// Finished is one run that ended, as OnFinish hears of it.
+type Finished struct {
+	Report *engine.Report
+	// DryRun is what was asked: a dry run that failed has status failed.
+	DryRun bool
+	// Read counts the records the source yielded, as the engine's progress
+	// last said: exact for a run that read everything, up to the last full
+	// batch for a read that failed.
+	Read int
+}
+
+// OnFinish has f called once for every run this runner starts (scheduled,
+// triggered through the API, or forwarded by another replica) when it ends,
+// before anyone waiting for the run hears of it: the metrics hook. Call it
+// before the runner is used; f must not block.
+func (r *Runner) OnFinish(f func(Finished)) { r.onFinish = f }
 
 // Connectors lists the connectors the runner can run.
 func (r *Runner) Connectors() []string { return slices.Clone(r.names) }
@@ -136,7 +156,17 @@ func (r *Runner) Start(req Request) (string, <-chan struct{}, error) {
 			}
 			r.finish(req.Connector, a, rep)
 		}()
-		rep = r.engine.Run(r.ctx, job, engine.Options{Full: req.Full, DryRun: req.DryRun, RunID: a.id})
+		opts := engine.Options{Full: req.Full, DryRun: req.DryRun, RunID: a.id}
+		if r.onFinish != nil {
+			// The report has no read count; the read and plan stages' progress
+			// has it (the later stages report 0).
+			opts.Progress = func(p engine.Progress) {
+				if p.Stage == "read" || p.Stage == "plan" {
+					a.read.Store(int64(p.Read))
+				}
+			}
+		}
+		rep = r.engine.Run(r.ctx, job, opts)
 	}()
 	return a.id, a.done, nil
 }
@@ -157,6 +187,9 @@ func (r *Runner) RunNow(ctx context.Context, connector string, full bool) {
 }
 
 func (r *Runner) finish(connector string, a *active, rep *engine.Report) {
+	if r.onFinish != nil && rep != nil {
+		r.onFinish(Finished{Report: rep, DryRun: a.dryRun, Read: int(a.read.Load())})
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.running, connector)

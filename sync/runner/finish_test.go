@@ -1,0 +1,76 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/sync/runner"
+)
+
+// broken emits its users, then fails the read.
+type broken struct{ source }
+
+func (b *broken) Read(ctx context.Context, emit connectors.Emit) error {
+	if err := b.source.Read(ctx, emit); err != nil {
+		return err
+	}
+	return errors.New("connection reset")
+}
+
+func TestRunnerOnFinishHearsEveryRun(t *testing.T) {
+	r, _ := newRunner(t, engine.Job{Name: "a", Source: &source{n: 4}}, engine.Job{Name: "b", Source: &broken{source{prefix: "b", n: 3}}})
+	var mu sync.Mutex
+	var got []runner.Finished
+	r.OnFinish(func(f runner.Finished) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, f)
+	})
+	heard := func() []runner.Finished {
+		mu.Lock()
+		defer mu.Unlock()
+		out := got
+		got = nil
+		return out
+	}
+
+	for _, tc := range []struct {
+		name   string
+		req    api.TriggerSync
+		status string
+		dryRun bool
+		read   int
+	}{
+		{"applied", api.TriggerSync{Connectors: []string{"a"}}, engine.StatusOK, false, 4},
+		{"dry run", api.TriggerSync{Connectors: []string{"a"}, DryRun: true}, engine.StatusDryRun, true, 4},
+		{"failed read", api.TriggerSync{Connectors: []string{"b"}}, engine.StatusFailed, false, 3},
+		{"failed dry run", api.TriggerSync{Connectors: []string{"b"}, DryRun: true}, engine.StatusFailed, true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Wait = true
+			runs, err := r.Trigger(t.Context(), tc.req)
+			require.NoError(t, err)
+			// Heard before the waiting trigger returned: no polling needed.
+			fs := heard()
+			require.Len(t, fs, 1)
+			require.Equal(t, runs[0].RunID, fs[0].Report.RunID)
+			require.Equal(t, tc.status, fs[0].Report.Status)
+			require.Equal(t, tc.dryRun, fs[0].DryRun)
+			require.Equal(t, tc.read, fs[0].Read)
+		})
+	}
+
+	// The schedule's entry point goes through the same hook.
+	r.RunNow(t.Context(), "a", true)
+	fs := heard()
+	require.Len(t, fs, 1)
+	require.Equal(t, engine.StatusOK, fs[0].Report.Status)
+	require.Equal(t, 4, fs[0].Read)
+}
