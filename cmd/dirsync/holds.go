@@ -39,7 +39,10 @@ func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, b
 	}
 	out := make([]api.HoldResult, len(res))
 	for i, r := range res {
-		out[i] = api.HoldResult{ID: r.ID, Status: r.Status, Error: r.Error}
+		out[i] = api.HoldResult{ID: r.ID, Status: r.Status}
+		if r.Err != nil {
+			out[i].Error = r.Err.Error()
+		}
 		switch {
 		case errors.Is(r.Err, engine.ErrHoldNotFound):
 			out[i].Code = api.CodeHoldNotFound

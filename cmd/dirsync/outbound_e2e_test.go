@@ -62,7 +62,7 @@ type outboundEnv struct {
 
 func newOutboundEnv(t *testing.T) *outboundEnv {
 	t.Helper()
-	e := &outboundEnv{t: t, dir: t.TempDir(), dsn: pgSchemaDSN(t)}
+	e := &outboundEnv{t: t, dir: t.TempDir(), dsn: testenv.PostgresSchemaDSN(t)}
 	rs := startRedisServer(t, strings.TrimPrefix(freePort(t), "127.0.0.1:"))
 	e.redis = "127.0.0.1:" + rs.port
 	e.ldif = filepath.Join(e.dir, "corp.ldif")

@@ -6,13 +6,10 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +24,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 const (
@@ -104,35 +100,6 @@ func startRedisServer(t *testing.T, port string) *redisServer {
 func (r *redisServer) kill() {
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
-}
-
-// pgSchemaDSN returns a DSN whose connections use a fresh schema of their own,
-// dropped when the test ends.
-func pgSchemaDSN(t *testing.T) string {
-	t.Helper()
-	dsn := testenv.Addr(t, testenv.EnvPostgresDSN)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "dirsync_replicas_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize())
-	require.NoError(t, err)
-	require.NoError(t, conn.Close(ctx))
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-		require.NoError(t, err)
-	})
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // replica is one `dirsync serve` process with a source file of its own, so the

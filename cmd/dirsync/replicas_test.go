@@ -28,7 +28,7 @@ import (
 
 func TestReplicas(t *testing.T) {
 	testenv.Addr(t, testenv.EnvRedisAddr) // the test environment installed redis-server
-	dsn := pgSchemaDSN(t)
+	dsn := testenv.PostgresSchemaDSN(t)
 	dir := t.TempDir()
 	rs := startRedisServer(t, strings.TrimPrefix(freePort(t), "127.0.0.1:"))
 	redisAddr := "127.0.0.1:" + rs.port

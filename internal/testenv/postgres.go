@@ -4,17 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// PostgresSchema creates an empty schema of its own for one test (the test
-// server is shared by every checkout and package on the machine) and returns a
-// pool configuration whose connections use it; the schema is dropped when the
-// test ends. It skips or fails like Addr when the server is not configured.
-func PostgresSchema(t testing.TB) *pgxpool.Config {
+// PostgresSchemaDSN creates an empty schema of its own for one test (the
+// test server is shared by every checkout and package on the machine) and
+// returns a DSN whose connections use it (search_path); the schema is dropped
+// when the test ends. It skips or fails like Addr when the server is not
+// configured.
+func PostgresSchemaDSN(t testing.TB) string {
 	t.Helper()
 	dsn := Addr(t, EnvPostgresDSN)
 	suffix := make([]byte, 6)
@@ -40,10 +42,22 @@ func PostgresSchema(t testing.TB) *pgxpool.Config {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	cfg, err := pgxpool.ParseConfig(dsn)
+	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("postgres %s: %v", EnvPostgresDSN, err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// PostgresSchema is PostgresSchemaDSN as a pool configuration.
+func PostgresSchema(t testing.TB) *pgxpool.Config {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(PostgresSchemaDSN(t))
+	if err != nil {
+		t.Fatalf("postgres %s: %v", EnvPostgresDSN, err)
+	}
 	return cfg
 }

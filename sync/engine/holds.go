@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -218,11 +219,11 @@ type Decision struct {
 
 // DecisionResult is the outcome for one held operation.
 type DecisionResult struct {
-	ID     string `json:"id"`
-	Status string `json:"status"` // the status now
-	Error  string `json:"error,omitempty"`
-	// Err is the typed error (ErrHoldNotFound, ErrHoldDecided, a store error).
-	Err error `json:"-"`
+	ID     string
+	Status string // the status now
+	// Err says why it was refused (wrapping ErrHoldNotFound, ErrHoldDecided,
+	// or a store error); nil when decided.
+	Err error
 }
 
 // Decide approves or rejects held operations. An approval applies them
@@ -248,11 +249,10 @@ func (e *Engine) Decide(ctx context.Context, d Decision) ([]DecisionResult, erro
 	}
 	for _, id := range d.IDs {
 		if !found[id] {
-			results = append(results, DecisionResult{ID: id, Error: fmt.Sprintf("%s: %v", id, ErrHoldNotFound),
-				Err: fmt.Errorf("%s: %w", id, ErrHoldNotFound)})
+			results = append(results, DecisionResult{ID: id, Err: fmt.Errorf("%s: %w", id, ErrHoldNotFound)})
 		}
 	}
-	for _, c := range slices.Sorted(mapKeys(byConnector)) {
+	for _, c := range slices.Sorted(maps.Keys(byConnector)) {
 		rs, err := e.decideOne(ctx, c, byConnector[c], d)
 		if err != nil {
 			return nil, err
@@ -260,16 +260,6 @@ func (e *Engine) Decide(ctx context.Context, d Decision) ([]DecisionResult, erro
 		results = append(results, rs...)
 	}
 	return results, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (e *Engine) decideOne(ctx context.Context, connector string, ids []string, d Decision) ([]DecisionResult, error) {
@@ -294,7 +284,7 @@ func (e *Engine) decideOne(ctx context.Context, connector string, ids []string, 
 		if h.Status != HoldPending {
 			err := fmt.Errorf("%s (%s %s): %w: %s by %s at %s", h.ID, h.Change.Action, h.Change.Address, ErrHoldDecided,
 				h.Status, h.By, h.Decided.Format(time.RFC3339))
-			results = append(results, DecisionResult{ID: h.ID, Status: h.Status, Error: err.Error(), Err: err})
+			results = append(results, DecisionResult{ID: h.ID, Status: h.Status, Err: err})
 			continue
 		}
 		if !d.Approve {
@@ -338,7 +328,7 @@ func (e *Engine) applyHeld(ctx context.Context, lease state.Lease, ops []HeldOp,
 		h := &ops[i]
 		if outs[k].Err != nil {
 			h.Error = outs[k].Err.Error()
-			results = append(results, DecisionResult{ID: h.ID, Status: h.Status, Error: h.Error,
+			results = append(results, DecisionResult{ID: h.ID, Status: h.Status,
 				Err: fmt.Errorf("%s %s: %w", h.Change.Action, h.Change.Address, outs[k].Err)})
 			continue
 		}

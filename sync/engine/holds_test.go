@@ -45,7 +45,8 @@ func TestHoldsApproveRejectExpire(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res, 2)
 	for _, r := range res {
-		require.Equal(t, engine.HoldApplied, r.Status, r.Error)
+		require.NoError(t, r.Err)
+		require.Equal(t, engine.HoldApplied, r.Status)
 	}
 	require.False(t, e.enabled(t, "u01@example.com"))
 	require.False(t, e.enabled(t, "u02@example.com"))
