@@ -23,7 +23,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
-
 )
 
 const (
