@@ -4,6 +4,8 @@
 package config
 
 import (
+	"time"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -46,6 +48,12 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	// Outbound configures the ingestion of first-time outbound senders.
 	Outbound Outbound `yaml:"outbound"`
+	// Protected accounts are never disabled or deleted by sync.
+	Protected Protected `yaml:"protected"`
+	// Reports: how long full run reports are kept.
+	Reports Reports `yaml:"reports"`
+	// Alerts: held and failed runs, stale connectors.
+	Alerts Alerts `yaml:"alerts"`
 
 	// Dir is the folder of the config file; relative paths were resolved against it.
 	Dir string `yaml:"-"`
@@ -148,7 +156,10 @@ func Defaults() Config {
 			MissingRuns:           2,
 			SoftMatch:             true,
 		},
-		Outbound: defaultOutbound(),
+		Outbound:  defaultOutbound(),
+		Protected: Protected{Roles: []string{"*Admin*"}},
+		Reports:   Reports{Retention: 30 * 24 * time.Hour},
+		Alerts:    defaultAlerts(),
 	}
 }
 
@@ -214,6 +225,8 @@ func Parse(raw []byte, dir, name string, reg connectors.Registry) (*Config, erro
 	}
 	cfg.Store.Path = cfg.abs(cfg.Store.Path)
 	cfg.Store.DSN.ResolvePath(cfg.Dir)
+	cfg.Alerts.Webhook.URL.ResolvePath(cfg.Dir)
+	cfg.Alerts.Webhook.SigningSecret.ResolvePath(cfg.Dir)
 	return &cfg, nil
 }
 
@@ -395,6 +408,9 @@ func (c *Config) validate() []Problem {
 	}
 	probs = append(probs, c.Sync.validate("sync")...)
 	probs = append(probs, c.Outbound.validate(c.State.Backend)...)
+	probs = append(probs, c.Protected.validate()...)
+	probs = append(probs, c.Reports.validate()...)
+	probs = append(probs, c.Alerts.validate()...)
 	if len(c.Connectors) == 0 {
 		add("connectors", "no connector configured: add at least one (see deploy/examples/quickstart.yaml)")
 	}

@@ -125,3 +125,45 @@ func (e *FieldError) Error() string {
 func Problem(field, message string) error {
 	return &FieldError{Field: field, Message: message}
 }
+
+// Looker is implemented by sources that can read one object on its own, in or
+// out of the configured scope: `dirsync explain` starts from it.
+type Looker interface {
+	// Lookup finds the one object whose primary address, alias or anchor is key
+	// (any case), searching the whole source rather than only the configured
+	// scope. Nothing matching is ErrNotInSource, wrapped in an error that names
+	// the search used; several objects matching is an error naming them.
+	Lookup(ctx context.Context, key string) (Found, error)
+}
+
+// Found is one object as Lookup read it.
+type Found struct {
+	// Query is the search that found it (an LDAP base and filter, a Graph
+	// request, a file and line), as an admin could run it by hand.
+	Query string
+	// Raw holds the object's attributes as the source returned them, values of
+	// secret attributes (passwords, keys) replaced by "[redacted]" and binary
+	// values rendered readable (a GUID, or base64).
+	Raw map[string][]string
+	// Record is the object as Read would emit it (the mapping applied), also
+	// when it is out of scope.
+	Record Record
+	// Scope lists the scope rules in the order the source applies them, and
+	// what each said of this object.
+	Scope []ScopeCheck
+	// InScope: Read emits this object (every rule admitted it).
+	InScope bool
+}
+
+// ScopeCheck is one scope rule and its verdict on one object.
+type ScopeCheck struct {
+	// Rule names the rule as configured, e.g. `base_dn "ou=people,dc=example,dc=org" (subtree)`
+	// or `filter "(&(objectClass=person)(mail=*))"`.
+	Rule     string
+	Admitted bool
+	// Detail says why, e.g. "the entry is in ou=contractors, outside the base".
+	Detail string
+}
+
+// ErrNotInSource: Lookup found no object with that address or anchor.
+var ErrNotInSource = errors.New("no object with that address or anchor in the source")
