@@ -217,3 +217,43 @@ func TestADMemberOfScope(t *testing.T) {
 	require.Contains(t, recs, "in1@example.com")
 	require.Contains(t, recs, "in2@example.com")
 }
+
+func TestADLookup(t *testing.T) {
+	srv, d := newADDir(t)
+	a, b, g := "a-"+d.tag, "b-"+d.tag, "g-"+d.tag
+	d.addUser(a, false, map[string][]string{"proxyAddresses": {"SMTP:" + a + "@example.com", "smtp:alias-" + d.tag + "@example.net"}})
+	d.addUser(b, false, nil)
+	d.addGroup(g, []string{a})
+	group := "CN=" + g + "," + d.base
+	src := srv.config(t, "ad", d.base, func(c *Config) { c.MemberOf = []string{group} }).source(t)
+	read := byMail(readAll(t, src.Read))
+	require.Len(t, read, 2, "a and the group; b is not in member_of")
+	ctx := context.Background()
+
+	byAlias, err := src.Lookup(ctx, "ALIAS-"+d.tag+"@example.net")
+	require.NoError(t, err)
+	require.True(t, byAlias.InScope, "%+v", byAlias.Scope)
+	require.Equal(t, read[a+"@example.com"], byAlias.Record)
+	require.Contains(t, byAlias.Query, "(proxyAddresses=smtp:ALIAS-"+d.tag+"@example.net)")
+	require.Equal(t, []string{byAlias.Record.Anchor}, byAlias.Raw["objectGUID"], "objectGUID in its string form")
+	require.Regexp(t, `^S-1-5-21-\d+-\d+-\d+-\d+$`, byAlias.Raw["objectSid"][0])
+	require.Equal(t, "member_of "+quoteList([]string{group}), byAlias.Scope[2].Rule)
+	require.True(t, byAlias.Scope[2].Admitted)
+
+	byAnchor, err := src.Lookup(ctx, strings.ToUpper(byAlias.Record.Anchor))
+	require.NoError(t, err)
+	require.Equal(t, byAlias.Record, byAnchor.Record)
+	require.Contains(t, byAnchor.Query, `(objectGUID=\`, "the GUID as a binary filter value")
+
+	out, err := src.Lookup(ctx, b+"@example.com")
+	require.NoError(t, err)
+	require.False(t, out.InScope)
+	require.True(t, out.Scope[1].Admitted, "user_filter admits it")
+	require.False(t, out.Scope[2].Admitted)
+	require.Contains(t, out.Scope[2].Detail, "not a member of")
+
+	grp, err := src.Lookup(ctx, g+"@example.com")
+	require.NoError(t, err)
+	require.True(t, grp.InScope, "member_of limits users only")
+	require.Equal(t, read[g+"@example.com"], grp.Record)
+}

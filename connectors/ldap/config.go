@@ -232,15 +232,7 @@ func (c *Config) userFilter() string {
 	if len(c.MemberOf) == 0 {
 		return c.UserFilter
 	}
-	var b strings.Builder
-	b.WriteString("(&")
-	b.WriteString(c.UserFilter)
-	b.WriteString("(|")
-	for _, dn := range c.MemberOf {
-		b.WriteString("(memberOf=" + goldap.EscapeFilter(dn) + ")")
-	}
-	b.WriteString("))")
-	return b.String()
+	return "(&" + c.UserFilter + memberOfFilter(c.MemberOf) + ")"
 }
 
 // readsGroups reports whether groups are in scope (group_filter "-" turns them off).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -263,4 +264,108 @@ func keys[V any](m map[string]V) []string {
 		k = append(k, key)
 	}
 	return k
+}
+
+// lookupFixture makes an in-scope OU and an out-of-scope sibling with people whose
+// addresses carry the OU's tag, so they are unique in the shared directory.
+func lookupFixture(t *testing.T, srv server) (base, other, tag string) {
+	t.Helper()
+	conn := srv.admin(t)
+	base = scratchOU(t, conn, srv.suffix, "ou")
+	other = scratchOU(t, conn, srv.suffix, "ou")
+	tag = strings.TrimPrefix(strings.SplitN(base, ",", 2)[0], "ou=")
+	person := func(dn, name string, extra map[string][]string) {
+		attrs := map[string][]string{"objectClass": {"inetOrgPerson", "extensibleObject"}, "cn": {name}, "sn": {"S"},
+			"mail": {name + "-" + tag + "@example.com"}}
+		for k, v := range extra {
+			attrs[k] = v
+		}
+		mustAdd(t, conn, dn, attrs)
+	}
+	person("uid=ann,"+base, "ann", map[string][]string{"emailAddress": {"Ann.Alias-" + tag + "@example.com"},
+		"userPassword": {"ann-secret-pw"}, "title": {"Lead"}})
+	person("uid=bob,"+base, "bob", map[string][]string{"employeeType": {"contractor"}})
+	person("uid=cat,"+other, "cat", nil)
+	person("uid=dup1,"+base, "dup", nil)
+	person("uid=dup2,"+other, "dup", nil)
+	mustAdd(t, conn, "cn=team,"+base, map[string][]string{"objectClass": {"groupOfNames", "extensibleObject"}, "cn": {"team"},
+		"mail": {"team-" + tag + "@example.com"}, "member": {"uid=ann," + base}})
+	return base, other, tag
+}
+
+func TestOpenLDAPLookup(t *testing.T) {
+	srv := openLDAPServer(t)
+	base, other, tag := lookupFixture(t, srv)
+	const filter = "(&(objectClass=inetOrgPerson)(mail=*)(!(employeeType=contractor)))"
+	cfg := srv.config(t, "openldap", base, func(c *Config) {
+		c.UserFilter = filter
+		c.Attributes.Aliases = []string{"emailAddress"}
+	})
+	src := cfg.source(t)
+	ctx := context.Background()
+	read := byMail(readAll(t, src.Read))
+	addr := func(name string) string { return name + "-" + tag + "@example.com" }
+
+	ann, err := src.Lookup(ctx, strings.ToUpper(addr("ann")))
+	require.NoError(t, err)
+	require.True(t, ann.InScope, "%+v", ann.Scope)
+	require.Equal(t, read[addr("ann")], ann.Record, "the record is exactly what Read emits")
+	require.Equal(t, []string{"[redacted]"}, ann.Raw["userPassword"])
+	require.NotContains(t, fmt.Sprint(ann.Raw), "ann-secret-pw")
+	require.Equal(t, []string{"Lead"}, ann.Raw["title"])
+	require.Regexp(t, `^ldapsearch -H ldaps://\S+ -b 'dc=example,dc=com' -s sub '\(\|\(mail=`+regexp.QuoteMeta(strings.ToUpper(addr("ann")))+`\)\(emailAddress=`, ann.Query)
+	require.Len(t, ann.Scope, 3)
+	require.Contains(t, ann.Scope[0].Detail, `under base_dns[0] "`+base+`"`)
+	require.Equal(t, fmt.Sprintf("user_filter %q", filter), ann.Scope[1].Rule)
+	require.True(t, ann.Scope[1].Admitted)
+
+	t.Run("by alias", func(t *testing.T) {
+		f, err := src.Lookup(ctx, "ann.alias-"+tag+"@EXAMPLE.com")
+		require.NoError(t, err)
+		require.Equal(t, ann.Record, f.Record)
+	})
+	t.Run("by anchor", func(t *testing.T) {
+		f, err := src.Lookup(ctx, strings.ToUpper(ann.Record.Anchor))
+		require.NoError(t, err)
+		require.Equal(t, ann.Record, f.Record)
+		require.Contains(t, f.Query, "(entryUUID="+ann.Record.Anchor+")")
+	})
+	t.Run("group", func(t *testing.T) {
+		f, err := src.Lookup(ctx, addr("team"))
+		require.NoError(t, err)
+		require.True(t, f.InScope)
+		require.Equal(t, connectors.KindGroup, f.Record.Kind)
+		require.Equal(t, read[addr("team")], f.Record)
+		require.Contains(t, f.Scope[1].Rule, "group_filter")
+	})
+	t.Run("excluded by the filter", func(t *testing.T) {
+		f, err := src.Lookup(ctx, addr("bob"))
+		require.NoError(t, err)
+		require.NotContains(t, read, addr("bob"))
+		require.False(t, f.InScope)
+		require.True(t, f.Scope[0].Admitted, "inside the base")
+		require.False(t, f.Scope[1].Admitted)
+		require.Contains(t, f.Scope[1].Detail, "does not match")
+		require.Equal(t, addr("bob"), f.Record.Mail, "the record is mapped even out of scope")
+	})
+	t.Run("outside the base DN", func(t *testing.T) {
+		f, err := src.Lookup(ctx, addr("cat"))
+		require.NoError(t, err)
+		require.False(t, f.InScope)
+		require.False(t, f.Scope[0].Admitted)
+		require.Contains(t, f.Scope[0].Detail, "outside every base DN: uid=cat,"+other)
+		require.True(t, f.Scope[1].Admitted, "the filter alone would admit it")
+	})
+	t.Run("not found", func(t *testing.T) {
+		_, err := src.Lookup(ctx, "nobody*)(-"+tag+"@example.com")
+		require.ErrorIs(t, err, connectors.ErrNotInSource)
+		require.ErrorContains(t, err, `(mail=nobody\2a\29\28-`+tag+"@example.com)", "names the escaped filter")
+	})
+	t.Run("several found", func(t *testing.T) {
+		_, err := src.Lookup(ctx, addr("dup"))
+		require.ErrorContains(t, err, "2 entries match")
+		require.ErrorContains(t, err, "uid=dup1,"+base)
+		require.ErrorContains(t, err, "uid=dup2,"+other)
+		require.NotErrorIs(t, err, connectors.ErrNotInSource)
+	})
 }
