@@ -105,6 +105,9 @@ type Policy struct {
 	// MaxDestructivePercent holds them when they exceed this percentage of the
 	// connector's cached objects.
 	MaxDestructivePercent float64 `yaml:"max_destructive_percent"`
+	// MaxDestructiveFloor: the percentage limit never holds this many or fewer
+	// operations of one kind in one domain (a leaver in a small domain).
+	MaxDestructiveFloor int `yaml:"max_destructive_floor"`
 	// MinSourcePercent: a full read returning fewer objects than this percentage of
 	// the cached count is suspicious and disables nobody.
 	MinSourcePercent float64 `yaml:"min_source_percent"`
@@ -152,6 +155,7 @@ func Defaults() Config {
 			BatchSize:             500,
 			MaxDestructive:        500,
 			MaxDestructivePercent: 10,
+			MaxDestructiveFloor:   3,
 			MinSourcePercent:      50,
 			MissingRuns:           2,
 			SoftMatch:             true,
@@ -449,6 +453,9 @@ func (p Policy) validate(path string) []Problem {
 	}
 	if p.MaxDestructive < 0 {
 		probs = append(probs, Problem{path + ".max_destructive", "must not be negative"})
+	}
+	if p.MaxDestructiveFloor < 0 {
+		probs = append(probs, Problem{path + ".max_destructive_floor", "must not be negative"})
 	}
 	if p.MaxDestructivePercent < 0 || p.MaxDestructivePercent > 100 {
 		probs = append(probs, Problem{path + ".max_destructive_percent", fmt.Sprintf("%g is not a percentage: use 0 to 100", p.MaxDestructivePercent)})

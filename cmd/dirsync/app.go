@@ -80,7 +80,8 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 		}
 		a.jobs = append(a.jobs, engine.Job{Name: cc.Name, Source: src, Policy: engine.Policy{
 			BatchSize: cc.Policy.BatchSize, MaxDestructive: cc.Policy.MaxDestructive,
-			MaxDestructivePercent: cc.Policy.MaxDestructivePercent, MinSourcePercent: cc.Policy.MinSourcePercent,
+			MaxDestructivePercent: cc.Policy.MaxDestructivePercent,
+			MaxDestructiveFloor:   cc.Policy.MaxDestructiveFloor, MinSourcePercent: cc.Policy.MinSourcePercent,
 			MissingRuns: cc.Policy.MissingRuns, SoftMatch: cc.Policy.SoftMatch,
 		}})
 	}

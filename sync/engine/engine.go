@@ -36,6 +36,7 @@ type Policy struct {
 	BatchSize             int
 	MaxDestructive        int
 	MaxDestructivePercent float64
+	MaxDestructiveFloor   int
 	MinSourcePercent      float64
 	MissingRuns           int
 	SoftMatch             bool
@@ -242,7 +243,8 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	healthy, note := b.Finish(r.rep.Full, r.job.Policy.MinSourcePercent, plan.Brakes{
-		MaxDestructive: r.job.Policy.MaxDestructive, MaxDestructivePercent: r.job.Policy.MaxDestructivePercent})
+		MaxDestructive: r.job.Policy.MaxDestructive, MaxDestructivePercent: r.job.Policy.MaxDestructivePercent,
+		PercentFloor: r.job.Policy.MaxDestructiveFloor})
 	p := &b.Plan
 	oldHolds, err := r.keepHeld(ctx, p)
 	if err != nil {

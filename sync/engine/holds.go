@@ -110,7 +110,11 @@ func mergeHeld(old []HeldOp, connector, runID, reason string, held []plan.Op, no
 	for _, op := range held {
 		id := holdID(connector, op)
 		planned[id] = true
-		h := HeldOp{ID: id, Connector: connector, RunID: runID, Reason: reason, Created: now, Change: op.Change,
+		why := op.HeldFor
+		if why == "" {
+			why = reason
+		}
+		h := HeldOp{ID: id, Connector: connector, RunID: runID, Reason: why, Created: now, Change: op.Change,
 			Entry: op.Entry, Status: HoldPending}
 		if p, ok := prev[id]; ok && (p.Status == HoldPending || p.Status == HoldRejected) {
 			h.Created, h.Status, h.Decided, h.By = p.Created, p.Status, p.Decided, p.By
@@ -153,6 +157,7 @@ func (r *run) keepHeld(ctx context.Context, p *plan.Plan) ([]HeldOp, error) {
 	keep := p.Ops[:0]
 	for _, op := range p.Ops {
 		if h, ok := waiting[holdID(r.job.Name, op)]; ok && plan.Destructive(op) {
+			op.HeldFor = h.Reason
 			p.Held = append(p.Held, op)
 			if p.HoldReason == "" {
 				p.HoldReason = h.Reason

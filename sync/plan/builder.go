@@ -182,13 +182,25 @@ func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy 
 	}
 	b.Plan.Sort()
 	if healthy {
-		b.Plan.Check(brakes, b.cached())
+		b.Plan.Check(brakes, b.cachedByDomain())
 	} else {
 		// The source said too little to be trusted with anyone's access, so even
 		// its explicit "disabled" flags wait for an admin.
 		b.Plan.HoldAll(reason)
 	}
 	return healthy, reason
+}
+
+// cachedByDomain counts the connector's objects per mail domain, as of the
+// last run: what the brakes measure destructive operations against.
+func (b *Builder) cachedByDomain() map[string]int {
+	by := map[string]int{}
+	for _, e := range b.snap {
+		if !e.Gone {
+			by[Domain(e.Address)]++
+		}
+	}
+	return by
 }
 
 func (b *Builder) cached() int {

@@ -25,6 +25,8 @@ type Policy struct {
 type Op struct {
 	store.Change
 	Entry *state.Entry `json:"-"`
+	// HeldFor says why the brakes held the op (empty when it is not held).
+	HeldFor string `json:"held_for,omitempty"`
 }
 
 // Result is the plan for one batch of records, or for the objects missing from a run.

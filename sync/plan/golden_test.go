@@ -34,6 +34,7 @@ type goldenInput struct {
 	Owned            []string               `yaml:"owned"`
 	MaxDestructive   *int                   `yaml:"max_destructive"`
 	MaxDestructivePc *float64               `yaml:"max_destructive_percent"`
+	Floor            int                    `yaml:"max_destructive_floor"`
 	MinSourcePercent *float64               `yaml:"min_source_percent"`
 	BatchSize        int                    `yaml:"batch_size"`
 	Domains          []string               `yaml:"domains"`
@@ -96,7 +97,7 @@ func runGolden(t *testing.T, in goldenInput) goldenOutput {
 	b.EndUsers()
 	require.NoError(t, b.Flush(lookup, batch, true))
 	healthy, note := b.Finish(in.Full, or(in.MinSourcePercent, 50), plan.Brakes{
-		MaxDestructive: or(in.MaxDestructive, 500), MaxDestructivePercent: or(in.MaxDestructivePc, 10)})
+		MaxDestructive: or(in.MaxDestructive, 500), MaxDestructivePercent: or(in.MaxDestructivePc, 10), PercentFloor: in.Floor})
 
 	commit := map[string]state.Entry{}
 	for a, e := range b.Plan.Entries {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/store"
@@ -69,41 +70,168 @@ func (p *Plan) Sort() {
 	slices.SortStableFunc(p.Warnings, byRecord)
 }
 
-// Destructive reports whether an op takes access away.
-func Destructive(op Op) bool {
-	return op.Action == store.ActionDisable || op.Action == store.ActionDelete
-}
+// Kinds of destructive operation the brakes count separately.
+const (
+	KindDisable       = "disable"
+	KindDelete        = "delete"
+	KindAliasRemoval  = "alias removal"
+	KindMemberRemoval = "member removal"
+)
 
-// Brakes are the check stage's limits.
-type Brakes struct {
-	MaxDestructive        int
-	MaxDestructivePercent float64
-}
-
-// Check moves destructive ops to Held when there are more than the brakes allow,
-// measured against cached (the number of objects the connector had last time).
-// Creates and updates go ahead either way.
-func (p *Plan) Check(b Brakes, cached int) {
-	n := 0
-	for _, op := range p.Ops {
-		if Destructive(op) {
-			n++
+// DestructiveKind says which kind of destructive operation op is ("" for none):
+// a disable, a delete, or an update that removes aliases (mail to them would
+// bounce) or group members (they would stop receiving the group's mail).
+func DestructiveKind(op Op) string {
+	switch op.Action {
+	case store.ActionDisable:
+		return KindDisable
+	case store.ActionDelete:
+		return KindDelete
+	case store.ActionUpdate:
+		address := op.Address
+		for _, c := range op.Changes {
+			if a, ok := c.After.(string); ok && c.Field == store.FieldAddress {
+				address = a
+			}
+		}
+		for _, c := range op.Changes {
+			switch c.Field {
+			case store.FieldAliases:
+				// An alias promoted to the primary address is not lost.
+				if removes(c.Before, append(slices.Clip(toStrings(c.After)), address)) {
+					return KindAliasRemoval
+				}
+			case store.FieldMembers:
+				if removes(c.Before, c.After) {
+					return KindMemberRemoval
+				}
+			}
 		}
 	}
-	if n == 0 {
+	return ""
+}
+
+// removes reports whether a list field loses a value from before to after.
+func removes(before, after any) bool {
+	a := toStrings(after)
+	for _, v := range toStrings(before) {
+		if !slices.Contains(a, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// toStrings reads a list field's value: []string as the plan makes it, or
+// []any once it has been through JSON (a held operation read back).
+func toStrings(v any) []string {
+	switch v := v.(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Destructive reports whether an op takes access or mail away.
+func Destructive(op Op) bool { return DestructiveKind(op) != "" }
+
+// Brakes are the check stage's limits, applied to each kind of destructive
+// operation in each mail domain, and to each kind across the connector.
+type Brakes struct {
+	// MaxDestructive: more operations of one kind than this are held.
+	MaxDestructive int
+	// MaxDestructivePercent: operations of one kind above this percentage of
+	// the connector's objects (in that domain, or in all) are held ...
+	MaxDestructivePercent float64
+	// ... when there are more than PercentFloor of them: in a domain of eight
+	// users one leaver is 12.5%, and must not wait for an admin.
+	PercentFloor int
+}
+
+// Check moves destructive ops to Held where there are more than the brakes
+// allow: for each kind (disable, delete, alias removal, member removal) in
+// each domain, measured against the objects the connector had in that domain
+// last time; then for each kind across the connector, counting what the
+// domains' limits let through, measured against all the connector's objects
+// (many small domains each losing a few). Exactly the operations of a tripped
+// kind and domain are held; everything else (creates, updates, re-enables,
+// other domains) goes ahead.
+func (p *Plan) Check(b Brakes, cached map[string]int) {
+	total := 0
+	for _, n := range cached {
+		total += n
+	}
+	limit := func(kind, where, objects string, n, of int) string {
+		switch {
+		case n > b.MaxDestructive:
+			return fmt.Sprintf("%d %ss %s exceed the limit of %d (sync.max_destructive)", n, kind, where, b.MaxDestructive)
+		case n > b.PercentFloor && of > 0 && float64(n)*100/float64(of) > b.MaxDestructivePercent:
+			return fmt.Sprintf("%d %ss %s are %.1f%% of the connector's %d %s, over the limit of %g%% (sync.max_destructive_percent)",
+				n, kind, where, float64(n)*100/float64(of), of, objects, b.MaxDestructivePercent)
+		}
+		return ""
+	}
+	type group struct{ kind, domain string }
+	perDomain := map[group]int{}
+	for _, op := range p.Ops {
+		if k := DestructiveKind(op); k != "" {
+			perDomain[group{k, Domain(op.Address)}]++
+		}
+	}
+	why := map[group]string{}
+	perKind := map[string]int{}
+	for g, n := range perDomain {
+		if r := limit(g.kind, "in "+g.domain, "objects in "+g.domain, n, cached[g.domain]); r != "" {
+			why[g] = r
+		} else {
+			perKind[g.kind] += n
+		}
+	}
+	for k, n := range perKind {
+		if r := limit(k, "across the connector", "objects", n, total); r != "" {
+			why[group{k, ""}] = r
+		}
+	}
+	if len(why) == 0 {
 		return
 	}
-	var reason string
-	switch {
-	case n > b.MaxDestructive:
-		reason = fmt.Sprintf("%d disables/deletes exceed the limit of %d (sync.max_destructive)", n, b.MaxDestructive)
-	case cached > 0 && float64(n)*100/float64(cached) > b.MaxDestructivePercent:
-		reason = fmt.Sprintf("%d disables/deletes are %.1f%% of the connector's %d objects, over the limit of %g%% (sync.max_destructive_percent)",
-			n, float64(n)*100/float64(cached), cached, b.MaxDestructivePercent)
-	default:
-		return
+	var reasons []string
+	keep := p.Ops[:0]
+	for _, op := range p.Ops {
+		k := DestructiveKind(op)
+		r, ok := why[group{k, Domain(op.Address)}]
+		if !ok {
+			r, ok = why[group{k, ""}]
+		}
+		if k == "" || !ok {
+			keep = append(keep, op)
+			continue
+		}
+		op.HeldFor = r
+		p.Held = append(p.Held, op)
+		if !slices.Contains(reasons, r) {
+			reasons = append(reasons, r)
+		}
 	}
-	p.HoldAll(reason)
+	p.Ops = keep
+	slices.Sort(reasons)
+	p.HoldReason = strings.Join(reasons, "; ")
+}
+
+// Domain is the domain part of an address ("" without one).
+func Domain(address string) string {
+	if i := strings.LastIndexByte(address, '@'); i >= 0 {
+		return address[i+1:]
+	}
+	return ""
 }
 
 // HoldAll moves every destructive op to Held, for the reason given.
@@ -111,6 +239,7 @@ func (p *Plan) HoldAll(reason string) {
 	keep := p.Ops[:0]
 	for _, op := range p.Ops {
 		if Destructive(op) {
+			op.HeldFor = reason
 			p.Held = append(p.Held, op)
 		} else {
 			keep = append(keep, op)
