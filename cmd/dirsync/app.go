@@ -69,23 +69,33 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 	if cfg.State.Backend == "redis" {
 		a.engine.SetRunLease(cfg.State.Redis.RunLease)
 	}
+	a.engine.SetProtection(engine.Protection{Addresses: cfg.Protected.Addresses, Roles: cfg.Protected.Roles})
 	for _, cc := range cfg.Connectors {
 		if cc.Disabled {
 			continue
 		}
-		src, err := cc.Source.Open(cc.Name, log.Named("connector").With(zap.String("connector", cc.Name)))
+		job, err := openJob(cc, log)
 		if err != nil {
 			a.close()
-			return nil, fmt.Errorf("open connector %s: %w", cc.Name, err)
+			return nil, err
 		}
-		a.jobs = append(a.jobs, engine.Job{Name: cc.Name, Source: src, Policy: engine.Policy{
-			BatchSize: cc.Policy.BatchSize, MaxDestructive: cc.Policy.MaxDestructive,
-			MaxDestructivePercent: cc.Policy.MaxDestructivePercent,
-			MaxDestructiveFloor:   cc.Policy.MaxDestructiveFloor, MinSourcePercent: cc.Policy.MinSourcePercent,
-			MissingRuns: cc.Policy.MissingRuns, SoftMatch: cc.Policy.SoftMatch,
-		}})
+		a.jobs = append(a.jobs, job)
 	}
 	return a, nil
+}
+
+// openJob opens a configured connector's source with its effective policy.
+func openJob(cc config.Connector, log *zap.Logger) (engine.Job, error) {
+	src, err := cc.Source.Open(cc.Name, log.Named("connector").With(zap.String("connector", cc.Name)))
+	if err != nil {
+		return engine.Job{}, fmt.Errorf("open connector %s: %w", cc.Name, err)
+	}
+	return engine.Job{Name: cc.Name, Source: src, Policy: engine.Policy{
+		BatchSize: cc.Policy.BatchSize, MaxDestructive: cc.Policy.MaxDestructive,
+		MaxDestructivePercent: cc.Policy.MaxDestructivePercent,
+		MaxDestructiveFloor:   cc.Policy.MaxDestructiveFloor, MinSourcePercent: cc.Policy.MinSourcePercent,
+		MissingRuns: cc.Policy.MissingRuns, SoftMatch: cc.Policy.SoftMatch,
+	}}, nil
 }
 
 func (a *app) openBackends(ctx context.Context, dryRun bool) error {

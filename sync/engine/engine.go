@@ -79,6 +79,7 @@ type Engine struct {
 	domains []string
 	owner   string
 	lockTTL time.Duration
+	protect Protection
 }
 
 // New returns an Engine. domains are the configured internal domains; they count
@@ -102,13 +103,15 @@ func (e *Engine) SetRunLease(ttl time.Duration) {
 
 // Report is the outcome of one run.
 type Report struct {
-	RunID       string            `json:"run_id"`
-	Connector   string            `json:"connector"`
-	Status      string            `json:"status"`
-	Full        bool              `json:"full"`
-	Counts      plan.Counts       `json:"counts"`
-	Operations  []Operation       `json:"operations"`
-	Held        []Operation       `json:"held,omitempty"`
+	RunID      string      `json:"run_id"`
+	Connector  string      `json:"connector"`
+	Status     string      `json:"status"`
+	Full       bool        `json:"full"`
+	Counts     plan.Counts `json:"counts"`
+	Operations []Operation `json:"operations"`
+	Held       []Operation `json:"held,omitempty"`
+	// Protected are disables and deletes of protected accounts: planned, never applied.
+	Protected   []Operation       `json:"protected,omitempty"`
 	HoldReason  string            `json:"hold_reason,omitempty"`
 	Quarantined []plan.Quarantine `json:"quarantined"`
 	Warnings    []plan.Quarantine `json:"warnings,omitempty"`
@@ -251,7 +254,12 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
+	if err := r.protect(ctx, p); err != nil {
+		r.rep.fail(err)
+		return
+	}
 	r.rep.Counts = p.Counts()
+	r.rep.Counts.Protected = len(r.rep.Protected)
 	r.rep.Quarantined = append(r.rep.Quarantined, p.Quarantined...)
 	r.rep.Warnings = append(r.rep.Warnings, p.Warnings...)
 	r.rep.HoldReason = p.HoldReason

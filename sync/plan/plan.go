@@ -260,6 +260,8 @@ type Counts struct {
 	Joined      int `json:"joined,omitempty"`
 	Quarantined int `json:"quarantined"`
 	Held        int `json:"held"`
+	// Protected counts disables and deletes of protected accounts, not applied.
+	Protected int `json:"protected,omitempty"`
 }
 
 // Counts tallies the plan.
@@ -288,6 +290,9 @@ func (c Counts) Map() map[string]int {
 		"delete": c.Delete, "unchanged": c.Unchanged, "quarantined": c.Quarantined, "held": c.Held}
 	if c.Joined > 0 {
 		m["joined"] = c.Joined
+	}
+	if c.Protected > 0 {
+		m["protected"] = c.Protected
 	}
 	return m
 }
