@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -61,23 +62,25 @@ func (h csvHeader) get(row []string, col string) string {
 	return strings.TrimSpace(row[i])
 }
 
-func readHeader(cr *csv.Reader, path string) (csvHeader, []string, error) {
+// readHeader reads and checks the header row; it returns the column indexes by
+// lower-cased name, the unknown columns, and the header as written.
+func readHeader(cr *csv.Reader, path string) (csvHeader, []string, []string, error) {
 	head, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, nil, fmt.Errorf("csv %s: the file is empty; it needs a header row with at least an Email column", path)
+		return nil, nil, nil, fmt.Errorf("csv %s: the file is empty; it needs a header row with at least an Email column", path)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("csv %s: header: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("csv %s: header: %w", path, err)
 	}
 	h := csvHeader{}
 	var unknown []string
 	for i, name := range head {
 		key := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\uFEFF")))
 		if !utf8.ValidString(name) {
-			return nil, nil, fmt.Errorf("csv %s: row 1 is not UTF-8: save the file as UTF-8 (CSV UTF-8 in Excel)", path)
+			return nil, nil, nil, fmt.Errorf("csv %s: row 1 is not UTF-8: save the file as UTF-8 (CSV UTF-8 in Excel)", path)
 		}
 		if _, dup := h[key]; dup {
-			return nil, nil, fmt.Errorf("csv %s: column %q appears twice in the header", path, name)
+			return nil, nil, nil, fmt.Errorf("csv %s: column %q appears twice in the header", path, name)
 		}
 		h[key] = i
 		if !contains(knownColumns, key) {
@@ -85,9 +88,9 @@ func readHeader(cr *csv.Reader, path string) (csvHeader, []string, error) {
 		}
 	}
 	if _, ok := h[colEmail]; !ok {
-		return nil, nil, fmt.Errorf("csv %s: the header has no Email column (the template's columns are Email, Name, Password, Force Change Password)", path)
+		return nil, nil, nil, fmt.Errorf("csv %s: the header has no Email column (the template's columns are Email, Name, Password, Force Change Password)", path)
 	}
-	return h, unknown, nil
+	return h, unknown, slices.Clone(head), nil
 }
 
 // readCSV streams rows. A row that is not UTF-8 or a malformed CSV line fails the read
@@ -97,7 +100,7 @@ func readCSV(ctx context.Context, r io.Reader, path string, log *zap.Logger, emi
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
-	h, unknown, err := readHeader(cr, path)
+	h, unknown, _, err := readHeader(cr, path)
 	if err != nil {
 		return err
 	}
