@@ -2,6 +2,7 @@ package fakegraph
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ type listToken struct {
 	After string    `json:"a,omitempty"`
 	Sel   selection `json:"sel"`
 	Size  int       `json:"z,omitempty"`
+	// Filter is the first page's $filter (collections only; see filter.go).
+	Filter string `json:"f,omitempty"`
 }
 
 // transEntry caches a group's transitive members for one directory sequence.
@@ -99,7 +102,7 @@ func (s *Server) entity(set string, sel selection, o dirObject) []byte {
 // serveList answers the users or groups collection.
 func (s *Server) serveList(c *call, set string) {
 	users := set == "users"
-	s.serveCollection(c, set, typeOf(set), "", users, !users, false, func(d *directory) ([]dirObject, bool) {
+	s.serveCollection(c, set, typeOf(set), "", users, !users, false, true, func(d *directory) ([]dirObject, bool) {
 		var objs []dirObject
 		if users {
 			for _, u := range d.userList {
@@ -123,7 +126,7 @@ func (s *Server) serveList(c *call, set string) {
 func (s *Server) serveMembers(c *call, owner, id string, transitive bool, cast string) {
 	set := map[string]string{"": "directoryObjects", "user": "users", "group": "groups"}[cast]
 	typ := map[string]string{"": "directoryObject", "user": "user", "group": "group"}[cast]
-	s.serveCollection(c, set, typ, id, cast != "group", cast != "user", true, func(d *directory) ([]dirObject, bool) {
+	s.serveCollection(c, set, typ, id, cast != "group", cast != "user", true, false, func(d *directory) ([]dirObject, bool) {
 		var objs []dirObject
 		switch {
 		case owner == "role":
@@ -196,9 +199,9 @@ func (s *Server) transitive(d *directory, g *groupRec) []dirObject {
 }
 
 // serveCollection pages a sorted list of objects with $select, $top (or
-// Prefer: odata.maxpagesize) and $skiptoken. objects returns false when the
-// owner of the list does not exist.
-func (s *Server) serveCollection(c *call, set, typ, owner string, users, groups, typed bool, objects func(*directory) ([]dirObject, bool)) {
+// Prefer: odata.maxpagesize), $skiptoken and, when filterable, $filter and
+// $count. objects returns false when the owner of the list does not exist.
+func (s *Server) serveCollection(c *call, set, typ, owner string, users, groups, typed, filterable bool, objects func(*directory) ([]dirObject, bool)) {
 	q := c.r.URL.Query()
 	var lt listToken
 	if skip := queryValue(q, "skiptoken"); skip != "" {
@@ -213,6 +216,27 @@ func (s *Server) serveCollection(c *call, set, typ, owner string, users, groups,
 			return
 		}
 		lt.Sel = sel
+		lt.Filter = queryValue(q, "filter")
+	}
+	header, count := advancedQuery(c.r)
+	if count && !header {
+		// Graph counts directory objects only as an advanced query.
+		c.graphError(http.StatusBadRequest, "Request_BadRequest",
+			"$count is not currently supported without the ConsistencyLevel header set to eventual.")
+		return
+	}
+	var keep objectFilter
+	if lt.Filter != "" {
+		if !filterable {
+			c.graphError(http.StatusBadRequest, "Request_UnsupportedQuery", "fakegraph serves $filter on the users and groups collections only.")
+			return
+		}
+		var err error
+		if keep, err = parseObjectFilter(lt.Filter, typ, header && count); err != nil {
+			fe := err.(*filterError)
+			c.graphError(fe.status, fe.code, fe.message)
+			return
+		}
 	}
 	size := s.pageSize
 	if lt.Size > 0 {
@@ -234,11 +258,18 @@ func (s *Server) serveCollection(c *call, set, typ, owner string, users, groups,
 		value []byte
 		more  bool
 		found bool
+		total = -1
 	)
 	s.readDir(func(d *directory) {
 		var objs []dirObject
 		if objs, found = objects(d); !found {
 			return
+		}
+		if keep != nil {
+			objs = slices.DeleteFunc(slices.Clone(objs), func(o dirObject) bool { return !keep(o) })
+		}
+		if count {
+			total = len(objs)
 		}
 		lt.After, more = page(objs, func(o dirObject) string { return o.id }, lt.After, size,
 			func(dirObject) entryKind { return entryFull },
@@ -257,5 +288,14 @@ func (s *Server) serveCollection(c *call, set, typ, owner string, users, groups,
 	if more {
 		links = append(links, [2]string{"@odata.nextLink", s.url + c.r.URL.EscapedPath() + "?$skiptoken=" + encodeToken(lt)})
 	}
-	c.ok(pageBody(s.url+"/v1.0/$metadata#"+set+lt.Sel.contextSuffix(), links, value))
+	body := pageBody(s.url+"/v1.0/$metadata#"+set+lt.Sel.contextSuffix(), links, value)
+	if total >= 0 {
+		// "@odata.count" follows "@odata.context", as Graph writes it.
+		i := strings.Index(string(body), `,"value":[`)
+		if len(links) > 0 {
+			i = strings.Index(string(body), `,"@odata.nextLink"`)
+		}
+		body = append(body[:i:i], append([]byte(fmt.Sprintf(`,"@odata.count":%d`, total)), body[i:]...)...)
+	}
+	c.ok(body)
 }
