@@ -284,7 +284,7 @@ func isIdent(s string) bool {
 	return true
 }
 
-// tokenize splits a $filter into identifiers, quoted strings (quotes kept, ''
+// tokenize splits a $filter into identifiers, quoted strings (quotes kept, ”
 // inside) and the punctuation ( ) / : ,.
 func tokenize(s string) ([]string, error) {
 	var toks []string

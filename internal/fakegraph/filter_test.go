@@ -24,11 +24,11 @@ func TestUsersAndGroupsFilter(t *testing.T) {
 	filter := func(set, f string) string { return "/" + set + "?$select=id&$filter=" + url.QueryEscape(f) }
 
 	for f, want := range map[string][]string{
-		"mail eq 'U3@EXAMPLE.COM'": {userN(3).ID},
-		"proxyAddresses/any(p:p eq 'smtp:O''Brien@example.net')":                                         {userN(2).ID},
-		"mail eq 'nobody@example.com' or otherMails/any(o:o eq 'private2@example.org')":                  {userN(2).ID},
+		"mail eq 'U3@EXAMPLE.COM'":                                                                      {userN(3).ID},
+		"proxyAddresses/any(p:p eq 'smtp:O''Brien@example.net')":                                        {userN(2).ID},
+		"mail eq 'nobody@example.com' or otherMails/any(o:o eq 'private2@example.org')":                 {userN(2).ID},
 		"(userPrincipalName eq 'u1@example.com' or mail eq 'u4@example.com') and department eq 'sales'": {userN(1).ID, userN(4).ID},
-		"mail eq 'nobody@example.com'": nil,
+		"mail eq 'nobody@example.com'":                                                                  nil,
 	} {
 		p := getPage(t, s, tok, filter("users", f))
 		require.Equal(t, want, idsOf(p.Value), f)
