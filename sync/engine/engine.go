@@ -60,6 +60,10 @@ type Options struct {
 	// RunID names the run; empty = a new random id. A caller that must hand the
 	// id out before the run ends (an API trigger) chooses it.
 	RunID string
+	// Only, when set, makes a one-object run (explain --apply): the source is
+	// not read, this record is planned and applied as an incremental run
+	// would, nobody else is counted missing and the cursor stays.
+	Only *connectors.Record
 }
 
 // Progress is a snapshot of a running sync, for a terminal progress line.
@@ -402,15 +406,17 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 	var err error
 	inc, incremental := r.job.Source.(connectors.Incremental)
 	var cursor []byte
-	if incremental && !r.opts.Full {
+	if incremental && !r.opts.Full && r.opts.Only == nil {
 		if cursor, err = r.e.state.Cursor(ctx, r.job.Name); err != nil {
 			r.rep.fail(fmt.Errorf("load cursor: %w", err))
 			return nil, cur, false
 		}
 	}
 	b = plan.NewBuilder(pol, snap, internal)
-	r.rep.Full = cursor == nil
+	r.rep.Full = cursor == nil && r.opts.Only == nil
 	switch {
+	case r.opts.Only != nil:
+		err = emit(*r.opts.Only)
 	case incremental:
 		cur.next, err = inc.ReadChanges(ctx, cursor, emit)
 		if errors.Is(err, connectors.ErrCursorExpired) && cursor != nil {

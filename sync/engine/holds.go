@@ -98,9 +98,10 @@ func saveHeld(ctx context.Context, st state.Backend, connector, runID, reason st
 
 // mergeHeld is the new list of held operations after a run that held ops:
 // an operation held again keeps its ID, creation time and (if rejected) its
-// rejection; a pending one the run no longer plans expires; decided ones are
-// kept for decidedKeep.
-func mergeHeld(old []HeldOp, connector, runID, reason string, held []plan.Op, now time.Time) []HeldOp {
+// rejection; a pending one that a full run no longer plans expires (a run that
+// did not read everything, incremental or one-object, cannot tell, so it
+// leaves it pending); decided ones are kept for decidedKeep.
+func mergeHeld(old []HeldOp, connector, runID, reason string, held []plan.Op, full bool, now time.Time) []HeldOp {
 	prev := map[string]HeldOp{}
 	for _, h := range old {
 		prev[h.ID] = h
@@ -125,10 +126,10 @@ func mergeHeld(old []HeldOp, connector, runID, reason string, held []plan.Op, no
 		if planned[p.ID] {
 			continue
 		}
-		if p.Status == HoldPending {
+		if p.Status == HoldPending && full {
 			p.Status, p.Decided, p.By = HoldExpired, now, "run "+runID
 		}
-		if now.Sub(p.Decided) < decidedKeep {
+		if p.Status == HoldPending || now.Sub(p.Decided) < decidedKeep {
 			out = append(out, p)
 		}
 	}
@@ -176,7 +177,7 @@ func (r *run) keepHeld(ctx context.Context, p *plan.Plan) ([]HeldOp, error) {
 // hold records the run's held operations (see mergeHeld). Losing them would
 // lose the operations, so failing to store them fails the run before the commit.
 func (r *run) hold(ctx context.Context, p *plan.Plan, old []HeldOp) error {
-	ops := mergeHeld(old, r.job.Name, r.rep.RunID, p.HoldReason, p.Held, time.Now().UTC())
+	ops := mergeHeld(old, r.job.Name, r.rep.RunID, p.HoldReason, p.Held, r.rep.Full, time.Now().UTC())
 	if err := saveHeld(ctx, r.e.state, r.job.Name, r.rep.RunID, p.HoldReason, ops); err != nil {
 		return fmt.Errorf("record held operations: %w", err)
 	}
