@@ -96,9 +96,8 @@ func (s *source) groups(ctx context.Context, link string, emit connectors.Emit) 
 					return graphError("groups/"+id, 1, err)
 				}
 			}
-			rec := connectors.Record{Kind: connectors.KindGroup, Anchor: id, Ref: groupRef(id), DisplayName: deref(grp.GetDisplayName())}
-			rec.Mail, rec.Aliases = addresses(deref(grp.GetMail()), grp.GetProxyAddresses(), nil)
-			if grp.GetMailEnabled() == nil || !*grp.GetMailEnabled() || rec.Mail == "" {
+			rec := groupRecord(id, deref(grp.GetDisplayName()), deref(grp.GetMail()), grp.GetProxyAddresses())
+			if !groupInScope(grp.GetMailEnabled(), rec) {
 				if full {
 					return nil
 				}
@@ -121,6 +120,18 @@ func (s *source) groups(ctx context.Context, link string, emit connectors.Emit) 
 	}
 	s.log.Info("groups read", zap.Int("groups", len(order)), zap.Bool("full", full))
 	return link, nil
+}
+
+// groupRecord maps a group's properties (members are read separately).
+func groupRecord(id, displayName, mail string, proxies []string) connectors.Record {
+	rec := connectors.Record{Kind: connectors.KindGroup, Anchor: id, Ref: groupRef(id), DisplayName: displayName}
+	rec.Mail, rec.Aliases = addresses(mail, proxies, nil)
+	return rec
+}
+
+// groupInScope: only mail-enabled groups with an address are read.
+func groupInScope(mailEnabled *bool, rec connectors.Record) bool {
+	return mailEnabled != nil && *mailEnabled && rec.Mail != ""
 }
 
 // members lists a group's members as record refs: users by their

@@ -218,9 +218,16 @@ func (s *source) reread(ctx context.Context, ids []string, each func(*graphUser)
 // mapUser turns a Graph user into a record; ok=false means out of scope (a
 // guest when guests are not included).
 func (s *source) mapUser(u *graphUser, admins map[string]bool) (connectors.Record, bool) {
-	if strings.EqualFold(deref(u.UserType), "Guest") && !s.cfg.IncludeGuests {
+	if isGuest(u) && !s.cfg.IncludeGuests {
 		return connectors.Record{}, false
 	}
+	return s.userRecord(u, admins), true
+}
+
+func isGuest(u *graphUser) bool { return strings.EqualFold(deref(u.UserType), "Guest") }
+
+// userRecord maps a Graph user, in scope or not.
+func (s *source) userRecord(u *graphUser, admins map[string]bool) connectors.Record {
 	rec := connectors.Record{
 		Kind:        connectors.KindUser,
 		Anchor:      u.ID,
@@ -250,7 +257,7 @@ func (s *source) mapUser(u *graphUser, admins map[string]bool) (connectors.Recor
 			s.log.Debug("onPremisesImmutableId is not a base64 objectGUID: no hybrid join", zap.String("user", rec.Ref), zap.Error(err))
 		}
 	}
-	return rec, true
+	return rec
 }
 
 // addresses picks the primary address (mail, else the SMTP: proxy address) and
