@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,7 +84,7 @@ type Engine struct {
 	domains []string
 	owner   string
 	lockTTL time.Duration
-	protect Protection
+	protect atomic.Pointer[Protection]
 }
 
 // New returns an Engine. domains are the configured internal domains; they count

@@ -203,7 +203,7 @@ func (e *Engine) explainJoin(ctx context.Context, x *Explanation, connector, anc
 	}
 	short := func(u *store.User) *JoinedUser {
 		return &JoinedUser{Address: u.Address, Kind: u.Kind, Origin: u.Origin, Anchor: u.Anchor, Enabled: u.Enabled,
-			Protected: e.protect.protectedBecause(*u)}
+			Protected: e.protection().protectedBecause(*u)}
 	}
 	switch {
 	case byAnchor != nil:

@@ -21,7 +21,8 @@ type Protection struct {
 	Roles     []string
 }
 
-// SetProtection replaces the protected accounts. Call it before runs start.
+// SetProtection replaces the protected accounts; runs that start afterwards
+// use the new list (a configuration reload).
 func (e *Engine) SetProtection(p Protection) {
 	norm := make([]string, 0, len(p.Addresses))
 	for _, a := range p.Addresses {
@@ -29,11 +30,19 @@ func (e *Engine) SetProtection(p Protection) {
 			norm = append(norm, n)
 		}
 	}
-	e.protect = Protection{Addresses: norm, Roles: slices.Clone(p.Roles)}
+	e.protect.Store(&Protection{Addresses: norm, Roles: slices.Clone(p.Roles)})
+}
+
+// protection is the current list (none before SetProtection).
+func (e *Engine) protection() *Protection {
+	if p := e.protect.Load(); p != nil {
+		return p
+	}
+	return &Protection{}
 }
 
 // protectedBecause says why u may not be disabled or deleted by sync ("" if it may).
-func (pr Protection) protectedBecause(u store.User) string {
+func (pr *Protection) protectedBecause(u store.User) string {
 	switch {
 	case u.Protected:
 		return "the account is flagged protected in the store"
@@ -70,9 +79,10 @@ func (r *run) protect(ctx context.Context, p *plan.Plan) error {
 	if err != nil {
 		return fmt.Errorf("look up the accounts to disable, to spare protected ones: %w", err)
 	}
+	pr := r.e.protection()
 	why := map[string]string{} // by anchor, and by address for objects without one
 	for _, u := range users {
-		if reason := r.e.protect.protectedBecause(u); reason != "" {
+		if reason := pr.protectedBecause(u); reason != "" {
 			if u.Origin == r.job.Name && u.Anchor != "" {
 				why[u.Anchor] = reason
 			}
