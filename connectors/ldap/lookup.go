@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	goldap "github.com/go-ldap/ldap/v3"
+	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/connectors/dirmap"
@@ -38,10 +39,7 @@ func (s *source) Lookup(ctx context.Context, key string) (connectors.Found, erro
 	}
 	defer conn.Close()
 
-	roots, err := s.lookupRoots(conn)
-	if err != nil {
-		return connectors.Found{}, err
-	}
+	roots := s.lookupRoots(conn)
 	filter := s.lookupFilter(key)
 	attrs := append([]string{"*", "memberOf"}, s.cfg.mapping.Attributes()...)
 	var queries []string
@@ -92,14 +90,16 @@ func (s *source) Lookup(ctx context.Context, key string) (connectors.Found, erro
 }
 
 // lookupRoots returns the naming contexts covering the base DNs, each once.
-func (s *source) lookupRoots(conn *goldap.Conn) ([]string, error) {
+func (s *source) lookupRoots(conn *goldap.Conn) []string {
 	res, err := conn.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"namingContexts"}, nil))
-	if err != nil {
-		return nil, fmt.Errorf("read rootDSE namingContexts: %w", err)
-	}
 	var ncs []string
-	if len(res.Entries) > 0 {
+	switch {
+	case err != nil:
+		// Some servers hide the rootDSE from ordinary accounts: the domain part
+		// of each base DN stands in.
+		s.log.Debug("rootDSE namingContexts unreadable; searching from the base DNs' dc= suffixes", zap.Error(err))
+	case len(res.Entries) > 0:
 		ncs = res.Entries[0].GetAttributeValues("namingContexts")
 	}
 	var roots []string
@@ -119,7 +119,7 @@ func (s *source) lookupRoots(conn *goldap.Conn) ([]string, error) {
 			roots = append(roots, root)
 		}
 	}
-	return roots, nil
+	return roots
 }
 
 // domainPart is a DN's trailing dc= components (or the DN itself without any).
