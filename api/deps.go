@@ -12,12 +12,16 @@ import (
 	"github.com/dirsync/dirsync/store/password"
 )
 
-// Errors a Syncer returns (wrapped); the API maps them to unknown_connector and
-// sync_running.
+// Errors a Syncer returns (wrapped); the API maps them to unknown_connector,
+// sync_running, not_found and unavailable.
 var (
 	ErrUnknownConnector = errors.New("unknown connector")
-	ErrSyncBusy         = errors.New("a run of this connector is already in progress")
-	ErrRunNotFound      = errors.New("run not found")
+	// ErrSyncBusy: a run holds the connector (deciding holds needs its lock).
+	// Sync triggers never fail with it: they queue.
+	ErrSyncBusy    = errors.New("a run of this connector is already in progress")
+	ErrRunNotFound = errors.New("run not found")
+	// ErrStopping: the daemon is shutting down and starts no more runs.
+	ErrStopping = errors.New("the daemon is stopping")
 )
 
 // Syncer is the daemon's sync side as the API sees it: cmd/dirsync implements it
@@ -28,13 +32,21 @@ type Syncer interface {
 	// Trigger starts one run per named connector (all when none are named). With
 	// req.Wait it returns when they have finished, reports included.
 	Trigger(ctx context.Context, req TriggerSync) ([]TriggeredRun, error)
-	// Runs lists run history, newest first; connector "" = all.
+	// Runs lists runs in progress, pending and from the history, newest
+	// first; connector "" = all.
 	Runs(ctx context.Context, connector string, limit int) ([]Run, error)
 	// Run returns one run (ErrRunNotFound).
 	Run(ctx context.Context, id string) (RunDetail, error)
 	// FieldOwner says whether the named connector owns (writes) a store field;
 	// false for a connector it does not know.
 	FieldOwner(connector, field string) bool
+}
+
+// RunStateLister is a Syncer that lists only its runs in one state (RunRunning,
+// RunPending) for GET /v1/runs?state=; for a Syncer without it, the API filters
+// Runs by status.
+type RunStateLister interface {
+	RunsByState(ctx context.Context, connector, state string, limit int) ([]Run, error)
 }
 
 // Holds lists and decides held operations: the engine in the daemon.

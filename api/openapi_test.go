@@ -162,3 +162,29 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		require.Equal(t, fields, props, "schema %s and type %s", name, reflect.TypeOf(v).Name())
 	}
 }
+
+// TestOpenAPIRunStates compares GET /v1/runs's state values with the run
+// states the handler accepts.
+func TestOpenAPIRunStates(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	node := doc.Paths["/v1/runs"]["get"]
+	var op struct {
+		Parameters []struct {
+			Name   string `yaml:"name"`
+			In     string `yaml:"in"`
+			Schema struct {
+				Enum []string `yaml:"enum"`
+			} `yaml:"schema"`
+		} `yaml:"parameters"`
+	}
+	require.NoError(t, node.Decode(&op))
+	var names []string
+	for _, p := range op.Parameters {
+		names = append(names, p.Name)
+		if p.Name == "state" {
+			require.Equal(t, "query", p.In)
+			require.Equal(t, []string{RunRunning, RunPending}, p.Schema.Enum)
+		}
+	}
+	require.ElementsMatch(t, []string{"connector", "limit", "state"}, names)
+}

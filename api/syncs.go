@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -18,8 +19,8 @@ func (s *server) syncerOr503() (Syncer, error) {
 	return s.syncer, nil
 }
 
-// triggerSync starts runs: 202 with their ids, or with wait 200 once they have
-// finished, reports included.
+// triggerSync starts runs, or queues them behind runs in progress: 202 with
+// their ids, or with wait 200 once they have finished, reports included.
 func (s *server) triggerSync(w http.ResponseWriter, r *http.Request) error {
 	sy, err := s.syncerOr503()
 	if err != nil {
@@ -36,6 +37,9 @@ func (s *server) triggerSync(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	runs, err := sy.Trigger(r.Context(), in)
+	if errors.Is(err, ErrStopping) {
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error(), Err: err}
+	}
 	if err != nil {
 		return err
 	}
@@ -55,7 +59,7 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := query(r, "connector", "limit")
+	q, err := query(r, "connector", "limit", "state")
 	if err != nil {
 		return err
 	}
@@ -63,7 +67,15 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs, err := sy.Runs(r.Context(), q.Get("connector"), limit)
+	var runs []Run
+	switch st := q.Get("state"); st {
+	case "":
+		runs, err = sy.Runs(r.Context(), q.Get("connector"), limit)
+	case RunRunning, RunPending:
+		runs, err = runsInState(r, sy, q.Get("connector"), st, limit)
+	default:
+		return badRequest("state=%q: use %s or %s (none: every run)", st, RunRunning, RunPending)
+	}
 	if err != nil {
 		return err
 	}
@@ -88,4 +100,24 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, run)
 	return nil
+}
+
+// runsInState lists the runs in one state, through the Syncer's filter when it
+// has one.
+func runsInState(r *http.Request, sy Syncer, connector, state string, limit int) ([]Run, error) {
+	if l, ok := sy.(RunStateLister); ok {
+		return l.RunsByState(r.Context(), connector, state, limit)
+	}
+	// Runs not finished are the newest, so the largest page holds them.
+	all, err := sy.Runs(r.Context(), connector, 1000)
+	if err != nil {
+		return nil, err
+	}
+	var out []Run
+	for _, run := range all {
+		if run.Status == state && len(out) < limit {
+			out = append(out, run)
+		}
+	}
+	return out, nil
 }

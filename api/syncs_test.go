@@ -65,8 +65,8 @@ func newSyncHarness(t *testing.T, jobs ...engine.Job) (*harness, *runner.Runner)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sb.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	r := runner.New(ctx, engine.New(st, sb, []string{"example.com"}, log), sb, jobs, log)
-	t.Cleanup(func() { cancel(); _ = r.Wait(context.Background()) })
+	r := runner.New(ctx, engine.New(st, sb, []string{"example.com"}, log), sb, jobs, log, runner.Options{})
+	t.Cleanup(func() { _ = r.Wait(context.Background()); cancel() })
 	return newHarness(t, r, st), r
 }
 
@@ -79,7 +79,7 @@ func TestTriggerAndRuns(t *testing.T) {
 	require.Equal(t, "ad", trig.Runs[0].Connector)
 	require.Empty(t, trig.Runs[0].Report, "not waited for")
 	firstID := trig.Runs[0].RunID
-	require.NoError(t, r.Wait(t.Context()))
+	require.NoError(t, r.Idle(t.Context(), ""))
 
 	var detail api.RunDetail
 	h.call("GET", "/v1/runs/"+trig.Runs[0].RunID, h.sync, nil).ok(200, &detail)
@@ -124,11 +124,8 @@ func TestSyncErrors(t *testing.T) {
 
 	e := h.call("POST", "/v1/syncs", h.sync, api.TriggerSync{Connectors: []string{"nope"}}).apiErr(404, api.CodeUnknownConnector)
 	require.Contains(t, e.Message, "ad", "the message lists the configured connectors")
-	h.call("POST", "/v1/syncs", h.sync, nil).ok(202, nil)
-	e = h.call("POST", "/v1/syncs", h.sync, nil).apiErr(409, api.CodeSyncBusy)
-	require.Contains(t, e.Message, "ad")
 	close(gate)
-	require.NoError(t, r.Wait(t.Context()))
+	require.NoError(t, r.Idle(t.Context(), ""))
 
 	h.call("GET", "/v1/runs/no-such-run", h.sync, nil).apiErr(404, api.CodeNotFound)
 	h.call("GET", "/v1/runs?limit=0", h.sync, nil).apiErr(400, api.CodeBadRequest)
@@ -140,6 +137,52 @@ func TestSyncErrors(t *testing.T) {
 	h.call("GET", "/v1/runs", "", nil).apiErr(401, api.CodeUnauthorized)
 	// A sync token reads runs, not users.
 	h.call("GET", "/v1/users", h.sync, nil).apiErr(403, api.CodeForbidden)
+}
+
+// TestTriggerQueues: a trigger for a running connector gets its pending run,
+// and GET /v1/runs?state= lists runs by state.
+func TestTriggerQueues(t *testing.T) {
+	gate := make(chan struct{})
+	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &source{n: 1, gate: gate}})
+
+	var first, second, third api.Triggered
+	h.call("POST", "/v1/syncs", h.sync, nil).ok(202, &first)
+	require.False(t, first.Runs[0].Queued)
+	h.call("POST", "/v1/syncs", h.sync, nil).ok(202, &second)
+	require.True(t, second.Runs[0].Queued)
+	h.call("POST", "/v1/syncs", h.admin, api.TriggerSync{Full: true}).ok(202, &third)
+	require.Equal(t, second.Runs[0].RunID, third.Runs[0].RunID, "merged into the pending run")
+
+	var runs api.RunList
+	h.call("GET", "/v1/runs?state=pending", h.sync, nil).ok(200, &runs)
+	require.Len(t, runs.Runs, 1)
+	p := runs.Runs[0]
+	require.Equal(t, second.Runs[0].RunID, p.RunID)
+	require.Equal(t, api.RunPending, p.Status)
+	require.Equal(t, []string{"api"}, p.RequestedBy)
+	require.Equal(t, 2, p.Triggers)
+	require.True(t, p.Full)
+	h.call("GET", "/v1/runs?state=running&connector=ad", h.read, nil).ok(200, &runs)
+	require.Len(t, runs.Runs, 1)
+	require.Equal(t, first.Runs[0].RunID, runs.Runs[0].RunID)
+	require.Equal(t, api.RunRunning, runs.Runs[0].Status)
+	h.call("GET", "/v1/runs", h.read, nil).ok(200, &runs)
+	require.Len(t, runs.Runs, 2)
+	h.call("GET", "/v1/runs?state=done", h.read, nil).apiErr(400, api.CodeBadRequest)
+
+	close(gate)
+	require.NoError(t, r.Idle(t.Context(), "ad"))
+	h.call("GET", "/v1/runs?state=pending", h.sync, nil).ok(200, &runs)
+	require.Empty(t, runs.Runs)
+	h.call("GET", "/v1/runs", h.read, nil).ok(200, &runs)
+	require.Len(t, runs.Runs, 2)
+	for _, run := range runs.Runs {
+		require.Equal(t, engine.StatusOK, run.Status)
+	}
+
+	// A stopping daemon takes no more triggers.
+	require.NoError(t, r.Wait(t.Context()))
+	h.call("POST", "/v1/syncs", h.sync, nil).apiErr(503, api.CodeUnavailable)
 }
 
 func TestNoSyncer(t *testing.T) {

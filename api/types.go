@@ -54,7 +54,7 @@ const (
 	CodeImportEncoding     = "import_not_utf8"          // 422
 	CodeImportInvalid      = "import_invalid"           // 422: row-level problems in details
 	CodeUnknownConnector   = "unknown_connector"        // 404
-	CodeSyncBusy           = "sync_running"             // 409: the connector is already running
+	CodeSyncBusy           = "sync_running"             // 409: a run holds the connector (deciding holds); sync triggers queue instead
 	CodeUnsupportedMedia   = "unsupported_media_type"   // 415: a body that is not JSON (CSV for imports)
 	CodeTooLarge           = "request_too_large"        // 413: a JSON body over the size limit
 	CodeMethodNotAllowed   = "method_not_allowed"       // 405: the path exists, not with this method
@@ -300,18 +300,31 @@ type Triggered struct {
 }
 
 // TriggeredRun is one connector's triggered run. Report is set when the request
-// waited. Forwarded says the replica that got the request is not the leader and
-// queued the run for the leader; a forwarded run's report stays on the leader,
-// so a waiting request gets the run's summary (Run) instead.
+// waited. Queued says the connector was running: the run is its pending run,
+// which starts when the running one ends, and which every trigger until then
+// shares (same RunID). Forwarded says the replica that got the request is not
+// the leader and queued the run for the leader; a forwarded run's report stays
+// on the leader, so a waiting request gets the run's summary (Run) instead.
 type TriggeredRun struct {
 	Connector string          `json:"connector"`
 	RunID     string          `json:"run_id"`
+	Queued    bool            `json:"queued,omitempty"`
 	Forwarded bool            `json:"forwarded,omitempty"`
 	Report    json.RawMessage `json:"report,omitempty"`
 	Run       *Run            `json:"run,omitempty"`
 }
 
-// Run is an entry of GET /v1/runs (the state backend's run history).
+// Statuses of runs that have not finished, which GET /v1/runs?state= selects.
+const (
+	RunRunning = "running"
+	RunPending = "pending" // queued behind the connector's run in progress
+)
+
+// Run is an entry of GET /v1/runs: a run in progress or pending, or one of the
+// state backend's run history. RequestedBy and Triggers are set for runs not
+// finished: the sources of the triggers merged into the run ("api", "schedule",
+// "forwarded") and how many there were. A pending run's Started is when it was
+// first requested.
 type Run struct {
 	RunID     string         `json:"run_id"`
 	Connector string         `json:"connector"`
@@ -322,6 +335,9 @@ type Run struct {
 	Finished  time.Time      `json:"finished,omitzero"`
 	Counts    map[string]int `json:"counts"`
 	Error     string         `json:"error,omitempty"`
+	// RequestedBy lists distinct sources, in the order first heard.
+	RequestedBy []string `json:"requested_by,omitempty"`
+	Triggers    int      `json:"triggers,omitempty"`
 }
 
 // RunList is GET /v1/runs.

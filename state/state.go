@@ -76,6 +76,10 @@ type Run struct {
 	Finished  time.Time      `json:"finished"`
 	Counts    map[string]int `json:"counts"`
 	Error     string         `json:"error,omitempty"`
+	// MergedInto, when set, names the run that served this one: a trigger
+	// (forwarded by another replica under its own id) that was merged into a
+	// run already pending. The entry repeats that run's outcome.
+	MergedInto string `json:"merged_into,omitempty"`
 }
 
 // Hold is a set of operations a run refused to apply until an admin approves them

@@ -100,15 +100,30 @@ func (c *Client) Trigger(ctx context.Context, t api.TriggerSync) (api.Triggered,
 	return out, err
 }
 
-// Runs is GET /v1/runs: run history, newest first; connector "" = all, limit 0
-// = the API's default.
-func (c *Client) Runs(ctx context.Context, connector string, limit int) (api.RunList, error) {
+// RunFilter selects runs for Runs; the zero value is every run, up to the
+// API's default limit.
+type RunFilter struct {
+	// Connector "" = all.
+	Connector string
+	// State is api.RunRunning or api.RunPending; "" = running, pending and
+	// the history.
+	State string
+	// Limit 0 = the API's default.
+	Limit int
+}
+
+// Runs is GET /v1/runs: runs in progress, pending and from the history, newest
+// first.
+func (c *Client) Runs(ctx context.Context, f RunFilter) (api.RunList, error) {
 	q := url.Values{}
-	if connector != "" {
-		q.Set("connector", connector)
+	if f.Connector != "" {
+		q.Set("connector", f.Connector)
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.State != "" {
+		q.Set("state", f.State)
 	}
 	var out api.RunList
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/runs", query: q}, &out)

@@ -156,9 +156,13 @@ func TestJSONBodies(t *testing.T) {
 			return err
 		}, "POST", "/v1/syncs", "", `{"connectors":["ad"],"dry_run":true,"wait":true}`, 200, `{"runs":[]}`},
 		{"runs", func(c *client.Client) error {
-			_, err := c.Runs(ctx, "ad", 3)
+			_, err := c.Runs(ctx, client.RunFilter{Connector: "ad", Limit: 3})
 			return err
 		}, "GET", "/v1/runs", "connector=ad&limit=3", "", 200, `{"runs":[]}`},
+		{"pending runs", func(c *client.Client) error {
+			_, err := c.Runs(ctx, client.RunFilter{State: api.RunPending})
+			return err
+		}, "GET", "/v1/runs", "state=pending", "", 200, `{"runs":[]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/api/client"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -89,14 +91,15 @@ func readImportFile(path string) ([]byte, error) {
 
 func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "runs", "Show the daemon's sync runs.", []subcommand{
-		{"list", "[--connector NAME] [--limit N]", runsList},
+		{"list", "[--connector NAME] [--state running|pending] [--limit N]", runsList},
 		{"show", "RUN-ID", runsShow},
 	}, args, stdout, stderr)
 }
 
 func runsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("runs list", "[--connector NAME] [--limit N]", stderr)
+	f := newAdminFlags("runs list", "[--connector NAME] [--state running|pending] [--limit N]", stderr)
 	connector := f.String("connector", "", "only this connector's runs")
+	runState := f.String("state", "", "only the daemon's runs in progress (running) or queued behind them (pending)")
 	limit := f.Int("limit", 0, "at most this many runs, newest first (default: the API's)")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
@@ -104,11 +107,14 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *limit < 0 {
 		return usageError("--limit %d: use a positive number", *limit)
 	}
+	if *runState != "" && *runState != api.RunRunning && *runState != api.RunPending {
+		return usageError("--state %q: use %s or %s", *runState, api.RunRunning, api.RunPending)
+	}
 	a, err := f.connect(stdout)
 	if err != nil {
 		return err
 	}
-	list, err := a.client.Runs(ctx, *connector, *limit)
+	list, err := a.client.Runs(ctx, client.RunFilter{Connector: *connector, State: *runState, Limit: *limit})
 	if err != nil {
 		return a.fail(err)
 	}
@@ -120,9 +126,29 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	t := newTable(stdout, "RUN ID", "CONNECTOR", "STATUS", "STARTED", "DURATION", "COUNTS")
 	for _, r := range list.Runs {
-		t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), durationText(r.Started, r.Finished), countsText(r.Counts))
+		switch r.Status {
+		case api.RunPending:
+			t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), "queued", requestedText(r))
+		case api.RunRunning:
+			t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), "running", requestedText(r))
+		default:
+			t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), durationText(r.Started, r.Finished), countsText(r.Counts))
+		}
 	}
 	return t.flush()
+}
+
+// requestedText says who asked for a run not finished: "requested by api,
+// schedule (3 triggers)". A pending run's STARTED is when it was first asked for.
+func requestedText(r api.Run) string {
+	if len(r.RequestedBy) == 0 {
+		return ""
+	}
+	s := "requested by " + strings.Join(r.RequestedBy, ", ")
+	if r.Triggers > 1 {
+		s += fmt.Sprintf(" (%d triggers)", r.Triggers)
+	}
+	return s
 }
 
 // runMode marks full runs (incremental is the usual case).
@@ -243,8 +269,11 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			continue
 		}
 		where := "started"
-		if r.Forwarded {
+		switch {
+		case r.Forwarded:
 			where = "handed to the leader replica"
+		case r.Queued:
+			where = "queued (behind the run in progress)"
 		}
 		fmt.Fprintf(stdout, "%s: %s run %s (follow it with: dirsync runs show %s)\n", r.Connector, where, r.RunID, r.RunID)
 	}

@@ -1,15 +1,25 @@
 package main
 
 import (
+	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/sync/runner"
 )
 
 func TestAdminImport(t *testing.T) {
@@ -125,4 +135,93 @@ func TestAdminRuns(t *testing.T) {
 
 	res = e.fails(exitFailed, "runs", "show", "run-99")
 	require.Contains(t, res.stderr, "(not_found)")
+}
+
+// heldSource emits one user, each read waiting for its gate first (closing
+// reading as the first read begins), so a test can hold a run in progress.
+type heldSource struct {
+	gate    chan struct{}
+	reading chan struct{}
+	once    sync.Once
+}
+
+func (s *heldSource) Read(ctx context.Context, emit connectors.Emit) error {
+	s.once.Do(func() { close(s.reading) })
+	select {
+	case <-s.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return emit(connectors.Record{Kind: connectors.KindUser, Ref: "uid=held", Anchor: "held",
+		Mail: "held@example.com", DisplayName: "Held"})
+}
+
+func (s *heldSource) Close() error { return nil }
+
+// newRunnerEnv is newAdminEnv with the daemon's real sync side: a runner over
+// the engine, a local state file and the store, running jobs.
+func newRunnerEnv(t *testing.T, jobs ...engine.Job) (*adminEnv, *runner.Runner) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	token := createToken(t, cfg, "test-admin", "admin")
+	log := zap.NewNop()
+	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system", Name: "test"}))
+	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+	require.NoError(t, err)
+	t.Cleanup(func() { sb.Close() })
+	r := runner.New(context.Background(), engine.New(st, sb, []string{"example.com"}, log), sb, jobs, log, runner.Options{})
+	t.Cleanup(func() { _ = r.Wait(context.Background()) })
+	srv := httptest.NewServer(api.New(api.Options{Store: st, Syncer: r, Log: log}))
+	t.Cleanup(srv.Close)
+	t.Setenv(envServer, srv.URL)
+	t.Setenv(envToken, token)
+	return &adminEnv{t: t, dir: dir, cfg: cfg, st: st, token: token}, r
+}
+
+func TestAdminRunsPending(t *testing.T) {
+	src := &heldSource{gate: make(chan struct{}), reading: make(chan struct{})}
+	e, r := newRunnerEnv(t, engine.Job{Name: "sample", Source: src})
+
+	res := e.ok("trigger", "--no-wait")
+	m := regexp.MustCompile(`^sample: started run (\S+) `).FindStringSubmatch(res.stdout)
+	require.NotNil(t, m, res.stdout)
+	first := m[1]
+	<-src.reading
+	res = e.ok("trigger", "--no-wait", "--full")
+	m = regexp.MustCompile(`^sample: queued \(behind the run in progress\) run (\S+) `).FindStringSubmatch(res.stdout)
+	require.NotNil(t, m, res.stdout)
+	queued := m[1]
+	res = e.ok("trigger", "--no-wait")
+	require.Contains(t, res.stdout, "run "+queued+" ", "merged into the pending run")
+
+	res = e.ok("runs", "list", "--state", "pending")
+	require.Regexp(t, `^RUN ID\s+CONNECTOR\s+STATUS\s+STARTED\s+DURATION\s+COUNTS\n`, res.stdout)
+	require.Regexp(t, `(?m)^`+queued+`\s+sample\s+pending \(full\)\s+.*queued\s+requested by api \(2 triggers\)$`, res.stdout)
+	require.NotContains(t, res.stdout, first)
+	res = e.ok("runs", "list", "--state", "running")
+	require.Regexp(t, `(?m)^`+first+`\s+sample\s+running\s+.*running\s+requested by api$`, res.stdout)
+	require.NotContains(t, res.stdout, queued)
+	res = e.ok("runs", "list")
+	require.Contains(t, res.stdout, first)
+	require.Contains(t, res.stdout, queued)
+
+	var list api.RunList
+	e.jsonOf(&list, "runs", "list", "--state", "pending")
+	require.Len(t, list.Runs, 1)
+	require.Equal(t, queued, list.Runs[0].RunID)
+	require.Equal(t, []string{"api"}, list.Runs[0].RequestedBy)
+	require.Equal(t, 2, list.Runs[0].Triggers)
+	require.True(t, list.Runs[0].Full)
+	e.fails(exitUsage, "runs", "list", "--state", "finished")
+
+	close(src.gate)
+	require.NoError(t, r.Idle(t.Context(), "sample"))
+	e.jsonOf(&list, "runs", "list", "--state", "pending")
+	require.Empty(t, list.Runs)
+	res = e.ok("runs", "show", queued)
+	require.Regexp(t, `^sample: ok \(full run `+queued+`, `, res.stdout)
 }

@@ -51,7 +51,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancelRuns()
 	// The runner starts every run, scheduled or triggered through the API, so
 	// the two never overlap for one connector.
-	runs := runner.New(runCtx, a.engine, a.state, a.jobs, a.log)
+	runs := runner.New(runCtx, a.engine, a.state, a.jobs, a.log, runner.Options{ReportRetention: a.cfg.Reports.Retention})
 	// Replicas sharing a Redis state elect one leader: only it runs the
 	// schedule, and the others forward the runs they are asked for.
 	var node *cluster.Node

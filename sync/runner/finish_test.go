@@ -69,6 +69,7 @@ func TestRunnerOnFinishHearsEveryRun(t *testing.T) {
 
 	// The schedule's entry point goes through the same hook.
 	r.RunNow(t.Context(), "a", true)
+	require.NoError(t, r.Idle(t.Context(), "a"))
 	fs := heard()
 	require.Len(t, fs, 1)
 	require.Equal(t, engine.StatusOK, fs[0].Report.Status)

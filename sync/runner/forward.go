@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -20,7 +19,8 @@ const forwardPoll = 250 * time.Millisecond
 
 // forward queues the runs for the leader. With req.Wait it returns once the
 // shared run history has every one of them (the leader's report stays on the
-// leader; the history's summary comes back instead).
+// leader; the history's summary comes back instead). A trigger the leader
+// merged into its pending run comes back with that run's id.
 func (r *Runner) forward(ctx context.Context, req api.TriggerSync, names []string) ([]api.TriggeredRun, error) {
 	var out []api.TriggeredRun
 	for _, n := range names {
@@ -43,8 +43,15 @@ func (r *Runner) forward(ctx context.Context, req api.TriggerSync, names []strin
 			}
 			for _, h := range hist {
 				if h.ID == out[i].RunID {
+					// Merged into a run the leader had pending: that run
+					// served the request.
 					run := fromState(h)
+					if h.MergedInto != "" {
+						run.RunID = h.MergedInto
+						out[i].RunID = h.MergedInto
+					}
 					out[i].Run = &run
+					break
 				}
 			}
 			if out[i].Run != nil {
@@ -61,10 +68,13 @@ func (r *Runner) forward(ctx context.Context, req api.TriggerSync, names []strin
 }
 
 // StartForwarded starts a run another replica forwarded to this one, the
-// leader. A run that cannot start (its connector busy, unknown to this
-// replica's configuration) goes into the history as failed, so whoever waits
-// for it hears why; one already in the history (a trigger delivered twice) is
-// not run again.
+// leader, or queues it like any trigger: merged into the connector's pending
+// run when there is one (the history then gets an entry under the trigger's
+// run id that points at the run that served it). A run that cannot start (its
+// connector unknown to this replica's configuration, the leader stopping)
+// goes into the history as failed, so whoever waits for it hears why; one
+// already in the history or in progress (a trigger delivered twice) is not
+// run again.
 func (r *Runner) StartForwarded(t state.Trigger) {
 	log := r.log.With(zap.String("connector", t.Connector), zap.String("run_id", t.RunID), zap.String("from", t.From))
 	if hist, err := r.state.Runs(r.ctx, t.Connector, 50); err == nil {
@@ -75,38 +85,13 @@ func (r *Runner) StartForwarded(t state.Trigger) {
 			}
 		}
 	}
-	req := Request{Connector: t.Connector, Full: t.Full, RunID: t.RunID}
-	_, _, err := r.Start(req)
-	if errors.Is(err, api.ErrSyncBusy) {
-		// Someone asked for this run: it waits for the one in progress (a
-		// scheduled tick, say) instead of failing, without holding up the
-		// reading of other triggers.
-		log.Info("forwarded run waits for the run in progress")
-		go func() {
-			r.waitIdle(t.Connector)
-			if _, _, err := r.Start(req); err != nil {
-				r.notStarted(t, log, err)
-			}
-		}()
-		return
-	}
+	a, queued, err := r.start(Request{Connector: t.Connector, Full: t.Full, RunID: t.RunID, Source: SourceForwarded})
 	if err != nil {
 		r.notStarted(t, log, err)
-	}
-}
-
-// waitIdle returns when no run of connector is in progress in this process
-// (or the runner's context ends).
-func (r *Runner) waitIdle(connector string) {
-	r.mu.Lock()
-	cur := r.running[connector]
-	r.mu.Unlock()
-	if cur == nil {
 		return
 	}
-	select {
-	case <-cur.done:
-	case <-r.ctx.Done():
+	if queued {
+		log.Info("forwarded run queued", zap.String("pending_run", a.id))
 	}
 }
 

@@ -1,15 +1,19 @@
-// Package runner starts sync runs for the daemon, whoever asks (the cron schedule
-// or an admin through the API), and keeps their reports for the API to show.
+// Package runner starts sync runs for the daemon, whoever asks (the cron schedule,
+// an admin through the API, or another replica forwarding a trigger), and keeps
+// their reports for the API to show.
 //
 // It is the one place that knows which connector is running in this process, so
 // a scheduled run and an admin's trigger of the same connector never overlap (the
-// state backend's lock covers other processes), and a trigger can hand out the
-// run id at once and the full report later.
+// state backend's lock covers other processes). A trigger for a connector that is
+// running is queued: each connector has at most one pending run, into which
+// every later trigger is merged (a full trigger makes it full), and which starts
+// as soon as the running one ends. Dry runs have a lane of their own, queued the
+// same way: they take no lock and write nothing, so they neither wait for nor
+// hold up the connector's real runs.
 package runner
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -20,64 +24,107 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
 // keepReports is how many finished reports stay in memory for GET /v1/runs/{id};
-// older runs are still listed from the state backend's history, without
-// their operations.
+// older ones come from the state backend's stored reports (Options.ReportRetention)
+// or, past that, its history, without their operations.
 const keepReports = 200
 
 // historyScan is how far back Run looks in the state backend for a run whose
 // report is no longer in memory.
 const historyScan = 1000
 
-// StatusRunning is the status of a run still in progress.
-const StatusRunning = "running"
+// Statuses of runs that have not finished (a finished run has the engine's).
+const (
+	StatusRunning = api.RunRunning
+	StatusPending = api.RunPending
+)
+
+// Sources of triggers, as api.Run.RequestedBy lists them.
+const (
+	SourceAPI       = "api"
+	SourceSchedule  = "schedule"
+	SourceForwarded = "forwarded"
+)
 
 // Runner runs jobs on an engine. It implements api.Syncer.
 type Runner struct {
-	engine *engine.Engine
-	state  state.Backend
-	log    *zap.Logger
-	ctx    context.Context
-	jobs   map[string]engine.Job
-	names  []string
+	engine    *engine.Engine
+	state     state.Backend
+	log       *zap.Logger
+	ctx       context.Context
+	retention time.Duration
 
 	leader   Leader
 	onFinish func(Finished)
 
-	mu      sync.Mutex
-	running map[string]*active // by connector
-	reports map[string]*engine.Report
-	order   []string // report ids, oldest first
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	jobs     map[string]engine.Job
+	names    []string
+	running  map[lane]*active
+	pending  map[lane]*active
+	stopping bool // Wait was called: nothing starts any more
+	reports  map[string]*engine.Report
+	order    []string // report ids, oldest first
+	wg       sync.WaitGroup
 }
 
-// active is a run in progress.
+// lane is what runs one at a time: a connector's real runs, or its dry runs.
+type lane struct {
+	connector string
+	dryRun    bool
+}
+
+// active is a run in progress or pending.
 type active struct {
-	id      string
-	full    bool
-	dryRun  bool
+	id        string
+	connector string
+	dryRun    bool
+	requested time.Time // the first trigger
+	done      chan struct{}
+
+	// Guarded by Runner.mu while the run is pending; fixed once it starts.
+	full     bool
+	sources  []string // distinct, in the order first heard
+	triggers int
+	// named are run ids that requests chose (forwarded triggers): the run's own
+	// id when it was created by one, and those of the triggers merged into it,
+	// whose history entries point at this run once it ends.
+	named   []string
 	started time.Time
-	done    chan struct{}
-	report  *engine.Report // set before done is closed
-	read    atomic.Int64   // records read, from the engine's progress
+
+	// Set before done is closed.
+	report  *engine.Report
+	dropped bool // never started: the runner stopped, or its connector was removed
+
+	read atomic.Int64 // records read, from the engine's progress
 }
 
 var _ api.Syncer = (*Runner)(nil)
 
-// New returns a Runner for jobs. Runs get ctx: cancelling it aborts runs in flight.
-func New(ctx context.Context, eng *engine.Engine, st state.Backend, jobs []engine.Job, log *zap.Logger) *Runner {
-	r := &Runner{engine: eng, state: st, log: log.Named("runner"), ctx: ctx,
-		jobs: map[string]engine.Job{}, running: map[string]*active{}, reports: map[string]*engine.Report{}}
-	for _, j := range jobs {
-		r.jobs[j.Name] = j
-		r.names = append(r.names, j.Name)
+// Options tunes a Runner; the zero value is usable.
+type Options struct {
+	// ReportRetention is how long a finished run's full report is kept in a state
+	// backend that implements state.Reports (config reports.retention); zero means
+	// DefaultReportRetention.
+	ReportRetention time.Duration
+}
+
+// DefaultReportRetention is config's default for reports.retention.
+const DefaultReportRetention = 30 * 24 * time.Hour
+
+// New returns a Runner for jobs. Runs get ctx: cancelling it aborts runs in flight
+// (and no pending run starts after that).
+func New(ctx context.Context, eng *engine.Engine, st state.Backend, jobs []engine.Job, log *zap.Logger, o Options) *Runner {
+	if o.ReportRetention <= 0 {
+		o.ReportRetention = DefaultReportRetention
 	}
-	slices.Sort(r.names)
+	r := &Runner{engine: eng, state: st, log: log.Named("runner"), ctx: ctx, retention: o.ReportRetention,
+		running: map[lane]*active{}, pending: map[lane]*active{}, reports: map[string]*engine.Report{}}
+	r.setJobs(jobs)
 	return r
 }
 
@@ -106,93 +153,167 @@ type Finished struct {
 
 // OnFinish has f called once for every run this runner starts (scheduled,
 // triggered through the API, or forwarded by another replica) when it ends,
-// before anyone waiting for the run hears of it: the metrics hook. Call it
-// before the runner is used; f must not block.
+// before anyone waiting for the run hears of it: the metrics hook. A pending
+// run that is dropped never started and is not heard of. Call it before the
+// runner is used; f must not block.
 func (r *Runner) OnFinish(f func(Finished)) { r.onFinish = f }
 
 // Connectors lists the connectors the runner can run.
-func (r *Runner) Connectors() []string { return slices.Clone(r.names) }
+func (r *Runner) Connectors() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.names)
+}
 
 // Request is one run to start.
 type Request struct {
 	Connector string
 	Full      bool
 	DryRun    bool
-	// RunID names the run; empty = a new random id.
+	// RunID names the run; empty = a new random id. If the request is merged
+	// into a pending run, that run keeps its id, and once it ends the history
+	// gets an entry under RunID that points at it (state.Run.MergedInto), so
+	// whoever holds RunID (a follower that forwarded the trigger) finds it.
 	RunID string
+	// Source says who asked (SourceAPI when empty).
+	Source string
 }
 
-// Start begins a run in the background and returns its id: api.ErrUnknownConnector,
-// or api.ErrSyncBusy when the connector is already running in this process.
+// Start begins a run in the background, or queues it behind the connector's
+// run in progress (merged into the pending run if there is one), and returns
+// the id of the run that will serve the request and a channel closed when that
+// run has ended (or was dropped). Errors: api.ErrUnknownConnector, and
+// api.ErrStopping once Wait was called.
 func (r *Runner) Start(req Request) (string, <-chan struct{}, error) {
-	job, ok := r.jobs[req.Connector]
-	if !ok {
-		return "", nil, fmt.Errorf("%w %q: configured connectors are %v", api.ErrUnknownConnector, req.Connector, r.names)
+	a, _, err := r.start(req)
+	if err != nil {
+		return "", nil, err
 	}
-	r.mu.Lock()
-	if cur := r.running[req.Connector]; cur != nil {
-		r.mu.Unlock()
-		return "", nil, fmt.Errorf("%w: %s (run %s, started %s)", api.ErrSyncBusy, req.Connector, cur.id, cur.started.Format(time.RFC3339))
-	}
-	id := req.RunID
-	if id == "" {
-		id = uuid.NewString()
-	}
-	a := &active{id: id, full: req.Full, dryRun: req.DryRun, started: time.Now().UTC(), done: make(chan struct{})}
-	r.running[req.Connector] = a
-	r.wg.Add(1)
-	r.mu.Unlock()
-
-	go func() {
-		defer r.wg.Done()
-		var rep *engine.Report
-		defer func() {
-			if p := recover(); p != nil {
-				r.log.Error("run panicked", zap.String("connector", req.Connector), zap.String("run_id", a.id),
-					zap.Any("panic", p), zap.Stack("stack"))
-				rep = &engine.Report{RunID: a.id, Connector: req.Connector, Status: engine.StatusFailed,
-					Full: req.Full, Started: a.started, Finished: time.Now().UTC(),
-					Errors: []string{fmt.Sprintf("internal error: %v", p)}}
-			}
-			r.finish(req.Connector, a, rep)
-		}()
-		opts := engine.Options{Full: req.Full, DryRun: req.DryRun, RunID: a.id}
-		if r.onFinish != nil {
-			// The report has no read count; the read and plan stages' progress
-			// has it (the later stages report 0).
-			opts.Progress = func(p engine.Progress) {
-				if p.Stage == "read" || p.Stage == "plan" {
-					a.read.Store(int64(p.Read))
-				}
-			}
-		}
-		rep = r.engine.Run(r.ctx, job, opts)
-	}()
 	return a.id, a.done, nil
 }
 
-// RunNow runs a connector and waits for it: the schedule's entry point. A run
-// already in progress is not an error here: the schedule simply skips.
-func (r *Runner) RunNow(ctx context.Context, connector string, full bool) {
-	id, done, err := r.Start(Request{Connector: connector, Full: full})
-	if err != nil {
-		r.log.Info("run skipped", zap.String("connector", connector), zap.Bool("full", full), zap.Error(err))
-		return
+// start is Start, also saying whether the request was queued.
+func (r *Runner) start(req Request) (*active, bool, error) {
+	if req.Source == "" {
+		req.Source = SourceAPI
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		r.log.Info("stopped waiting for run", zap.String("run_id", id))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return nil, false, fmt.Errorf("%w: run of %s not started", api.ErrStopping, req.Connector)
+	}
+	job, ok := r.jobs[req.Connector]
+	if !ok {
+		return nil, false, fmt.Errorf("%w %q: configured connectors are %v", api.ErrUnknownConnector, req.Connector, r.names)
+	}
+	k := lane{req.Connector, req.DryRun}
+	// A trigger delivered again (a forwarded one handed out twice) joins the
+	// run it already has.
+	if req.RunID != "" {
+		for _, a := range []*active{r.running[k], r.pending[k]} {
+			if a != nil && slices.Contains(a.named, req.RunID) {
+				return a, a == r.pending[k], nil
+			}
+		}
+	}
+	if r.running[k] == nil {
+		a := r.newActive(req)
+		r.launch(k, a, job)
+		return a, false, nil
+	}
+	if p := r.pending[k]; p != nil {
+		p.merge(req)
+		r.log.Info("trigger merged into the pending run", zap.String("connector", req.Connector),
+			zap.String("run_id", p.id), zap.String("source", req.Source), zap.Bool("full", p.full), zap.Int("triggers", p.triggers))
+		return p, true, nil
+	}
+	p := r.newActive(req)
+	r.pending[k] = p
+	r.log.Info("run queued behind the run in progress", zap.String("connector", req.Connector), zap.String("run_id", p.id),
+		zap.String("running", r.running[k].id), zap.String("source", req.Source), zap.Bool("full", p.full), zap.Bool("dry_run", req.DryRun))
+	return p, true, nil
+}
+
+func (r *Runner) newActive(req Request) *active {
+	a := &active{id: req.RunID, connector: req.Connector, dryRun: req.DryRun, requested: time.Now().UTC(),
+		done: make(chan struct{})}
+	if a.id == "" {
+		a.id = uuid.NewString()
+	}
+	a.merge(req)
+	return a
+}
+
+// merge adds a trigger to a run that has not started.
+func (a *active) merge(req Request) {
+	a.full = a.full || req.Full
+	a.triggers++
+	if !slices.Contains(a.sources, req.Source) {
+		a.sources = append(a.sources, req.Source)
+	}
+	if req.RunID != "" && !slices.Contains(a.named, req.RunID) {
+		a.named = append(a.named, req.RunID)
 	}
 }
 
-func (r *Runner) finish(connector string, a *active, rep *engine.Report) {
+// launch starts a with job; r.mu is held.
+func (r *Runner) launch(k lane, a *active, job engine.Job) {
+	a.started = time.Now().UTC()
+	r.running[k] = a
+	r.wg.Add(1)
+	go r.execute(k, a, job)
+}
+
+func (r *Runner) execute(k lane, a *active, job engine.Job) {
+	defer r.wg.Done()
+	var rep *engine.Report
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("run panicked", zap.String("connector", a.connector), zap.String("run_id", a.id),
+				zap.Any("panic", p), zap.Stack("stack"))
+			rep = &engine.Report{RunID: a.id, Connector: a.connector, Status: engine.StatusFailed,
+				Full: a.full, Started: a.started, Finished: time.Now().UTC(),
+				Errors: []string{fmt.Sprintf("internal error: %v", p)}}
+		}
+		r.finish(k, a, rep)
+	}()
+	opts := engine.Options{Full: a.full, DryRun: a.dryRun, RunID: a.id}
+	if r.onFinish != nil {
+		// The report has no read count; the read and plan stages' progress
+		// has it (the later stages report 0).
+		opts.Progress = func(p engine.Progress) {
+			if p.Stage == "read" || p.Stage == "plan" {
+				a.read.Store(int64(p.Read))
+			}
+		}
+	}
+	rep = r.engine.Run(r.ctx, job, opts)
+}
+
+// RunNow asks for a run of connector on behalf of the schedule: it starts at
+// once, or is queued (merged into the pending run) while the connector runs.
+// It does not wait for the run: the runner owns it from here on.
+func (r *Runner) RunNow(_ context.Context, connector string, full bool) {
+	a, queued, err := r.start(Request{Connector: connector, Full: full, Source: SourceSchedule})
+	if err != nil {
+		r.log.Info("scheduled run not started", zap.String("connector", connector), zap.Bool("full", full), zap.Error(err))
+		return
+	}
+	if !queued {
+		r.log.Debug("scheduled run started", zap.String("connector", connector), zap.String("run_id", a.id))
+	}
+}
+
+// finish records a run that ended and starts the connector's pending run.
+func (r *Runner) finish(k lane, a *active, rep *engine.Report) {
+	if rep != nil && !a.dryRun {
+		r.pointAliases(a, rep)
+	}
 	if r.onFinish != nil && rep != nil {
 		r.onFinish(Finished{Report: rep, DryRun: a.dryRun, Read: int(a.read.Load())})
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.running, connector)
+	delete(r.running, k)
 	a.report = rep
 	if rep != nil {
 		r.reports[a.id] = rep
@@ -203,10 +324,95 @@ func (r *Runner) finish(connector string, a *active, rep *engine.Report) {
 		}
 	}
 	close(a.done)
+	var dropped *active
+	var why string
+	if next := r.pending[k]; next != nil {
+		delete(r.pending, k)
+		job, ok := r.jobs[k.connector]
+		switch {
+		case r.stopping:
+			dropped, why = next, "the runner is stopping"
+		case r.ctx.Err() != nil:
+			dropped, why = next, "runs were cancelled"
+		case !ok:
+			dropped, why = next, "its connector was removed"
+		default:
+			r.launch(k, next, job)
+			r.log.Info("pending run started", zap.String("connector", k.connector), zap.String("run_id", next.id),
+				zap.Strings("requested_by", next.sources), zap.Int("triggers", next.triggers))
+		}
+	}
+	if dropped != nil {
+		drop([]*active{dropped})
+	}
+	r.mu.Unlock()
+	if dropped != nil {
+		r.dropped([]*active{dropped}, why)
+	}
 }
 
-// Wait blocks until every run started so far has finished, or ctx is done.
+// drop marks pending runs dropped; r.mu is held. Call dropped with them once
+// it is released.
+func drop(runs []*active) {
+	for _, a := range runs {
+		a.dropped = true
+		close(a.done)
+	}
+}
+
+// dropped logs pending runs that will never start, after drop, and records
+// those a follower may be waiting for (forwarded triggers) as failed, so it
+// hears why. r.mu must not be held.
+func (r *Runner) dropped(runs []*active, why string) {
+	for _, a := range runs {
+		r.log.Warn("pending run dropped", zap.String("connector", a.connector), zap.String("run_id", a.id),
+			zap.Bool("full", a.full), zap.Bool("dry_run", a.dryRun), zap.Strings("requested_by", a.sources),
+			zap.Int("triggers", a.triggers), zap.String("reason", why))
+		if a.dryRun {
+			continue
+		}
+		for _, id := range a.named {
+			r.notStarted(state.Trigger{Connector: a.connector, RunID: id, Full: a.full}, r.log, fmt.Errorf("dropped before it started: %s", why))
+		}
+	}
+}
+
+// pointAliases records, for each trigger id merged into a (other than a's
+// own), a history entry that points at a's run.
+func (r *Runner) pointAliases(a *active, rep *engine.Report) {
+	for _, id := range a.named {
+		if id == a.id {
+			continue
+		}
+		run := state.Run{ID: id, Connector: a.connector, Status: rep.Status, Full: rep.Full, Started: rep.Started,
+			Finished: rep.Finished, Counts: rep.Counts.Map(), MergedInto: a.id}
+		if len(rep.Errors) > 0 {
+			run.Error = rep.Errors[0]
+		} else {
+			run.Error = rep.HoldReason
+		}
+		if err := r.state.AddRun(context.WithoutCancel(r.ctx), run); err != nil {
+			r.log.Warn("merged trigger not recorded", zap.String("run_id", id), zap.String("merged_into", a.id), zap.Error(err))
+		}
+	}
+}
+
+// Wait stops the runner and waits for it: pending runs are dropped (and
+// logged), nothing starts any more (triggers fail with api.ErrStopping), and
+// Wait returns once the runs in progress have ended, or when ctx is done.
+// It may be called again, to wait longer.
 func (r *Runner) Wait(ctx context.Context) error {
+	r.mu.Lock()
+	r.stopping = true
+	var pend []*active
+	for k, a := range r.pending {
+		pend = append(pend, a)
+		delete(r.pending, k)
+	}
+	drop(pend)
+	r.mu.Unlock()
+	r.dropped(pend, "the runner is stopping")
+
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {
@@ -217,160 +423,38 @@ func (r *Runner) Wait(ctx context.Context) error {
 	}
 }
 
-// Trigger starts the requested runs (every connector when none is named). With
-// req.Wait it returns when all have finished, reports included. Unknown names
-// fail the whole request before anything starts; a busy connector fails it too,
-// but runs already started for earlier names go on.
-func (r *Runner) Trigger(ctx context.Context, req api.TriggerSync) ([]api.TriggeredRun, error) {
-	names := req.Connectors
-	if len(names) == 0 {
-		names = r.names
-	}
-	for _, n := range names {
-		if _, ok := r.jobs[n]; !ok {
-			return nil, fmt.Errorf("%w %q: configured connectors are %v", api.ErrUnknownConnector, n, r.names)
-		}
-	}
-	names = slices.Compact(slices.Sorted(slices.Values(names)))
-	if r.leader != nil && !req.DryRun && !r.leader.IsLeader() {
-		return r.forward(ctx, req, names)
-	}
-	var out []api.TriggeredRun
-	var waits []<-chan struct{}
-	for _, n := range names {
-		id, done, err := r.Start(Request{Connector: n, Full: req.Full, DryRun: req.DryRun})
-		if err != nil {
-			return out, err
-		}
-		out = append(out, api.TriggeredRun{Connector: n, RunID: id})
-		waits = append(waits, done)
-	}
-	if !req.Wait {
-		return out, nil
-	}
-	for i, done := range waits {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return out, fmt.Errorf("waiting for run %s: %w", out[i].RunID, ctx.Err())
-		}
-		if rep := r.report(out[i].RunID); rep != nil {
-			b, err := json.Marshal(rep)
-			if err != nil {
-				return out, fmt.Errorf("encode report %s: %w", out[i].RunID, err)
+// Idle waits until no run of connector is running or pending in this process
+// (or ctx ends); connector "" waits for every connector.
+func (r *Runner) Idle(ctx context.Context, connector string) error {
+	for {
+		r.mu.Lock()
+		var wait <-chan struct{}
+		for _, m := range []map[lane]*active{r.pending, r.running} {
+			for k, a := range m {
+				if wait == nil && (connector == "" || k.connector == connector) {
+					wait = a.done
+				}
 			}
-			out[i].Report = b
+		}
+		r.mu.Unlock()
+		if wait == nil {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for runs of %q: %w", connector, ctx.Err())
 		}
 	}
-	return out, nil
 }
 
-func (r *Runner) report(id string) *engine.Report {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reports[id]
-}
-
-// Runs lists runs in progress, then the state backend's history, newest first.
-// Dry runs are not in the history (they change nothing) but are listed while
-// their report is in memory.
-func (r *Runner) Runs(ctx context.Context, connector string, limit int) ([]api.Run, error) {
-	if limit <= 0 {
-		limit = 50
+// setJobs replaces the jobs; r.mu is held or the runner not yet shared.
+func (r *Runner) setJobs(jobs []engine.Job) {
+	r.jobs = make(map[string]engine.Job, len(jobs))
+	r.names = r.names[:0:0]
+	for _, j := range jobs {
+		r.jobs[j.Name] = j
+		r.names = append(r.names, j.Name)
 	}
-	var out []api.Run
-	seen := map[string]bool{}
-	r.mu.Lock()
-	for name, a := range r.running {
-		if connector == "" || connector == name {
-			out = append(out, api.Run{RunID: a.id, Connector: name, Status: StatusRunning, Full: a.full,
-				DryRun: a.dryRun, Started: a.started, Counts: map[string]int{}})
-		}
-	}
-	var dry []api.Run
-	for _, rep := range r.reports {
-		if rep.Status == engine.StatusDryRun && (connector == "" || connector == rep.Connector) {
-			dry = append(dry, fromReport(rep))
-		}
-	}
-	r.mu.Unlock()
-	hist, err := r.state.Runs(ctx, connector, limit)
-	if err != nil {
-		return nil, fmt.Errorf("run history: %w", err)
-	}
-	for _, h := range hist {
-		out = append(out, fromState(h))
-	}
-	out = append(out, dry...)
-	slices.SortStableFunc(out, func(a, b api.Run) int { return b.Started.Compare(a.Started) })
-	var uniq []api.Run
-	for _, run := range out {
-		if !seen[run.RunID] {
-			seen[run.RunID] = true
-			uniq = append(uniq, run)
-		}
-	}
-	if len(uniq) > limit {
-		uniq = uniq[:limit]
-	}
-	return uniq, nil
-}
-
-// Run returns one run: the full report while it is in memory, else the history's
-// summary (api.ErrRunNotFound when neither has it).
-func (r *Runner) Run(ctx context.Context, id string) (api.RunDetail, error) {
-	r.mu.Lock()
-	for name, a := range r.running {
-		if a.id == id {
-			r.mu.Unlock()
-			return api.RunDetail{Run: api.Run{RunID: id, Connector: name, Status: StatusRunning, Full: a.full,
-				DryRun: a.dryRun, Started: a.started, Counts: map[string]int{}}}, nil
-		}
-	}
-	rep := r.reports[id]
-	r.mu.Unlock()
-	if rep != nil {
-		b, err := json.Marshal(rep)
-		if err != nil {
-			return api.RunDetail{}, fmt.Errorf("encode report %s: %w", id, err)
-		}
-		return api.RunDetail{Run: fromReport(rep), Report: b}, nil
-	}
-	hist, err := r.state.Runs(ctx, "", historyScan)
-	if err != nil {
-		return api.RunDetail{}, fmt.Errorf("run history: %w", err)
-	}
-	for _, h := range hist {
-		if h.ID == id {
-			return api.RunDetail{Run: fromState(h)}, nil
-		}
-	}
-	return api.RunDetail{}, fmt.Errorf("%w: %s (only the last %d runs are kept)", api.ErrRunNotFound, id, historyScan)
-}
-
-// FieldOwner says whether the connector writes field; a connector that does not
-// declare its fields owns them all.
-func (r *Runner) FieldOwner(connector, field string) bool {
-	j, ok := r.jobs[connector]
-	if !ok {
-		return false
-	}
-	fo, ok := j.Source.(connectors.FieldOwner)
-	return !ok || slices.Contains(fo.Fields(), field)
-}
-
-func fromState(h state.Run) api.Run {
-	return api.Run{RunID: h.ID, Connector: h.Connector, Status: h.Status, Full: h.Full, DryRun: h.DryRun,
-		Started: h.Started, Finished: h.Finished, Counts: h.Counts, Error: h.Error}
-}
-
-func fromReport(rep *engine.Report) api.Run {
-	run := api.Run{RunID: rep.RunID, Connector: rep.Connector, Status: rep.Status, Full: rep.Full,
-		DryRun: rep.Status == engine.StatusDryRun, Started: rep.Started, Finished: rep.Finished, Counts: rep.Counts.Map()}
-	if len(rep.Errors) > 0 {
-		run.Error = rep.Errors[0]
-	} else {
-		run.Error = rep.HoldReason
-	}
-	return run
+	slices.Sort(r.names)
 }

@@ -72,7 +72,7 @@ func newRunner(t *testing.T, jobs ...engine.Job) (*runner.Runner, store.Store) {
 	log := zap.NewNop()
 	st, sb := backends(t)
 	eng := engine.New(st, sb, []string{"example.com"}, log)
-	r := runner.New(t.Context(), eng, sb, jobs, log)
+	r := runner.New(t.Context(), eng, sb, jobs, log, runner.Options{})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
 	return r, st
 }
@@ -119,33 +119,16 @@ func TestDryRunIsListedButWritesNothing(t *testing.T) {
 	require.Equal(t, got[0].RunID, runs[0].RunID)
 }
 
-func TestUnknownAndBusyConnectors(t *testing.T) {
-	gate := make(chan struct{})
-	r, _ := newRunner(t, engine.Job{Name: "a", Source: &source{n: 1, gate: gate}})
-
+func TestUnknownConnector(t *testing.T) {
+	r, _ := newRunner(t, engine.Job{Name: "a", Source: &source{n: 1}})
 	_, err := r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"nope"}})
 	require.ErrorIs(t, err, api.ErrUnknownConnector)
 	require.ErrorContains(t, err, `"nope"`)
-
-	first, err := r.Trigger(t.Context(), api.TriggerSync{})
-	require.NoError(t, err)
-	_, err = r.Trigger(t.Context(), api.TriggerSync{})
-	require.ErrorIs(t, err, api.ErrSyncBusy)
-
-	running, err := r.Run(t.Context(), first[0].RunID)
-	require.NoError(t, err)
-	require.Equal(t, runner.StatusRunning, running.Status)
+	_, _, err = r.Start(runner.Request{Connector: "nope"})
+	require.ErrorIs(t, err, api.ErrUnknownConnector)
 	runs, err := r.Runs(t.Context(), "", 10)
 	require.NoError(t, err)
-	require.Equal(t, runner.StatusRunning, runs[0].Status)
-
-	// The schedule's entry point skips a busy connector rather than queueing.
-	r.RunNow(t.Context(), "a", false)
-	close(gate)
-	require.NoError(t, r.Wait(t.Context()))
-	done, err := r.Run(t.Context(), first[0].RunID)
-	require.NoError(t, err)
-	require.Equal(t, engine.StatusOK, done.Status)
+	require.Empty(t, runs)
 }
 
 func TestFieldOwner(t *testing.T) {
