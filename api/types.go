@@ -346,7 +346,8 @@ type RunList struct {
 }
 
 // RunDetail is GET /v1/runs/{id}: the summary, and the full report (operations,
-// quarantine, errors) while this daemon still holds it.
+// held, quarantine, errors) while the daemon holds it in memory or the state
+// backend keeps it (reports.retention).
 type RunDetail struct {
 	Run
 	Report json.RawMessage `json:"report,omitempty"`

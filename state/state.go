@@ -3,8 +3,8 @@
 // history, held operations, and a run lock carrying a fencing token.
 //
 // Backends: state/local (one embedded file, single node) and state/redis (shared
-// by several replicas; it is also a Coordinator). Both pass the conformance suite
-// in state/statetest.
+// by several replicas; it is also a Coordinator). Both keep full run reports
+// (Reports) and pass the conformance suite in state/statetest.
 package state
 
 import (
@@ -21,7 +21,7 @@ var (
 	// ErrStaleLease: the lease is no longer the current one (expired and taken over,
 	// or released); the holder must not write.
 	ErrStaleLease = errors.New("run lease is stale")
-	// ErrNotFound: no such hold.
+	// ErrNotFound: no such hold, or no such report (never stored, or expired).
 	ErrNotFound = errors.New("not found")
 )
 
@@ -134,6 +134,27 @@ type Coordinator interface {
 	ReadTriggers(ctx context.Context, consumer string, wait time.Duration) ([]Trigger, error)
 	// AckTriggers marks triggers done.
 	AckTriggers(ctx context.Context, ids ...string) error
+}
+
+// StoredReport is a finished run's full report, kept by a Reports backend.
+type StoredReport struct {
+	ID        string
+	Connector string
+	Started   time.Time
+	// Body is the engine's JSON of the report; the backend stores it as given.
+	Body json.RawMessage
+}
+
+// Reports is implemented by backends that keep full run reports (the run
+// history keeps only one-line summaries), so that any replica, and the daemon
+// after a restart, can show a run's operations.
+type Reports interface {
+	// SaveReport stores r (replacing a report of the same ID) for retention,
+	// which must be positive.
+	SaveReport(ctx context.Context, r StoredReport, retention time.Duration) error
+	// Report returns the report with that ID, or ErrNotFound (wrapped) when
+	// there is none or it has expired.
+	Report(ctx context.Context, id string) (StoredReport, error)
 }
 
 // Backend stores the state. Every method is safe for concurrent use, and for use by

@@ -183,7 +183,7 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := printRunSummary(stdout, r.Run); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "(the daemon no longer holds this run's full report: operations are in its logs and the audit log)")
+	fmt.Fprintln(stdout, "(the full report is gone: older than reports.retention, or never stored; operations are in the daemon's logs and the audit log)")
 	return nil
 }
 

@@ -137,12 +137,18 @@ func TestAdminRuns(t *testing.T) {
 	require.Contains(t, res.stderr, "(not_found)")
 }
 
-// heldSource emits one user, each read waiting for its gate first (closing
-// reading as the first read begins), so a test can hold a run in progress.
+// heldSource emits one user (and any extra records), each read waiting for
+// its gate first (closing reading as the first read begins), so a test can
+// hold a run in progress.
 type heldSource struct {
 	gate    chan struct{}
 	reading chan struct{}
 	once    sync.Once
+	extra   []connectors.Record
+}
+
+func newHeldSource() *heldSource {
+	return &heldSource{gate: make(chan struct{}), reading: make(chan struct{})}
 }
 
 func (s *heldSource) Read(ctx context.Context, emit connectors.Emit) error {
@@ -152,19 +158,33 @@ func (s *heldSource) Read(ctx context.Context, emit connectors.Emit) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return emit(connectors.Record{Kind: connectors.KindUser, Ref: "uid=held", Anchor: "held",
-		Mail: "held@example.com", DisplayName: "Held"})
+	recs := append([]connectors.Record{{Kind: connectors.KindUser, Ref: "uid=held", Anchor: "held",
+		Mail: "held@example.com", DisplayName: "Held"}}, s.extra...)
+	for _, r := range recs {
+		if err := emit(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *heldSource) Close() error { return nil }
 
-// newRunnerEnv is newAdminEnv with the daemon's real sync side: a runner over
-// the engine, a local state file and the store, running jobs.
+// newRunnerEnv is newAdminEnv with the daemon's real sync side (startDaemon).
 func newRunnerEnv(t *testing.T, jobs ...engine.Job) (*adminEnv, *runner.Runner) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir)
 	token := createToken(t, cfg, "test-admin", "admin")
+	t.Setenv(envToken, token)
+	r, st := startDaemon(t, dir, jobs...)
+	return &adminEnv{t: t, dir: dir, cfg: cfg, st: st, token: token}, r
+}
+
+// startDaemon serves the admin API with a runner over the engine, the state
+// file and the store in dir, running jobs, and points the CLI at it.
+func startDaemon(t *testing.T, dir string, jobs ...engine.Job) (*runner.Runner, store.Store) {
+	t.Helper()
 	log := zap.NewNop()
 	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
 	require.NoError(t, err)
@@ -178,12 +198,11 @@ func newRunnerEnv(t *testing.T, jobs ...engine.Job) (*adminEnv, *runner.Runner) 
 	srv := httptest.NewServer(api.New(api.Options{Store: st, Syncer: r, Log: log}))
 	t.Cleanup(srv.Close)
 	t.Setenv(envServer, srv.URL)
-	t.Setenv(envToken, token)
-	return &adminEnv{t: t, dir: dir, cfg: cfg, st: st, token: token}, r
+	return r, st
 }
 
 func TestAdminRunsPending(t *testing.T) {
-	src := &heldSource{gate: make(chan struct{}), reading: make(chan struct{})}
+	src := newHeldSource()
 	e, r := newRunnerEnv(t, engine.Job{Name: "sample", Source: src})
 
 	res := e.ok("trigger", "--no-wait")
@@ -224,4 +243,26 @@ func TestAdminRunsPending(t *testing.T) {
 	require.Empty(t, list.Runs)
 	res = e.ok("runs", "show", queued)
 	require.Regexp(t, `^sample: ok \(full run `+queued+`, `, res.stdout)
+}
+
+// TestAdminRunsShowAfterRestart: the full report comes from the state backend
+// once the daemon that ran it is gone.
+func TestAdminRunsShowAfterRestart(t *testing.T) {
+	src := newHeldSource()
+	close(src.gate)
+	src.extra = []connectors.Record{{Kind: connectors.KindUser, Ref: "uid=nomail", Anchor: "nomail", DisplayName: "No Mail"}}
+	jobs := []engine.Job{{Name: "sample", Source: src}}
+	e, r := newRunnerEnv(t, jobs...)
+	res := e.ok("trigger")
+	m := regexp.MustCompile(`^sample: ok \(full run (\S+), `).FindStringSubmatch(res.stdout)
+	require.NotNil(t, m, res.stdout)
+	id := m[1]
+	require.NoError(t, r.Wait(t.Context()))
+
+	startDaemon(t, e.dir, jobs...)
+	shown := e.ok("runs", "show", id)
+	require.Equal(t, res.stdout, shown.stdout, "the report as the trigger printed it")
+	require.Regexp(t, `(?m)^  applied\s+create\s+held@example\.com  \(`, shown.stdout)
+	require.Regexp(t, `(?m)^  quarantined uid=nomail \[mail\]: .+; fix: .+$`, shown.stdout)
+	require.Contains(t, shown.stdout, "quarantined 1")
 }

@@ -16,6 +16,9 @@
 //	connectors/<name>/meta        cursor, lock (JSON of state.Lease), token counter
 //	connectors/<name>/runs        8-byte run sequence → JSON of state.Run
 //	connectors/<name>/holds       hold ID → JSON of holdRecord
+//	reports                       run ID → JSON of reportRecord (a run's full report)
+//	reportexp                     8-byte expiry (Unix ns) + run ID → nothing: the
+//	                              expiry index each SaveReport prunes a little of
 package local
 
 import (

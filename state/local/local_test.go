@@ -325,3 +325,54 @@ func TestOpenReadOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before, after, "nothing was written")
 }
+
+// TestReportsPruned: each save deletes up to pruneBatch expired reports, the
+// oldest first, so the file does not keep reports past their retention.
+func TestReportsPruned(t *testing.T) {
+	ctx := t.Context()
+	b := open(t, filepath.Join(t.TempDir(), "state.db"))
+	now := time.Now()
+	b.now = func() time.Time { return now }
+	body := []byte(`{"run_id":"x"}`)
+	const old = pruneBatch + 10
+	for i := range old {
+		require.NoError(t, b.SaveReport(ctx, state.StoredReport{ID: fmt.Sprintf("old-%03d", i), Connector: "c", Body: body}, time.Minute+time.Duration(i)*time.Millisecond))
+	}
+	stored := func() (reports, index int) {
+		require.NoError(t, b.view(ctx, func(tx *bolt.Tx) error {
+			reports, index = tx.Bucket(bucketReports).Stats().KeyN, tx.Bucket(bucketReportExp).Stats().KeyN
+			return nil
+		}))
+		return reports, index
+	}
+	r, i := stored()
+	require.Equal(t, old, r)
+	require.Equal(t, old, i)
+
+	now = now.Add(2 * time.Minute)
+	_, err := b.Report(ctx, "old-000")
+	require.ErrorIs(t, err, state.ErrNotFound, "expired, even before it is pruned")
+	require.NoError(t, b.SaveReport(ctx, state.StoredReport{ID: "new-1", Connector: "c", Body: body}, time.Hour))
+	r, i = stored()
+	require.Equal(t, old-pruneBatch+1, r, "one save prunes at most pruneBatch")
+	require.Equal(t, r, i)
+	_, err = b.Report(ctx, fmt.Sprintf("old-%03d", old-1))
+	require.ErrorIs(t, err, state.ErrNotFound)
+
+	require.NoError(t, b.SaveReport(ctx, state.StoredReport{ID: "new-2", Connector: "c", Body: body}, time.Hour))
+	r, i = stored()
+	require.Equal(t, 2, r)
+	require.Equal(t, 2, i)
+
+	// Saving an ID again moves its expiry instead of leaving the old one indexed.
+	require.NoError(t, b.SaveReport(ctx, state.StoredReport{ID: "new-2", Connector: "c", Body: body}, 2*time.Hour))
+	r, i = stored()
+	require.Equal(t, 2, r)
+	require.Equal(t, 2, i)
+	now = now.Add(90 * time.Minute)
+	_, err = b.Report(ctx, "new-1")
+	require.ErrorIs(t, err, state.ErrNotFound)
+	got, err := b.Report(ctx, "new-2")
+	require.NoError(t, err)
+	require.Equal(t, string(body), string(got.Body))
+}

@@ -16,6 +16,8 @@
 //	                        deletes, merged by one script and removed (1 h TTL)
 //	dirsync:connectors      set of connector names, to list runs and holds of all
 //	dirsync:runseq          counter ordering runs across connectors
+//	dirsync:report:<id>     string: JSON of a run's full report, expiring after
+//	                        the report retention (PX); looked up by run ID alone
 //
 // The lock key expires by itself (PX), which is what lets another runner take an
 // abandoned lock over; the holder field in meta does not expire, so a lease that

@@ -204,3 +204,22 @@ func TestWrongPasswordIsNotRepeated(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), secret)
 }
+
+// TestReportKey: a report is one key under the backend's prefix, which Redis
+// expires after the retention.
+func TestReportKey(t *testing.T) {
+	addr := testenv.Addr(t, testenv.EnvRedisAddr)
+	raw := rawClient(t, addr)
+	prefix := randomPrefix(t)
+	t.Cleanup(func() { dropPrefix(t, raw, prefix) })
+	b := open(t, addr, prefix, zaptest.NewLogger(t))
+	ctx := t.Context()
+	require.NoError(t, b.SaveReport(ctx, state.StoredReport{ID: "r1", Connector: "c", Body: []byte(`{}`)}, 720*time.Hour))
+
+	keys, err := raw.Keys(ctx, prefix+":report:*").Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{prefix + ":report:r1"}, keys)
+	ttl, err := raw.TTL(ctx, prefix+":report:r1").Result()
+	require.NoError(t, err)
+	require.InDelta(t, (720 * time.Hour).Seconds(), ttl.Seconds(), 60)
+}

@@ -46,6 +46,8 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) state.Backend) {
 		{"Runs", testRuns},
 		{"RunHistoryBound", testRunHistoryBound},
 		{"Holds", testHolds},
+		{"Reports", testReports},
+		{"ReportExpiry", testReportExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

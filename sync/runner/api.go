@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -149,9 +150,11 @@ func (a *active) summary(status string) api.Run {
 	return run
 }
 
-// Run returns one run: running or pending, the full report while it is in
-// memory, else the history's summary (api.ErrRunNotFound when neither has
-// it). The id of a trigger that was merged into another run gives that run.
+// Run returns one run: running or pending; the full report while it is in
+// memory, or while the state backend keeps it (state.Reports, for
+// Options.ReportRetention: from any replica, after a restart); else the
+// history's summary (api.ErrRunNotFound when nothing has it). The id of a
+// trigger that was merged into another run gives that run.
 func (r *Runner) Run(ctx context.Context, id string) (api.RunDetail, error) {
 	r.mu.Lock()
 	for _, l := range []struct {
@@ -174,6 +177,19 @@ func (r *Runner) Run(ctx context.Context, id string) (api.RunDetail, error) {
 			return api.RunDetail{}, fmt.Errorf("encode report %s: %w", id, err)
 		}
 		return api.RunDetail{Run: fromReport(rep), Report: b}, nil
+	}
+	if rb, ok := r.state.(state.Reports); ok {
+		sr, err := rb.Report(ctx, id)
+		switch {
+		case err == nil:
+			var rep engine.Report
+			if err := json.Unmarshal(sr.Body, &rep); err != nil {
+				return api.RunDetail{}, fmt.Errorf("stored report %s: decode: %w", id, err)
+			}
+			return api.RunDetail{Run: fromReport(&rep), Report: sr.Body}, nil
+		case !errors.Is(err, state.ErrNotFound):
+			return api.RunDetail{}, fmt.Errorf("stored report: %w", err)
+		}
 	}
 	hist, err := r.state.Runs(ctx, "", historyScan)
 	if err != nil {

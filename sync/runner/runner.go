@@ -14,6 +14,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -307,6 +308,7 @@ func (r *Runner) RunNow(_ context.Context, connector string, full bool) {
 // finish records a run that ended and starts the connector's pending run.
 func (r *Runner) finish(k lane, a *active, rep *engine.Report) {
 	if rep != nil && !a.dryRun {
+		r.saveReport(rep)
 		r.pointAliases(a, rep)
 	}
 	if r.onFinish != nil && rep != nil {
@@ -374,6 +376,28 @@ func (r *Runner) dropped(runs []*active, why string) {
 		for _, id := range a.named {
 			r.notStarted(state.Trigger{Connector: a.connector, RunID: id, Full: a.full}, r.log, fmt.Errorf("dropped before it started: %s", why))
 		}
+	}
+}
+
+// saveTimeout bounds storing a report, which outlives the runner's context (a
+// run cancelled on shutdown still has its report kept).
+const saveTimeout = 30 * time.Second
+
+// saveReport keeps rep in a state backend that keeps reports, for the
+// retention. A failure costs only the report's later display: it is logged.
+func (r *Runner) saveReport(rep *engine.Report) {
+	rb, ok := r.state.(state.Reports)
+	if !ok {
+		return
+	}
+	body, err := json.Marshal(rep)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), saveTimeout)
+		err = rb.SaveReport(ctx, state.StoredReport{ID: rep.RunID, Connector: rep.Connector, Started: rep.Started, Body: body}, r.retention)
+		cancel()
+	}
+	if err != nil {
+		r.log.Warn("run report not stored", zap.String("connector", rep.Connector), zap.String("run_id", rep.RunID), zap.Error(err))
 	}
 }
 
