@@ -59,8 +59,8 @@ func (r *Runner) Trigger(ctx context.Context, req api.TriggerSync) ([]api.Trigge
 		case <-ctx.Done():
 			return out, fmt.Errorf("waiting for run %s: %w", a.id, ctx.Err())
 		}
-		if a.dropped {
-			return out, fmt.Errorf("%w: run %s of %s was dropped before it started", api.ErrStopping, a.id, a.connector)
+		if a.dropErr != nil {
+			return out, fmt.Errorf("run %s of %s dropped before it started: %w", a.id, a.connector, a.dropErr)
 		}
 		if a.report != nil {
 			b, err := json.Marshal(a.report)

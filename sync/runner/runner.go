@@ -98,8 +98,10 @@ type active struct {
 	started time.Time
 
 	// Set before done is closed.
-	report  *engine.Report
-	dropped bool // never started: the runner stopped, or its connector was removed
+	report *engine.Report
+	// dropErr says why the run never started (the runner stopped, its
+	// connector was removed), as a waiting trigger hears it.
+	dropErr error
 
 	read atomic.Int64 // records read, from the engine's progress
 }
@@ -201,7 +203,7 @@ func (r *Runner) start(req Request) (*active, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopping {
-		return nil, false, fmt.Errorf("%w: run of %s not started", api.ErrStopping, req.Connector)
+		return nil, false, fmt.Errorf("run of %s not started: %w", req.Connector, errStopping)
 	}
 	job, ok := r.jobs[req.Connector]
 	if !ok {
@@ -326,38 +328,45 @@ func (r *Runner) finish(k lane, a *active, rep *engine.Report) {
 		}
 	}
 	close(a.done)
-	var dropped *active
-	var why string
+	var dropped []*active
 	if next := r.pending[k]; next != nil {
 		delete(r.pending, k)
 		job, ok := r.jobs[k.connector]
+		var why error
 		switch {
 		case r.stopping:
-			dropped, why = next, "the runner is stopping"
+			why = errStopping
 		case r.ctx.Err() != nil:
-			dropped, why = next, "runs were cancelled"
+			why = fmt.Errorf("%w: runs were cancelled", api.ErrStopping)
 		case !ok:
-			dropped, why = next, "its connector was removed"
+			why = removed(k.connector)
 		default:
 			r.launch(k, next, job)
 			r.log.Info("pending run started", zap.String("connector", k.connector), zap.String("run_id", next.id),
 				zap.Strings("requested_by", next.sources), zap.Int("triggers", next.triggers))
 		}
-	}
-	if dropped != nil {
-		drop([]*active{dropped})
+		if why != nil {
+			dropped = []*active{next}
+			drop(dropped, why)
+		}
 	}
 	r.mu.Unlock()
-	if dropped != nil {
-		r.dropped([]*active{dropped}, why)
-	}
+	r.dropped(dropped)
 }
 
-// drop marks pending runs dropped; r.mu is held. Call dropped with them once
-// it is released.
-func drop(runs []*active) {
+// errStopping is why pending runs are dropped by Wait.
+var errStopping = fmt.Errorf("%w: the runner is stopping", api.ErrStopping)
+
+// removed is why a pending run of a connector no longer configured is dropped.
+func removed(connector string) error {
+	return fmt.Errorf("%w %q: removed from the configuration", api.ErrUnknownConnector, connector)
+}
+
+// drop marks pending runs dropped for why; r.mu is held. Call dropped with
+// them once it is released.
+func drop(runs []*active, why error) {
 	for _, a := range runs {
-		a.dropped = true
+		a.dropErr = why
 		close(a.done)
 	}
 }
@@ -365,16 +374,17 @@ func drop(runs []*active) {
 // dropped logs pending runs that will never start, after drop, and records
 // those a follower may be waiting for (forwarded triggers) as failed, so it
 // hears why. r.mu must not be held.
-func (r *Runner) dropped(runs []*active, why string) {
+func (r *Runner) dropped(runs []*active) {
 	for _, a := range runs {
 		r.log.Warn("pending run dropped", zap.String("connector", a.connector), zap.String("run_id", a.id),
 			zap.Bool("full", a.full), zap.Bool("dry_run", a.dryRun), zap.Strings("requested_by", a.sources),
-			zap.Int("triggers", a.triggers), zap.String("reason", why))
+			zap.Int("triggers", a.triggers), zap.NamedError("reason", a.dropErr))
 		if a.dryRun {
 			continue
 		}
 		for _, id := range a.named {
-			r.notStarted(state.Trigger{Connector: a.connector, RunID: id, Full: a.full}, r.log, fmt.Errorf("dropped before it started: %s", why))
+			r.notStarted(state.Trigger{Connector: a.connector, RunID: id, Full: a.full}, r.log,
+				fmt.Errorf("dropped before it started: %w", a.dropErr))
 		}
 	}
 }
@@ -433,9 +443,9 @@ func (r *Runner) Wait(ctx context.Context) error {
 		pend = append(pend, a)
 		delete(r.pending, k)
 	}
-	drop(pend)
+	drop(pend, errStopping)
 	r.mu.Unlock()
-	r.dropped(pend, "the runner is stopping")
+	r.dropped(pend)
 
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
@@ -445,40 +455,4 @@ func (r *Runner) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("runs still in flight: %w", ctx.Err())
 	}
-}
-
-// Idle waits until no run of connector is running or pending in this process
-// (or ctx ends); connector "" waits for every connector.
-func (r *Runner) Idle(ctx context.Context, connector string) error {
-	for {
-		r.mu.Lock()
-		var wait <-chan struct{}
-		for _, m := range []map[lane]*active{r.pending, r.running} {
-			for k, a := range m {
-				if wait == nil && (connector == "" || k.connector == connector) {
-					wait = a.done
-				}
-			}
-		}
-		r.mu.Unlock()
-		if wait == nil {
-			return nil
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for runs of %q: %w", connector, ctx.Err())
-		}
-	}
-}
-
-// setJobs replaces the jobs; r.mu is held or the runner not yet shared.
-func (r *Runner) setJobs(jobs []engine.Job) {
-	r.jobs = make(map[string]engine.Job, len(jobs))
-	r.names = r.names[:0:0]
-	for _, j := range jobs {
-		r.jobs[j.Name] = j
-		r.names = append(r.names, j.Name)
-	}
-	slices.Sort(r.names)
 }

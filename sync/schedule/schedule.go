@@ -1,6 +1,9 @@
 // Package schedule runs each connector on its cron schedules (robfig/cron): regular
-// runs and full reconciles, never two runs of one connector at once in this process
-// (the state backend's lock covers other processes), panics recovered and logged.
+// runs and full reconciles, never two calls of the RunFunc for one connector at
+// once in this process (the daemon's RunFunc only asks sync/runner for a run,
+// which queues it, so a tick is skipped only while that call is being made),
+// panics recovered and logged. A connector's schedules can be replaced or
+// removed while the cron runs (a configuration reload).
 package schedule
 
 import (
@@ -24,6 +27,11 @@ type Scheduler struct {
 	mu      sync.Mutex
 	running map[string]bool
 	wg      sync.WaitGroup
+
+	// emu guards entries, the cron entries of each connector; it is not mu,
+	// so a tick's Trigger never waits for a Set talking to the cron.
+	emu     sync.Mutex
+	entries map[string][]cron.EntryID
 }
 
 // New returns a Scheduler whose runs get ctx (cancel it to abort runs in flight).
@@ -35,22 +43,55 @@ func New(ctx context.Context, run RunFunc, log *zap.Logger) *Scheduler {
 		run:     run,
 		ctx:     ctx,
 		running: map[string]bool{},
+		entries: map[string][]cron.EntryID{},
 	}
 }
 
-// Add schedules a connector: spec for regular runs, fullSpec (if not empty) for
-// full reconciles. Specs are standard five-field cron lines or descriptors such as
-// "@every 15m".
-func (s *Scheduler) Add(connector, spec, fullSpec string) error {
-	if _, err := s.cron.AddFunc(spec, func() { s.Trigger(connector, false) }); err != nil {
+// Set schedules a connector, replacing its schedules if it had some: spec for
+// regular runs, fullSpec (if not empty) for full reconciles. Specs are
+// standard five-field cron lines or descriptors such as "@every 15m". A spec
+// that does not parse is an error and leaves the connector's schedules as
+// they were. A run in flight is not affected.
+func (s *Scheduler) Set(connector, spec, fullSpec string) error {
+	regular, err := cron.ParseStandard(spec)
+	if err != nil {
 		return fmt.Errorf("schedule %s %q: %w", connector, spec, err)
 	}
+	var full cron.Schedule
 	if fullSpec != "" {
-		if _, err := s.cron.AddFunc(fullSpec, func() { s.Trigger(connector, true) }); err != nil {
+		if full, err = cron.ParseStandard(fullSpec); err != nil {
 			return fmt.Errorf("full schedule %s %q: %w", connector, fullSpec, err)
 		}
 	}
+	s.emu.Lock()
+	defer s.emu.Unlock()
+	s.removeLocked(connector)
+	ids := []cron.EntryID{s.cron.Schedule(regular, cron.FuncJob(func() { s.Trigger(connector, false) }))}
+	if full != nil {
+		ids = append(ids, s.cron.Schedule(full, cron.FuncJob(func() { s.Trigger(connector, true) })))
+	}
+	s.entries[connector] = ids
 	return nil
+}
+
+// Add is Set.
+func (s *Scheduler) Add(connector, spec, fullSpec string) error {
+	return s.Set(connector, spec, fullSpec)
+}
+
+// Remove drops a connector's schedules (a no-op for one without). A run in
+// flight is not affected.
+func (s *Scheduler) Remove(connector string) {
+	s.emu.Lock()
+	defer s.emu.Unlock()
+	s.removeLocked(connector)
+}
+
+func (s *Scheduler) removeLocked(connector string) {
+	for _, id := range s.entries[connector] {
+		s.cron.Remove(id)
+	}
+	delete(s.entries, connector)
 }
 
 // Trigger starts a run now, in the background, unless one of the same connector is

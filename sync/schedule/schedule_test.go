@@ -2,6 +2,7 @@ package schedule_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,8 +53,8 @@ func TestCronSchedulesRuns(t *testing.T) {
 			regular.Add(1)
 		}
 	}, zap.NewNop())
-	require.NoError(t, s.Add("a", "@every 1s", "@every 1h"))
-	require.Error(t, s.Add("b", "every minute", ""), "a bad spec is refused")
+	require.NoError(t, s.Set("a", "@every 1s", "@every 1h"))
+	require.Error(t, s.Set("b", "every minute", ""), "a bad spec is refused")
 	s.Start()
 	require.Eventually(t, func() bool { return regular.Load() >= 1 }, 5*time.Second, 20*time.Millisecond)
 	require.NoError(t, s.Stop(context.Background()))
@@ -68,4 +69,67 @@ func TestStopTimesOutOnAStuckRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	require.ErrorContains(t, s.Stop(ctx), "in flight")
+}
+
+// counter counts runs per connector.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) run(_ context.Context, connector string, _ bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[connector]++
+}
+
+func (c *counter) get(connector string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[connector]
+}
+
+// TestRemovedScheduleStopsRunning: after Remove (or a Set to a slow schedule),
+// the connector runs no more, while another keeps its ticks. A tick already
+// dispatched when Remove returns may still run once.
+func TestRemovedScheduleStopsRunning(t *testing.T) {
+	c := &counter{n: map[string]int{}}
+	s := schedule.New(context.Background(), c.run, zap.NewNop())
+	require.NoError(t, s.Set("a", "@every 1s", ""))
+	require.NoError(t, s.Set("b", "@every 1s", ""))
+	require.NoError(t, s.Set("c", "@every 1s", ""))
+	s.Start()
+	require.Eventually(t, func() bool { return c.get("a") >= 1 && c.get("b") >= 1 }, 5*time.Second, 10*time.Millisecond)
+	s.Remove("a")
+	require.NoError(t, s.Set("b", "@every 1h", ""))
+	a, b, keep := c.get("a"), c.get("b"), c.get("c")
+	require.Eventually(t, func() bool { return c.get("c") >= keep+2 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, s.Stop(context.Background()))
+	require.LessOrEqual(t, c.get("a"), a+1)
+	require.LessOrEqual(t, c.get("b"), b+1)
+}
+
+// TestSetWhileRunning changes schedules from several goroutines while the cron
+// fires and triggers run: for the race detector.
+func TestSetWhileRunning(t *testing.T) {
+	c := &counter{n: map[string]int{}}
+	s := schedule.New(context.Background(), c.run, zap.NewNop())
+	s.Start()
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b", "c"} {
+		wg.Go(func() {
+			for i := range 50 {
+				if err := s.Set(name, "@every 1s", "@every 1h"); err != nil {
+					t.Error(err) // not require: this is not the test's goroutine
+				}
+				s.Trigger(name, i%2 == 0)
+				if i%3 == 0 {
+					s.Remove(name)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, s.Stop(context.Background()))
+	require.Positive(t, c.get("a"))
 }
