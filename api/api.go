@@ -80,6 +80,8 @@ func (s *server) routes() []route {
 		{"POST", "/v1/holds/{id}/approve", adminOnly, s.approveHold},
 		{"POST", "/v1/holds/{id}/reject", adminOnly, s.rejectHold},
 
+		{"POST", "/v1/explain", syncAccess, s.explain},
+
 		{"POST", "/v1/syncs", syncAccess, s.triggerSync},
 		{"GET", "/v1/runs", runsAccess, s.listRuns},
 		{"GET", "/v1/runs/{id}", runsAccess, s.getRun},
@@ -88,21 +90,22 @@ func (s *server) routes() []route {
 
 // server holds the API's dependencies.
 type server struct {
-	st      store.Store
-	syncer  Syncer
-	senders Senders
-	holds   Holds
-	observe func(route string, status int, took time.Duration)
-	log     *zap.Logger
-	now     func() time.Time
-	acct    *accounts.Service
-	mux     *http.ServeMux
+	st        store.Store
+	syncer    Syncer
+	senders   Senders
+	holds     Holds
+	explainer Explainer
+	observe   func(route string, status int, took time.Duration)
+	log       *zap.Logger
+	now       func() time.Time
+	acct      *accounts.Service
+	mux       *http.ServeMux
 }
 
 // New returns the admin API's handler: every route under /v1 (see
 // openapi.yaml), bearer-token authentication with scopes, JSON in and out.
 func New(o Options) http.Handler {
-	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, observe: o.Observe, log: o.Log, now: o.Now, mux: http.NewServeMux()}
+	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, explainer: o.Explainer, observe: o.Observe, log: o.Log, now: o.Now, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}

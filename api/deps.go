@@ -68,6 +68,8 @@ type Options struct {
 	Observe func(route string, status int, took time.Duration)
 	// Holds answers /v1/holds (nil: 503).
 	Holds Holds
+	// Explainer answers POST /v1/explain (nil: 503).
+	Explainer Explainer
 	// Senders answers POST /v1/senders (nil: 503, the process ingests no senders).
 	Senders Senders
 	Log     *zap.Logger

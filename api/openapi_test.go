@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/dirsync/dirsync/sync/engine"
 )
 
 // The OpenAPI file is checked against the code so the two cannot drift: the
@@ -147,7 +149,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ChangePassword": ChangePassword{}, "Status": Status{}, "SyncTouch": SyncTouch{}, "SetRoles": SetRoles{},
 		"Role": Role{}, "RoleList": RoleList{}, "ImportResult": ImportResult{}, "ImportProblem": ImportProblem{},
 		"FieldProblem": FieldProblem{}, "TriggerSync": TriggerSync{}, "Triggered": Triggered{}, "Run": Run{},
-		"RunList": RunList{}, "Error": ErrorBody{},
+		"RunList": RunList{}, "Error": ErrorBody{}, "ExplainRequest": ExplainRequest{}, "Explanation": engine.Explanation{},
 	}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]

@@ -60,6 +60,8 @@ const (
 	CodeMethodNotAllowed   = "method_not_allowed"       // 405: the path exists, not with this method
 	CodeHoldNotFound       = "hold_not_found"           // 404: no held operation with that id
 	CodeHoldDecided        = "hold_decided"             // 409: the held operation was already applied, rejected or expired
+	CodeNotInSource        = "not_in_source"            // 404: explain found no object with that address or anchor
+	CodeExplainUnsupported = "explain_unsupported"      // 422: the connector's type cannot read one object
 	CodeUnavailable        = "unavailable"              // 503: this process has no sync side (Options.Syncer nil)
 	CodeInternal           = "internal"                 // 500: never for bad input
 )

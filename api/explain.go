@@ -1,0 +1,64 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// Explain: one source object through every stage of a sync.
+
+// Errors an Explainer wraps, so the API can answer precisely.
+var (
+	// ErrNotInSource: the source has no object with that address or anchor.
+	ErrNotInSource = errors.New("not in the source")
+	// ErrExplainUnsupported: the connector's type cannot read one object.
+	ErrExplainUnsupported = errors.New("explain is not supported by this connector")
+)
+
+// Explainer explains one object of a connector: the engine in the daemon.
+type Explainer interface {
+	// Explain returns the explanation's JSON (engine.Explanation); with
+	// req.Apply it also applies the planned operations, as actor by.
+	Explain(ctx context.Context, req ExplainRequest, by string) (json.RawMessage, error)
+}
+
+// ExplainRequest is POST /v1/explain.
+type ExplainRequest struct {
+	Connector string `json:"connector"`
+	// User is an address, alias or source anchor.
+	User  string `json:"user"`
+	Apply bool   `json:"apply"`
+}
+
+func (s *server) explain(w http.ResponseWriter, r *http.Request) error {
+	if s.explainer == nil {
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "this process reads no sources: ask the dirsync daemon (dirsync serve)"}
+	}
+	var in ExplainRequest
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(in.Connector) == "":
+		return invalid("connector", "required: the connector to read the object from")
+	case strings.TrimSpace(in.User) == "":
+		return invalid("user", "required: an address, alias or source anchor")
+	}
+	out, err := s.explainer.Explain(r.Context(), in, adminActor(r).Name)
+	switch {
+	case errors.Is(err, ErrNotInSource):
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotInSource, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrExplainUnsupported):
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeExplainUnsupported, Message: err.Error(), Err: err}
+	case err != nil:
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(append(out, '\n'))
+	return err
+}
