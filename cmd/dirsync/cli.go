@@ -57,6 +57,7 @@ const usage = `dirsync keeps an email gateway's user directory in step with your
 
 Usage:
   dirsync serve   --config FILE        run the daemon: scheduled syncs, admin API, health endpoints
+                                       (SIGHUP reloads the configuration, SIGTERM stops)
   dirsync sync    --config FILE [--connector NAME]... [--full] [--dry-run] [--output text|json] [--log-level LEVEL]
                                        run a sync now, in this process
   dirsync version                      print the version
@@ -72,6 +73,8 @@ $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
   dirsync trigger [--connector NAME]... [--dry-run] [--full] [--no-wait]
                                        run a sync in the daemon now
   dirsync holds   list|approve|reject     destructive operations held for approval
+  dirsync explain --connector NAME --user ADDRESS|ANCHOR [--apply]
+                                       one object through every stage of a sync
   dirsync tokens  create|list|revoke --config FILE
                                        API tokens, straight in the store (no daemon needed)
 Run 'dirsync COMMAND --help' or 'dirsync COMMAND SUBCOMMAND --help' for details.
@@ -104,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTrigger(ctx, args[1:], stdout, stderr)
 	case "holds":
 		return cmdHolds(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return cmdTokens(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -10,12 +10,12 @@ import (
 // outcomeApplied is the engine's outcome of an operation the store carried out.
 const outcomeApplied = "applied"
 
-// newMetrics builds the daemon's metrics and hooks them to what serve runs:
-// every run the runner finishes, the outbound side's counters, and with
-// replicas the leader lease. API requests come through api.Options.Observe.
-func newMetrics(runs *runner.Runner, out *senders, node *cluster.Node) *metrics.Metrics {
+// newMetrics builds the daemon's metrics and hooks them to the outbound
+// side's counters and, with replicas, the leader lease. Runs come through
+// runner.OnFinish (m.ObserveRun(runInfo(f))), API requests through
+// api.Options.Observe.
+func newMetrics(out *senders, node *cluster.Node) *metrics.Metrics {
 	m := metrics.New()
-	runs.OnFinish(func(f runner.Finished) { m.ObserveRun(runInfo(f)) })
 	m.OutboundStats(out.svc.Stats)
 	if out.polSrv != nil {
 		m.PolicyStats(out.polSrv.Stats)

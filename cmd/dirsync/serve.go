@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/alerts"
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/cluster"
@@ -70,27 +71,29 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	sched := schedule.New(runCtx, scheduled, a.log)
-	// Every connector runs once at start (on a replica: once elected), as a full reconcile.
-	startAll = func() {
-		for _, j := range a.jobs {
-			sched.Trigger(j.Name, true)
-		}
-	}
 	for _, cc := range a.cfg.Connectors {
 		if cc.Disabled {
 			continue
 		}
-		spec, fullSpec := cc.Schedule, cc.FullSchedule
-		if spec == "" {
-			spec = defaultSchedule
-		}
-		if fullSpec == "" {
-			fullSpec = defaultFullSchedule
-		}
-		if err := sched.Add(cc.Name, spec, fullSpec); err != nil {
+		spec, fullSpec := schedules(cc)
+		if err := sched.Set(cc.Name, spec, fullSpec); err != nil {
 			return err
 		}
 		log.Info("connector scheduled", zap.String("connector", cc.Name), zap.String("schedule", spec), zap.String("full_schedule", fullSpec))
+	}
+	// SIGHUP re-reads the configuration (see reloader).
+	rl := &reloader{path: *cfgPath, a: a, log: log, stop: runCtx,
+		setJobs: runs.SetJobs, idle: runs.Idle, schedule: sched.Set, remove: sched.Remove,
+		started: func(connector string) { sched.Trigger(connector, true) }}
+	// Every connector runs once at start (on a replica: once elected), as a full reconcile.
+	startAll = func() {
+		for _, j := range rl.jobs() {
+			sched.Trigger(j.Name, true)
+		}
+	}
+	notify, err := alerts.New(a.cfg.Alerts, a.log)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
 	}
 
 	out, err := a.openSenders()
@@ -102,9 +105,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
 	}
 	// Metrics hook in before anything runs, so the start-up run is counted.
-	m := newMetrics(runs, out, node)
+	m := newMetrics(out, node)
+	runs.OnFinish(func(f runner.Finished) {
+		m.ObserveRun(runInfo(f))
+		if !f.DryRun {
+			notify.RunFinished(f.Report)
+		}
+	})
 	handler := serveMux(a, node, m.Handler(), api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc,
-		Holds: holdsAPI{a.engine}, Observe: m.APIRequest, Log: a.log}))
+		Holds: holdsAPI{a.engine}, Explainer: explainAPI{eng: a.engine, jobs: rl.jobs}, Observe: m.APIRequest, Log: a.log}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
@@ -124,11 +133,39 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		go func() { defer close(nodeDone); node.Run(nodeCtx) }()
 	}
 
-	select {
-	case <-sigCtx.Done():
-		log.Info("stopping: waiting for runs in flight", zap.Duration("timeout", drainTimeout))
-	case err := <-srvErr:
-		log.Error("http server stopped", zap.Error(err))
+	// Stale-connector alerts: from the one replica that runs the schedule.
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		notify.Watch(nodeCtx, func() []string {
+			if node != nil && !node.IsLeader() {
+				return nil
+			}
+			var names []string
+			for _, j := range rl.jobs() {
+				names = append(names, j.Name)
+			}
+			return names
+		}, alerts.HistoryLastSuccess(a.state))
+	}()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-hup:
+			if err := rl.Reload(sigCtx); err != nil {
+				log.Error("configuration reload rejected", zap.Error(err))
+			}
+		case <-sigCtx.Done():
+			log.Info("stopping: waiting for runs in flight", zap.Duration("timeout", drainTimeout))
+			break wait
+		case err := <-srvErr:
+			log.Error("http server stopped", zap.Error(err))
+			break wait
+		}
 	}
 	stop() // ends sigCtx also when the HTTP server stopped on its own
 	out.wait()
@@ -150,6 +187,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", zap.Error(err))
+	}
+	<-watchDone
+	rl.wait()
+	if err := notify.Close(drainCtx); err != nil {
+		log.Warn("alerts not delivered", zap.Error(err))
 	}
 	log.Info("stopped")
 	return nil
