@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,6 +217,7 @@ store: {backend: sqlite, path: store.db}
 server: {listen: "%s"}
 domains: [example.com]
 sync: {max_destructive: 3, max_destructive_percent: 100, min_source_percent: 30, missing_runs: 1}
+alerts: {webhook: {url: "${DIRSYNC_TEST_ALERT_URL}", backoff: 100ms}}
 connectors:
 %s%s`, listen, connector("corp", "ldap://"+plainLDAP, root, ""),
 		connector("hanging", "ldap://"+stallingProxy(t, plainLDAP, 1500, &stall), hang, "      page_size: 3\n      timeout: 2s\n"))), 0o644))
@@ -224,7 +226,30 @@ connectors:
 	token := regexp.MustCompile(`dst_[A-Za-z0-9_-]+`).FindString(res.stdout)
 
 	d := &daemon{base: "http://" + listen, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	// Alerts go to a webhook of the test's own.
+	var alertMu sync.Mutex
+	var alerts []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a map[string]any
+		if r.URL.Path == "/hook/t0ken" && json.NewDecoder(r.Body).Decode(&a) == nil {
+			alertMu.Lock()
+			alerts = append(alerts, a)
+			alertMu.Unlock()
+		}
+	}))
+	t.Cleanup(hook.Close)
+	alerted := func(kind, connector, runID string) bool {
+		alertMu.Lock()
+		defer alertMu.Unlock()
+		for _, a := range alerts {
+			if a["kind"] == kind && a["connector"] == connector && (runID == "" || a["run_id"] == runID) {
+				return true
+			}
+		}
+		return false
+	}
 	d.cmd = exec.Command(binary, "serve", "--config", cfg)
+	d.cmd.Env = append(os.Environ(), "DIRSYNC_TEST_ALERT_URL="+hook.URL+"/hook/t0ken")
 	d.cmd.Stderr = d.logs
 	require.NoError(t, d.cmd.Start())
 	go func() { _ = d.cmd.Wait(); close(d.exited) }()
@@ -254,6 +279,9 @@ connectors:
 	require.True(t, h.enabled("new"+tag+"@example.com"))
 	pending := h.holds("pending")
 	require.Len(t, pending, 6)
+	require.Eventually(t, func() bool { return alerted("held", "corp", run["run_id"].(string)) }, 10*time.Second, 50*time.Millisecond,
+		"a held run raises an alert on the webhook")
+	require.NotContains(t, d.logs.String(), "t0ken", "the webhook URL's token is never logged")
 	for i := range 6 {
 		require.True(t, h.enabled(salesAddr(i)), "held, not applied")
 	}
@@ -324,6 +352,8 @@ connectors:
 	code, raw = d.call("POST", "/v1/syncs", token, `{"connectors": ["hanging"], "wait": true, "full": true}`)
 	require.Equal(t, http.StatusOK, code, string(raw))
 	require.Contains(t, string(raw), `"status":"failed"`, string(raw))
+	require.Eventually(t, func() bool { return alerted("failed", "hanging", "") }, 10*time.Second, 50*time.Millisecond,
+		"a failed run raises an alert")
 	for i := range 8 {
 		require.True(t, h.enabled(fmt.Sprintf("h%s-%d@example.com", tag, i)))
 	}
