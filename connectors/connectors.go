@@ -6,6 +6,8 @@ package connectors
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -163,6 +165,25 @@ type ScopeCheck struct {
 	Admitted bool
 	// Detail says why, e.g. "the entry is in ou=contractors, outside the base".
 	Detail string
+}
+
+// Redacted stands in Found.Raw for the values of a secret attribute.
+const Redacted = "[redacted]"
+
+// secretAttributes hold credentials without saying so in their names (AD's
+// Kerberos keys and trust secrets, OpenLDAP's Kerberos overlay).
+var secretAttributes = []string{"supplementalCredentials", "krbPrincipalKey", "priorValue", "currentValue",
+	"trustAuthIncoming", "trustAuthOutgoing", "initialAuthIncoming", "initialAuthOutgoing", "msDS-ManagedPassword"}
+
+// IsSecretAttribute reports whether an attribute, column or property holds
+// credentials, whose values Lookup must never return: any name containing
+// password, pwd or secret (any case), and the known credential attributes.
+func IsSecretAttribute(name string) bool {
+	l := strings.ToLower(strings.TrimSpace(name))
+	if strings.Contains(l, "password") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") {
+		return true
+	}
+	return slices.ContainsFunc(secretAttributes, func(a string) bool { return strings.EqualFold(a, l) })
 }
 
 // ErrNotInSource: Lookup found no object with that address or anchor.

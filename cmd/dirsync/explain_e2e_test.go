@@ -72,18 +72,7 @@ connectors:
 	require.Equal(t, 0, res.code, res.stderr)
 	token := regexp.MustCompile(`dst_[A-Za-z0-9_-]+`).FindString(res.stdout)
 
-	d := &daemon{base: "http://" + listen, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(binary, "serve", "--config", cfg)
-	d.cmd.Stderr = d.logs
-	require.NoError(t, d.cmd.Start())
-	go func() { _ = d.cmd.Wait(); close(d.exited) }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-		if t.Failed() {
-			t.Logf("--- dirsync log:\n%s", d.logs.String())
-		}
-	})
+	d := startServe(t, listen, cfg)
 	require.Eventually(t, func() bool {
 		code, _ := d.call("GET", "/v1/users/"+ben+"@example.com", token, "")
 		return code == http.StatusOK

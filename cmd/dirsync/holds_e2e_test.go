@@ -225,7 +225,6 @@ connectors:
 	require.Equal(t, 0, res.code, res.stderr)
 	token := regexp.MustCompile(`dst_[A-Za-z0-9_-]+`).FindString(res.stdout)
 
-	d := &daemon{base: "http://" + listen, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	// Alerts go to a webhook of the test's own.
 	var alertMu sync.Mutex
 	var alerts []map[string]any
@@ -248,18 +247,7 @@ connectors:
 		}
 		return false
 	}
-	d.cmd = exec.Command(binary, "serve", "--config", cfg)
-	d.cmd.Env = append(os.Environ(), "DIRSYNC_TEST_ALERT_URL="+hook.URL+"/hook/t0ken")
-	d.cmd.Stderr = d.logs
-	require.NoError(t, d.cmd.Start())
-	go func() { _ = d.cmd.Wait(); close(d.exited) }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-		if t.Failed() {
-			t.Logf("--- dirsync log:\n%s", d.logs.String())
-		}
-	})
+	d := startServe(t, listen, cfg, "DIRSYNC_TEST_ALERT_URL="+hook.URL+"/hook/t0ken")
 	h := &holdsEnv{t: t, d: d, admin: token, root: root, sales: sales, archive: archive, cfgPath: cfg}
 	salesAddr := func(i int) string { return fmt.Sprintf("s%s-%d@example.com", tag, i) }
 	// The start-up run creates the 16 people.

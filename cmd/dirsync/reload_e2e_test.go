@@ -47,18 +47,7 @@ connectors:
 	token := regexp.MustCompile(`dst_[A-Za-z0-9_-]+`).FindString(res.stdout)
 	require.NotEmpty(t, token)
 
-	d := &daemon{base: "http://" + listen, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(binary, "serve", "--config", cfg)
-	d.cmd.Stderr = d.logs
-	require.NoError(t, d.cmd.Start())
-	go func() { _ = d.cmd.Wait(); close(d.exited) }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-		if t.Failed() {
-			t.Logf("--- daemon log:\n%s", d.logs.String())
-		}
-	})
+	d := startServe(t, listen, cfg)
 	finishedRuns := func(connector string) int {
 		n := 0
 		for _, l := range logsOf(d.logs, "run finished") {
@@ -143,4 +132,25 @@ func logsOf(b *lockedBuffer, msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// startServe runs `dirsync serve --config cfg` listening on listen, with env
+// added to the environment; the test's end kills it and, if the test failed,
+// prints its log.
+func startServe(t *testing.T, listen, cfg string, env ...string) *daemon {
+	t.Helper()
+	d := &daemon{base: "http://" + listen, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command(binary, "serve", "--config", cfg)
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Stderr = d.logs
+	require.NoError(t, d.cmd.Start())
+	go func() { _ = d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		if t.Failed() {
+			t.Logf("--- dirsync log:\n%s", d.logs.String())
+		}
+	})
+	return d
 }

@@ -282,17 +282,12 @@ func rawProperties(body json.RawMessage) (map[string][]string, error) {
 			default:
 				s = string(e)
 			}
-			if isSecretProperty(k) {
-				s = "[redacted]"
+			if connectors.IsSecretAttribute(k) {
+				s = connectors.Redacted
 			}
 			vals = append(vals, s)
 		}
 		raw[k] = vals
 	}
 	return raw, nil
-}
-
-func isSecretProperty(name string) bool {
-	l := strings.ToLower(name)
-	return strings.Contains(l, "password") || strings.Contains(l, "secret") || strings.Contains(l, "pwd")
 }

@@ -195,7 +195,7 @@ func ldifRaw(m dirmap.Mapping, e *goldap.Entry) map[string][]string {
 		for _, v := range at.Values {
 			switch {
 			case isSecret(at.Name):
-				v = "[redacted]"
+				v = connectors.Redacted
 			case strings.EqualFold(at.Name, "objectGUID") || (m.AnchorFormat == "guid" && strings.EqualFold(at.Name, m.Anchor)):
 				if g, err := dirmap.FormatGUID([]byte(v)); err == nil {
 					v = g
@@ -218,8 +218,7 @@ func isSecret(name string) bool {
 	if l == colForceChange {
 		return false
 	}
-	return strings.Contains(l, "password") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") ||
-		l == "supplementalcredentials" || l == "krbprincipalkey"
+	return connectors.IsSecretAttribute(l)
 }
 
 func printable(s string) bool {
@@ -290,7 +289,7 @@ func lookupCSV(ctx context.Context, r io.Reader, path, key string) (connectors.F
 			name = strings.TrimPrefix(head[i], "\uFEFF")
 		}
 		if isSecret(name) && strings.TrimSpace(v) != "" {
-			v = "[redacted]"
+			v = connectors.Redacted
 		}
 		raw[name] = []string{v}
 	}

@@ -210,19 +210,6 @@ func guidBytes(u [16]byte) []byte {
 	return b
 }
 
-// secretAttributes hold credentials even though their names do not say so.
-var secretAttributes = []string{"supplementalCredentials", "krbPrincipalKey", "priorValue", "currentValue",
-	"trustAuthIncoming", "trustAuthOutgoing", "initialAuthIncoming", "initialAuthOutgoing", "msDS-ManagedPassword"}
-
-// isSecret reports whether an attribute's values must never be shown.
-func isSecret(attr string) bool {
-	l := strings.ToLower(attr)
-	if strings.Contains(l, "password") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") {
-		return true
-	}
-	return slices.ContainsFunc(secretAttributes, func(a string) bool { return strings.EqualFold(a, attr) })
-}
-
 // guidAttributes and sidAttributes are binary attributes with a standard text form.
 var (
 	guidAttributes = []string{"objectGUID", "mS-DS-ConsistencyGuid", "msExchMailboxGuid", "msExchArchiveGUID", "invocationId"}
@@ -241,8 +228,8 @@ func (s *source) rawAttributes(e *goldap.Entry) map[string][]string {
 		var vals []string
 		for _, v := range at.ByteValues {
 			switch {
-			case isSecret(at.Name):
-				vals = append(vals, "[redacted]")
+			case connectors.IsSecretAttribute(at.Name):
+				vals = append(vals, connectors.Redacted)
 			case isGUID(at.Name):
 				g, err := dirmap.FormatGUID(v)
 				if err != nil {
