@@ -2,7 +2,7 @@
 // Graph and identity platform of internal/fakegraph, for trying the entra
 // connector without a tenant:
 //
-//	go run ./cmd/fakegraph -addr 127.0.0.1:8443 -users 50 -cert-out /tmp/fakegraph.pem
+//	go run ./cmd/fakegraph -addr 127.0.0.1:8443 -users 50 -cert-out deploy/examples/data/fakegraph.pem
 //
 // It prints the connector settings, then serves until SIGINT or SIGTERM.
 package main
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"syscall"
 
@@ -57,6 +58,9 @@ func run(args []string, stdout io.Writer) error {
 	defer srv.Close()
 	sample := srv.LoadSample(*users, *domain)
 	if *certOut != "" {
+		if err := os.MkdirAll(filepath.Dir(*certOut), 0o755); err != nil {
+			return fmt.Errorf("cert-out: %w", err)
+		}
 		if err := os.WriteFile(*certOut, srv.CertPEM(), 0o644); err != nil {
 			return fmt.Errorf("write the certificate: %w", err)
 		}
