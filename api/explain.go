@@ -21,8 +21,9 @@ var (
 // Explainer explains one object of a connector: the engine in the daemon.
 type Explainer interface {
 	// Explain returns the explanation's JSON (engine.Explanation); with
-	// req.Apply it also applies the planned operations, as actor by.
-	Explain(ctx context.Context, req ExplainRequest, by string) (json.RawMessage, error)
+	// req.Apply it also applies the planned operations through a one-object
+	// run (audited as that connector's sync, like any run).
+	Explain(ctx context.Context, req ExplainRequest) (json.RawMessage, error)
 }
 
 // ExplainRequest is POST /v1/explain.
@@ -48,7 +49,7 @@ func (s *server) explain(w http.ResponseWriter, r *http.Request) error {
 	case strings.TrimSpace(in.User) == "":
 		return invalid("user", "required: an address, alias or source anchor")
 	}
-	out, err := s.explainer.Explain(r.Context(), in, adminActor(r).Name)
+	out, err := s.explainer.Explain(r.Context(), in)
 	switch {
 	case errors.Is(err, ErrNotInSource):
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotInSource, Message: err.Error(), Err: err}

@@ -189,7 +189,7 @@ type explainAPI struct {
 	jobs func() []engine.Job
 }
 
-func (x explainAPI) Explain(ctx context.Context, req api.ExplainRequest, by string) (json.RawMessage, error) {
+func (x explainAPI) Explain(ctx context.Context, req api.ExplainRequest) (json.RawMessage, error) {
 	var names []string
 	for _, j := range x.jobs() {
 		if j.Name != req.Connector {

@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,9 +23,7 @@ import (
 // nothing for an unknown address.
 func TestExplainAgainstOpenLDAP(t *testing.T) {
 	conn := ldapAdmin(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	tag := hex.EncodeToString(b)
+	tag := fixtureTag()
 	base := testenv.Addr(t, testenv.EnvLDAPBaseDN)
 	root, other := "ou=explain"+tag+","+base, "ou=elsewhere"+tag+","+base
 	ldapOU(t, conn, root)

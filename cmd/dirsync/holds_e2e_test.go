@@ -28,6 +28,13 @@ import (
 	"github.com/dirsync/dirsync/internal/testenv"
 )
 
+// fixtureTag names one test's LDAP fixtures apart from any other run's.
+func fixtureTag() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // ldapAdmin opens a fixture-writing connection to the test OpenLDAP.
 func ldapAdmin(t *testing.T) *goldap.Conn {
 	t.Helper()
@@ -169,9 +176,7 @@ func (h *holdsEnv) enabled(addr string) bool {
 // that hangs mid-read, disable nobody.
 func TestHoldsAgainstOpenLDAP(t *testing.T) {
 	conn := ldapAdmin(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	tag := hex.EncodeToString(b)
+	tag := fixtureTag()
 	base := testenv.Addr(t, testenv.EnvLDAPBaseDN)
 	root, archive := "ou=holds"+tag+","+base, "ou=archive"+tag+","+base
 	ldapOU(t, conn, root)

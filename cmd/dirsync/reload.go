@@ -107,9 +107,7 @@ func (r *reloader) Reload(ctx context.Context) error {
 		}
 		job, err := openJob(cc, r.a.log)
 		if err != nil {
-			for _, j := range opened {
-				_ = j.Source.Close()
-			}
+			closeAll(opened)
 			return fmt.Errorf("configuration reload rejected, the running configuration stays: %w", err)
 		}
 		opened[name] = job
@@ -124,9 +122,7 @@ func (r *reloader) Reload(ctx context.Context) error {
 	for _, d := range next.Domains {
 		if !slices.Contains(cur.Domains, d) {
 			if err := r.a.store.AddDomain(ctx, d, store.Actor{Kind: "system", Name: "config"}); err != nil {
-				for _, j := range opened {
-					_ = j.Source.Close()
-				}
+				closeAll(opened)
 				return fmt.Errorf("configuration reload rejected, the running configuration stays: register internal domain %s: %w", d, err)
 			}
 		}
@@ -209,6 +205,13 @@ func needsRestart(a, b *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// closeAll closes the sources a rejected reload had opened.
+func closeAll(jobs map[string]engine.Job) {
+	for _, j := range jobs {
+		_ = j.Source.Close()
+	}
 }
 
 // wait blocks until retired sources are closed.

@@ -237,7 +237,7 @@ func (r *run) execute(ctx context.Context) {
 			return
 		}
 	}
-	internal, err := r.internalDomains(ctx)
+	internal, err := r.e.internalDomains(ctx)
 	if err != nil {
 		r.rep.fail(err)
 		return
@@ -367,13 +367,13 @@ func (r *run) seed(ctx context.Context) (state.Snapshot, error) {
 	return snap, nil
 }
 
-func (r *run) internalDomains(ctx context.Context) (plan.Domains, error) {
-	stored, err := r.e.store.Domains(ctx)
+func (e *Engine) internalDomains(ctx context.Context) (plan.Domains, error) {
+	stored, err := e.store.Domains(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list internal domains: %w", err)
 	}
 	set := map[string]bool{}
-	for _, d := range append(stored, r.e.domains...) {
+	for _, d := range append(stored, e.domains...) {
 		if n, err := mailaddr.NormalizeDomain(d); err == nil {
 			set[n] = true
 		}

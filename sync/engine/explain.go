@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dirsync/dirsync/connectors"
@@ -113,8 +114,7 @@ func (e *Engine) Explain(ctx context.Context, job Job, key string, apply bool) (
 	if err != nil {
 		return nil, fmt.Errorf("load state snapshot: %w", err)
 	}
-	r := &run{e: e, job: job, rep: &Report{}}
-	internal, err := r.internalDomains(ctx)
+	internal, err := e.internalDomains(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (e *Engine) explainJoin(ctx context.Context, x *Explanation, connector, anc
 		u := &users[i]
 		if u.Origin == connector && u.Anchor == anchor && anchor != "" {
 			byAnchor = u
-		} else if address != "" && (u.Address == address || containsFold(u.Aliases, address)) {
+		} else if address != "" && (u.Address == address || slices.Contains(u.Aliases, address)) {
 			byAddr = u
 		}
 	}
@@ -224,15 +224,6 @@ func (e *Engine) explainJoin(ctx context.Context, x *Explanation, connector, anc
 		}
 	}
 	return nil
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // explainOutOfScope says what full runs do with an object the scope excludes.
