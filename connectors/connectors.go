@@ -188,3 +188,16 @@ func IsSecretAttribute(name string) bool {
 
 // ErrNotInSource: Lookup found no object with that address or anchor.
 var ErrNotInSource = errors.New("no object with that address or anchor in the source")
+
+// Checker is implemented by sources that can test their connection without a
+// full read: `dirsync config check` calls it for every enabled connector.
+type Checker interface {
+	// Check connects and authenticates as a run would, then makes the smallest
+	// request that proves the configured scope can be read (an LDAP base-scope
+	// search of each base DN, one page of Graph users, opening and parsing the
+	// file). It returns one line saying what was verified, e.g.
+	// `bound to ldaps://dc1.corp.example:636 as CN=svc-dirsync,...; 2 base DNs readable; DirSync permitted`,
+	// or an error that names the step that failed, the cause and the fix.
+	// Secrets never appear in either.
+	Check(ctx context.Context) (string, error)
+}
