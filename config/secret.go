@@ -12,18 +12,27 @@ import (
 
 // Secret is a reference to a secret, never the secret itself: `${NAME}` reads the
 // environment variable NAME, `file:PATH` reads a file (relative paths are resolved
-// against the config file's folder; one trailing newline is dropped). Inline values
-// are refused so that a config file can be shared, logged and committed safely.
+// against the config file's folder; one trailing newline is dropped), and
+// `credential:NAME` reads the systemd credential NAME (the file NAME in
+// $CREDENTIALS_DIRECTORY, which systemd sets for a unit with LoadCredential=).
+// Inline values are refused so that a config file can be shared, logged and
+// committed safely.
 //
 //	bind_password: ${LDAP_BIND_PASSWORD}
 //	client_secret: file:/run/secrets/entra-client-secret
+//	dsn: credential:store-dsn
 type Secret struct {
-	env  string
-	file string
+	env        string
+	file       string
+	credential string
 }
 
+// credentialsDirEnv is the variable systemd sets to the folder of a unit's
+// credentials (LoadCredential=, SetCredential=, LoadCredentialEncrypted=).
+const credentialsDirEnv = "CREDENTIALS_DIRECTORY"
+
 // ErrInlineSecret is returned when a secret is written into the config file itself.
-var ErrInlineSecret = errors.New("inline secrets are not allowed: write ${ENV_VAR} to read it from the environment or file:PATH to read it from a file")
+var ErrInlineSecret = errors.New("inline secrets are not allowed: write ${ENV_VAR} to read it from the environment, file:PATH to read it from a file, or credential:NAME for a systemd credential")
 
 // ParseSecret parses a secret reference.
 func ParseSecret(ref string) (Secret, error) {
@@ -43,6 +52,12 @@ func ParseSecret(ref string) (Secret, error) {
 			return Secret{}, errors.New("file: needs a path")
 		}
 		return Secret{file: p}, nil
+	case strings.HasPrefix(ref, "credential:"):
+		name := strings.TrimPrefix(ref, "credential:")
+		if name == "" || strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+			return Secret{}, errors.New("credential: needs a credential name without a slash, as in LoadCredential=NAME:PATH")
+		}
+		return Secret{credential: name}, nil
 	default:
 		return Secret{}, ErrInlineSecret
 	}
@@ -77,7 +92,7 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // IsSet reports whether a reference was configured.
-func (s Secret) IsSet() bool { return s.env != "" || s.file != "" }
+func (s Secret) IsSet() bool { return s.env != "" || s.file != "" || s.credential != "" }
 
 // ResolvePath makes a relative file reference absolute against dir.
 func (s *Secret) ResolvePath(dir string) {
@@ -101,6 +116,18 @@ func (s Secret) Value() (string, error) {
 			return "", fmt.Errorf("secret file:%s: %w", s.file, err)
 		}
 		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	case s.credential != "":
+		dir := os.Getenv(credentialsDirEnv)
+		if dir == "" {
+			return "", fmt.Errorf("secret credential:%s: $%s is not set: this reference is for a systemd unit with "+
+				"LoadCredential=%s:PATH (run by hand with systemd-run -p LoadCredential=..., or use file:PATH outside systemd)",
+				s.credential, credentialsDirEnv, s.credential)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, s.credential))
+		if err != nil {
+			return "", fmt.Errorf("secret credential:%s: %w (is LoadCredential=%s:PATH set on the unit?)", s.credential, err, s.credential)
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
 	default:
 		return "", errors.New("secret is not configured")
 	}
@@ -113,6 +140,8 @@ func (s Secret) String() string {
 		return "${" + s.env + "}"
 	case s.file != "":
 		return "file:" + s.file
+	case s.credential != "":
+		return "credential:" + s.credential
 	default:
 		return ""
 	}

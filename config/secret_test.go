@@ -53,3 +53,26 @@ func TestSecretUnsetEnvNamesTheVariableNotAValue(t *testing.T) {
 	_, err = s.Value()
 	require.ErrorContains(t, err, "DIRSYNC_SURELY_UNSET_VAR")
 }
+
+func TestSecretFromSystemdCredential(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ldap-bind-password"), []byte("cred-value\n"), 0o600))
+	var v withSecret
+	require.NoError(t, yaml.Unmarshal([]byte("password: credential:ldap-bind-password"), &v))
+	require.Equal(t, "credential:ldap-bind-password", v.Password.String())
+
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	_, err := v.Password.Value()
+	require.ErrorContains(t, err, "$CREDENTIALS_DIRECTORY is not set")
+	require.ErrorContains(t, err, "LoadCredential=ldap-bind-password:PATH")
+
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+	got, err := v.Password.Value()
+	require.NoError(t, err)
+	require.Equal(t, "cred-value", got)
+
+	for _, bad := range []string{"credential:", "credential:../etc/shadow", "credential:a/b"} {
+		_, err := config.ParseSecret(bad)
+		require.Error(t, err, bad)
+	}
+}
