@@ -60,6 +60,8 @@ Usage:
                                        (SIGHUP reloads the configuration, SIGTERM stops)
   dirsync sync    --config FILE [--connector NAME]... [--full] [--dry-run] [--output text|json] [--log-level LEVEL]
                                        run a sync now, in this process
+  dirsync config check --config FILE [--offline]
+                                       validate a configuration, resolve its secrets, test every connection
   dirsync version                      print the version
 
 Admin commands, through a running daemon's admin API (--server URL, default
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return cmdTokens(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "dirsync", version())
 		return nil

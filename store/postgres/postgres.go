@@ -130,6 +130,16 @@ func parseDSN(dsn string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
+// Describe names the server and database a connection string points at
+// (host:port/database), never its password: for messages such as config check's.
+func Describe(dsn string) (string, error) {
+	cfg, err := parseDSN(dsn)
+	if err != nil {
+		return "", err
+	}
+	return where(cfg), nil
+}
+
 // where names the server and database for errors and logs, never credentials.
 func where(cfg *pgxpool.Config) string {
 	return fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
