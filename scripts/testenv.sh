@@ -191,6 +191,8 @@ install_packages() {
 	command -v ldapsearch >/dev/null || pkgs+=(ldap-utils)
 	[[ -x $PGBIN/initdb && -x $PGBIN/pg_ctl && -x $PGBIN/postgres ]] || pkgs+=("postgresql-$PG_VERSION")
 	command -v openssl >/dev/null || pkgs+=(openssl)
+	# deploy/systemd's test checks the unit with `systemd-analyze verify`.
+	command -v systemd-analyze >/dev/null || pkgs+=(systemd)
 	samba_wanted && samba_missing_packages
 	postfix_missing_packages
 	((${#pkgs[@]})) || return 0

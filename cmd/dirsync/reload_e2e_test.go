@@ -3,12 +3,15 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,7 +50,11 @@ connectors:
 	token := regexp.MustCompile(`dst_[A-Za-z0-9_-]+`).FindString(res.stdout)
 	require.NotEmpty(t, token)
 
-	d := startServe(t, listen, cfg)
+	// systemd's side of Type=notify: a datagram socket named by $NOTIFY_SOCKET.
+	notified := listenNotify(t, filepath.Join(dir, "notify.sock"))
+	d := startServe(t, listen, cfg, "NOTIFY_SOCKET="+filepath.Join(dir, "notify.sock"))
+	require.Eventually(t, func() bool { return notified.has("READY=1\nSTATUS=serving on " + listen + ", 1 connector(s)") },
+		30*time.Second, 50*time.Millisecond, "READY=1 once the daemon serves; got %q", notified.all())
 	finishedRuns := func(connector string) int {
 		n := 0
 		for _, l := range logsOf(d.logs, "run finished") {
@@ -73,6 +80,10 @@ connectors:
 	hup()
 	require.Eventually(t, func() bool { return len(logsOf(d.logs, "configuration reloaded")) == 1 },
 		20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return notified.has("RELOADING=1\nSTATUS=reloading the configuration") &&
+			notified.has("READY=1\nSTATUS=configuration reloaded; serving on "+listen+", 2 connector(s)")
+	}, 20*time.Second, 50*time.Millisecond, "RELOADING=1 then READY=1; got %q", notified.all())
 	reloaded := logsOf(d.logs, "configuration reloaded")[0]
 	require.Equal(t, []any{"sales"}, reloaded["added"])
 	require.Equal(t, []any{"hr"}, reloaded["unchanged"])
@@ -86,6 +97,9 @@ connectors:
 	hup()
 	require.Eventually(t, func() bool { return len(logsOf(d.logs, "configuration reload rejected")) == 1 },
 		20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return notified.has("READY=1\nSTATUS=configuration reload rejected (see the log); serving on " + listen + ", 1 connector(s)")
+	}, 20*time.Second, 50*time.Millisecond, "a rejected reload is READY=1 with the old configuration; got %q", notified.all())
 	rejected := logsOf(d.logs, "configuration reload rejected")[0]
 	require.Equal(t, "error", rejected["level"])
 	require.Contains(t, fmt.Sprint(rejected["error"]), "nosuch")
@@ -120,6 +134,43 @@ connectors:
 	}
 	require.Equal(t, 0, d.cmd.ProcessState.ExitCode())
 	require.Len(t, logsOf(d.logs, "stopped"), 1)
+	require.True(t, notified.has("STOPPING=1\nSTATUS=stopping: waiting for runs in flight"), "got %q", notified.all())
+}
+
+// notifySocket collects the datagrams a daemon sends to $NOTIFY_SOCKET.
+type notifySocket struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (n *notifySocket) has(msg string) bool { return slices.Contains(n.all(), msg) }
+
+func (n *notifySocket) all() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.msgs)
+}
+
+// listenNotify listens where systemd would for a Type=notify unit's messages.
+func listenNotify(t *testing.T, path string) *notifySocket {
+	t.Helper()
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	n := &notifySocket{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	return n
 }
 
 // logsOf returns the daemon's JSON log lines with message msg, every field.

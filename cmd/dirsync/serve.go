@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/alerts"
@@ -152,18 +153,26 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	serving := fmt.Sprintf("serving on %s, %d connector(s)", ln.Addr(), len(rl.jobs()))
+	sdNotify(log, serving, daemon.SdNotifyReady)
 wait:
 	for {
 		select {
 		case <-hup:
+			sdNotify(log, "reloading the configuration", daemon.SdNotifyReloading)
 			if err := rl.Reload(sigCtx); err != nil {
 				log.Error("configuration reload rejected", zap.Error(err))
+				sdNotify(log, "configuration reload rejected (see the log); "+serving, daemon.SdNotifyReady)
+			} else {
+				sdNotify(log, fmt.Sprintf("configuration reloaded; serving on %s, %d connector(s)", ln.Addr(), len(rl.jobs())), daemon.SdNotifyReady)
 			}
 		case <-sigCtx.Done():
 			log.Info("stopping: waiting for runs in flight", zap.Duration("timeout", drainTimeout))
+			sdNotify(log, "stopping: waiting for runs in flight", daemon.SdNotifyStopping)
 			break wait
 		case err := <-srvErr:
 			log.Error("http server stopped", zap.Error(err))
+			sdNotify(log, "http server stopped", daemon.SdNotifyStopping)
 			break wait
 		}
 	}
