@@ -13,7 +13,7 @@ type Fault struct {
 	// "" = every Graph (/v1.0) request. A prefix of an identity path (the
 	// token endpoint) makes those fail too.
 	Path       string
-	Status     int           // 429, 503, 504, 500 ...
+	Status     int           // 429, 503, 504, 500, 403 (permission missing) ...
 	RetryAfter time.Duration // sets the Retry-After header in whole seconds when > 0
 	// Count is how many matching requests fail (0 is taken as 1); < 0 = every
 	// one until ClearFaults.
@@ -168,6 +168,9 @@ func (s *Server) writeFault(c *call, f Fault, graph bool) {
 		code, message = "ServiceUnavailable", "The service is temporarily unavailable. Please retry later (fakegraph fault)."
 	case http.StatusGatewayTimeout:
 		code, message = "GatewayTimeout", "The gateway timed out (fakegraph fault)."
+	case http.StatusForbidden:
+		// What Graph answers an app token without the permission the request needs.
+		code, message = "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
 	}
 	c.graphError(f.Status, code, message)
 }
