@@ -16,7 +16,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dirsync/dirsync/internal/fakegraph"
 )
@@ -38,6 +41,9 @@ func run(args []string, stdout io.Writer) error {
 	clientID := fs.String("client-id", "", "application (client) id (default 11111111-1111-1111-1111-111111111111)")
 	secret := fs.String("secret", "", "accepted client secret (default fake-secret)")
 	verbose := fs.Bool("v", false, "log every request on stderr")
+	var faults faultList
+	fs.Var(&faults, "fault", "make requests fail: PATH-PREFIX:STATUS[:COUNT[:RETRY-AFTER]], e.g. /v1.0/users:429:3:1s "+
+		"(COUNT -1 = every one; STATUS 403 answers Authorization_RequestDenied); repeatable")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -57,6 +63,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer srv.Close()
 	sample := srv.LoadSample(*users, *domain)
+	for _, f := range faults {
+		srv.InjectFault(f)
+	}
 	if *certOut != "" {
 		if err := os.MkdirAll(filepath.Dir(*certOut), 0o755); err != nil {
 			return fmt.Errorf("cert-out: %w", err)
@@ -101,4 +110,33 @@ DIRSYNC_ENTRA_SECRET=%s
 # fakegraph: serving until interrupted
 `, sample.Users, len(sample.Disabled), sample.AdminID, srv.URL(), secret,
 		srv.TenantID(), srv.ClientID(), srv.AuthorityHost(), srv.GraphURL(), caFile)
+}
+
+// faultList is the repeatable -fault flag.
+type faultList []fakegraph.Fault
+
+func (l *faultList) String() string { return fmt.Sprint(len(*l), " fault(s)") }
+
+func (l *faultList) Set(v string) error {
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 || len(parts) > 4 || !strings.HasPrefix(parts[0], "/") {
+		return fmt.Errorf("%q: want PATH-PREFIX:STATUS[:COUNT[:RETRY-AFTER]], e.g. /v1.0/users:429:3:1s", v)
+	}
+	f := fakegraph.Fault{Path: parts[0], Count: 1}
+	var err error
+	if f.Status, err = strconv.Atoi(parts[1]); err != nil || f.Status < 400 || f.Status > 599 {
+		return fmt.Errorf("%q: STATUS %q is not an HTTP error status (400-599)", v, parts[1])
+	}
+	if len(parts) > 2 {
+		if f.Count, err = strconv.Atoi(parts[2]); err != nil || f.Count == 0 {
+			return fmt.Errorf("%q: COUNT %q: a number of requests, or -1 for every one", v, parts[2])
+		}
+	}
+	if len(parts) > 3 {
+		if f.RetryAfter, err = time.ParseDuration(parts[3]); err != nil {
+			return fmt.Errorf("%q: RETRY-AFTER %q: a duration such as 2s", v, parts[3])
+		}
+	}
+	*l = append(*l, f)
+	return nil
 }
