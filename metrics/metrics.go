@@ -63,7 +63,7 @@ func New() *Metrics {
 			Help: "Store changes applied by sync runs, by connector and action (create, update, disable, enable, delete)."},
 			[]string{"connector", "action"}),
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "held_operations",
-			Help: "Destructive changes held for approval by the connector's last run that was not failed."},
+			Help: "Destructive changes awaiting approval: set by each run that was not failed, and again when holds are approved or rejected."},
 			[]string{"connector"}),
 		quarantined: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "quarantined_records",
 			Help: "Records quarantined by the connector's last run that was not failed."}, []string{"connector"}),
@@ -153,7 +153,7 @@ func (m *Metrics) ObserveRun(r RunInfo) {
 		}
 		return
 	}
-	m.held.WithLabelValues(c).Set(float64(r.Held))
+	m.SetHeld(c, r.Held)
 	m.quarantined.WithLabelValues(c).Set(float64(r.Quarantined))
 	if r.Status == statusOK {
 		fin := r.Finished
@@ -170,4 +170,11 @@ func (m *Metrics) ObserveRun(r RunInfo) {
 func (m *Metrics) APIRequest(route string, status int, took time.Duration) {
 	m.apiRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.apiDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// SetHeld sets the connector's count of operations awaiting approval; the
+// daemon calls it after holds are approved or rejected, so that an alert on
+// dirsync_held_operations clears at once rather than at the next run.
+func (m *Metrics) SetHeld(connector string, n int) {
+	m.held.WithLabelValues(connector).Set(float64(n))
 }

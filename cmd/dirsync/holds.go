@@ -11,7 +11,12 @@ import (
 )
 
 // holdsAPI serves /v1/holds from the engine.
-type holdsAPI struct{ eng *engine.Engine }
+type holdsAPI struct {
+	eng *engine.Engine
+	// decided, when set, is given the count of pending holds per connector
+	// after every decision (the dirsync_held_operations gauge).
+	decided func(pending map[string]int)
+}
 
 var _ api.Holds = holdsAPI{}
 
@@ -37,6 +42,7 @@ func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, b
 	if err != nil {
 		return nil, err
 	}
+	h.afterDecision(ctx)
 	out := make([]api.HoldResult, len(res))
 	for i, r := range res {
 		out[i] = api.HoldResult{ID: r.ID, Status: r.Status}
@@ -53,4 +59,20 @@ func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, b
 		}
 	}
 	return out, nil
+}
+
+// afterDecision reports the holds still pending, per connector.
+func (h holdsAPI) afterDecision(ctx context.Context) {
+	if h.decided == nil {
+		return
+	}
+	ops, err := h.eng.Held(ctx, "", "pending")
+	if err != nil {
+		return // the next run sets the gauge again
+	}
+	pending := map[string]int{}
+	for _, o := range ops {
+		pending[o.Connector]++
+	}
+	h.decided(pending)
 }

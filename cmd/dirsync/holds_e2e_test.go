@@ -293,6 +293,10 @@ connectors:
 	for i := range 6 {
 		require.Equal(t, i >= 3, h.enabled(salesAddr(i)), "exactly the approved ones are disabled (%s)", salesAddr(i))
 	}
+	// The held gauge follows the decision at once, not at the next run.
+	held, ok := sample(scrape(t, d.base), "dirsync_held_operations", "connector", "corp")
+	require.True(t, ok)
+	require.EqualValues(t, 3, held, "dirsync_held_operations after approving 3 of 6")
 	// Approving one again is a specific error, from the API and the CLI.
 	code, raw := d.call("POST", "/v1/holds/"+approve[0]+"/approve", token, "")
 	require.Equal(t, http.StatusConflict, code, string(raw))

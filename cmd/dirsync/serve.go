@@ -114,7 +114,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	})
 	handler := serveMux(a, node, m.Handler(), api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc,
-		Holds: holdsAPI{a.engine}, Explainer: explainAPI{eng: a.engine, jobs: rl.jobs}, Observe: m.APIRequest, Log: a.log}))
+		Holds: holdsAPI{eng: a.engine, decided: func(pending map[string]int) {
+			for _, j := range rl.jobs() {
+				m.SetHeld(j.Name, pending[j.Name])
+			}
+		}}, Explainer: explainAPI{eng: a.engine, jobs: rl.jobs}, Observe: m.APIRequest, Log: a.log}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

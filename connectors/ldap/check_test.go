@@ -80,13 +80,7 @@ func TestCheckOpenLDAPFailuresSayWhatToFix(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			line, err := check(t, srv.config(t, "openldap", people, tc.edit))
-			require.Error(t, err)
-			require.Empty(t, line)
-			for _, w := range tc.want {
-				require.ErrorContains(t, err, w)
-			}
-			require.NotContains(t, err.Error(), "not-the-check-password")
-			require.NotContains(t, err.Error(), mustEnv(t, srv.passwordEnv))
+			requireCheckFailed(t, line, err, tc.want, mustEnv(t, srv.passwordEnv))
 		})
 	}
 }
@@ -125,13 +119,7 @@ func TestCheckADFailuresSayWhatToFix(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			line, err := check(t, srv.config(t, "ad", testsOU, tc.edit))
-			require.Error(t, err)
-			require.Empty(t, line)
-			for _, w := range tc.want {
-				require.ErrorContains(t, err, w)
-			}
-			require.NotContains(t, err.Error(), "not-the-check-password")
-			require.NotContains(t, err.Error(), mustEnv(t, srv.passwordEnv))
+			requireCheckFailed(t, line, err, tc.want, mustEnv(t, srv.passwordEnv))
 		})
 	}
 }
@@ -181,4 +169,17 @@ func mustEnv(t *testing.T, name string) string {
 	v := os.Getenv(name)
 	require.NotEmpty(t, v, "%s is set", name)
 	return v
+}
+
+// requireCheckFailed: Check failed with every wanted phrase and showed neither
+// the wrong password the case may have set nor the real one.
+func requireCheckFailed(t *testing.T, line string, err error, want []string, password string) {
+	t.Helper()
+	require.Error(t, err)
+	require.Empty(t, line)
+	for _, w := range want {
+		require.ErrorContains(t, err, w)
+	}
+	require.NotContains(t, err.Error(), "not-the-check-password")
+	require.NotContains(t, err.Error(), password)
 }
