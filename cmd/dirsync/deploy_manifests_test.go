@@ -28,6 +28,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/dirsync/dirsync/config"
@@ -117,36 +118,18 @@ func loadKubeManifests(t *testing.T, dir string) *kubeManifests {
 			}
 			require.NoError(t, k8syaml.Unmarshal([]byte(doc), &tm))
 			where := fmt.Sprintf("%s document %d (%s %s)", base, i, tm.APIVersion, tm.Kind)
-			strict := func(v any) {
-				require.NoError(t, k8syaml.UnmarshalStrict([]byte(doc), v), where)
-			}
 			var meta kubeMetadata
 			switch tm.APIVersion + " " + tm.Kind {
 			case "apps/v1 Deployment":
-				require.Nil(t, m.deployment, "%s: a second Deployment", where)
-				m.deployment = &appsv1.Deployment{}
-				strict(m.deployment)
-				meta.Name, meta.Namespace = m.deployment.Name, m.deployment.Namespace
+				meta = decodeKube(t, where, doc, &m.deployment)
 			case "v1 ConfigMap":
-				require.Nil(t, m.configMap, "%s: a second ConfigMap", where)
-				m.configMap = &corev1.ConfigMap{}
-				strict(m.configMap)
-				meta.Name, meta.Namespace = m.configMap.Name, m.configMap.Namespace
+				meta = decodeKube(t, where, doc, &m.configMap)
 			case "v1 Secret":
-				require.Nil(t, m.secret, "%s: a second Secret", where)
-				m.secret = &corev1.Secret{}
-				strict(m.secret)
-				meta.Name, meta.Namespace = m.secret.Name, m.secret.Namespace
+				meta = decodeKube(t, where, doc, &m.secret)
 			case "v1 Service":
-				require.Nil(t, m.service, "%s: a second Service", where)
-				m.service = &corev1.Service{}
-				strict(m.service)
-				meta.Name, meta.Namespace = m.service.Name, m.service.Namespace
+				meta = decodeKube(t, where, doc, &m.service)
 			case "policy/v1 PodDisruptionBudget":
-				require.Nil(t, m.pdb, "%s: a second PodDisruptionBudget", where)
-				m.pdb = &policyv1.PodDisruptionBudget{}
-				strict(m.pdb)
-				meta.Name, meta.Namespace = m.pdb.Name, m.pdb.Namespace
+				meta = decodeKube(t, where, doc, &m.pdb)
 			case "monitoring.coreos.com/v1 ServiceMonitor":
 				require.Nil(t, m.monitor, "%s: a second ServiceMonitor", where)
 				m.monitor = &serviceMonitor{}
@@ -168,6 +151,20 @@ func loadKubeManifests(t *testing.T, dir string) *kubeManifests {
 	require.NotNil(t, m.service, "a Service")
 	require.NotNil(t, m.pdb, "a PodDisruptionBudget")
 	return m
+}
+
+// decodeKube decodes doc strictly into a new *T stored in *slot (a manifest
+// set holds one object of each kind) and returns its name and namespace.
+func decodeKube[T any, PT interface {
+	*T
+	metav1.Object
+}](t *testing.T, where, doc string, slot *PT) kubeMetadata {
+	t.Helper()
+	require.Nil(t, *slot, "%s: a second one of this kind", where)
+	obj := PT(new(T))
+	require.NoError(t, k8syaml.UnmarshalStrict([]byte(doc), obj), where)
+	*slot = obj
+	return kubeMetadata{Name: obj.GetName(), Namespace: obj.GetNamespace()}
 }
 
 // labelsMatch reports whether every label of selector is in labels.
