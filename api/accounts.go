@@ -175,9 +175,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
+	if err := s.guard.allow(w, r, in.Address); err != nil {
+		return err
+	}
 	res, err := s.acct.Login(r.Context(), in.Address, in.Password)
 	if err != nil {
-		return err
+		return s.loginAnswer(w, err)
 	}
 	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
 	return nil
@@ -188,9 +191,12 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
+	if err := s.guard.allow(w, r, in.Address); err != nil {
+		return err
+	}
 	res, err := s.acct.ChangePassword(r.Context(), in.Address, in.CurrentPassword, in.NewPassword)
 	if err != nil {
-		return err
+		return s.loginAnswer(w, err)
 	}
 	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
 	return nil
@@ -202,10 +208,15 @@ func (s *server) redeem(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
+	// The token is high-entropy and looked up by its SHA-256: the client's
+	// allowance is the limit that matters.
+	if err := s.guard.allow(w, r, ""); err != nil {
+		return err
+	}
 	res, err := s.acct.Redeem(r.Context(), in.Token,
 		accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer})
 	if err != nil {
-		return err
+		return s.loginAnswer(w, err)
 	}
 	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/accounts"
+	"github.com/dirsync/dirsync/store/password"
 )
 
 // handlerFunc is an API handler: it writes a successful answer itself and
@@ -99,6 +100,7 @@ type server struct {
 	log       *zap.Logger
 	now       func() time.Time
 	acct      *accounts.Service
+	guard     *loginGuard
 	mux       *http.ServeMux
 }
 
@@ -113,7 +115,10 @@ func New(o Options) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.acct = accounts.New(accounts.Options{Store: o.Store, Now: s.now, Log: s.log, Params: o.PasswordParams})
+	lo := o.Login.withDefaults(o.PasswordParams)
+	s.guard = newLoginGuard(lo)
+	s.acct = accounts.New(accounts.Options{Store: o.Store, Now: s.now, Log: s.log, Params: o.PasswordParams,
+		Limiter: password.NewLimiter(lo.MaxConcurrentVerifications, lo.MaxWaiting, lo.MaxWait)})
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.handle(rt))
 	}

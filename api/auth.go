@@ -91,6 +91,10 @@ func (s *server) authenticate(r *http.Request, a access) (store.Token, error) {
 	if err != nil {
 		return store.Token{}, fmt.Errorf("token lookup: %w", err)
 	}
+	if t.Expired(s.now().UTC()) {
+		// The caller learns only that the token expired; the log names it.
+		return store.Token{}, fail("expired token", zap.String("token", t.Name), zap.Time("expired", t.Expires))
+	}
 	if !a.allows(t.Scopes) {
 		s.log.Warn("API request forbidden", zap.String("remote", r.RemoteAddr), zap.String("method", r.Method),
 			zap.String("path", r.URL.Path), zap.String("token", t.Name), zap.Strings("scopes", t.Scopes),

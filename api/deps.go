@@ -78,6 +78,8 @@ type Options struct {
 	// PasswordParams are the argon2id costs of new password and security-answer
 	// hashes (zero: password.Default). Tests use cheap ones.
 	PasswordParams password.Params
+	// Login bounds the public sign-in routes (see LoginOptions).
+	Login LoginOptions
 }
 
 // Senders settles reported outbound senders: outbound.Service in the daemon.

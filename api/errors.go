@@ -48,7 +48,9 @@ const internalMessage = "internal error; the daemon's log has the details"
 
 // classify is the one mapping from errors to answers. The messages of typed
 // store and account errors are written for admins and carry no secret; an
-// unexpected error's text is never sent.
+// unexpected error's text is never sent. A sentinel is answered with the
+// message of the error that raised it (see raisedAs), never with what the
+// layers above added on the way up.
 func classify(err error) *apiError {
 	var (
 		ae   *apiError
@@ -100,7 +102,7 @@ func classify(err error) *apiError {
 		e.Details = details
 		return e
 	case errors.Is(err, store.ErrRoleExists):
-		return status(http.StatusConflict, CodeRoleExists, err.Error())
+		return status(http.StatusConflict, CodeRoleExists, raisedAs(err, store.ErrRoleExists))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		return status(http.StatusUnauthorized, CodeInvalidCredentials, accounts.ErrInvalidCredentials.Error())
 	case errors.Is(err, accounts.ErrLocked):
@@ -110,7 +112,7 @@ func classify(err error) *apiError {
 	case errors.Is(err, accounts.ErrNotRegistered):
 		return status(http.StatusForbidden, CodeNotRegistered, accounts.ErrNotRegistered.Error()+": ask an administrator for an invitation")
 	case errors.Is(err, accounts.ErrAlreadyRegistered):
-		return status(http.StatusConflict, CodeAlreadyRegistered, err.Error())
+		return status(http.StatusConflict, CodeAlreadyRegistered, raisedAs(err, accounts.ErrAlreadyRegistered))
 	case errors.Is(err, accounts.ErrInvitationUnknown):
 		return status(http.StatusNotFound, CodeInvitationInvalid, accounts.ErrInvitationUnknown.Error()+": check the link, or ask for a new invitation")
 	case errors.Is(err, store.ErrInvitationExpired):
@@ -118,11 +120,13 @@ func classify(err error) *apiError {
 	case errors.Is(err, store.ErrInvitationUsed):
 		return status(http.StatusGone, CodeInvitationUsed, "the invitation was already used: each invitation registers once")
 	case errors.Is(err, ErrUnknownConnector):
-		return status(http.StatusNotFound, CodeUnknownConnector, err.Error())
+		return status(http.StatusNotFound, CodeUnknownConnector, raisedAs(err, ErrUnknownConnector))
 	case errors.Is(err, ErrSyncBusy):
-		return status(http.StatusConflict, CodeSyncBusy, err.Error())
+		return status(http.StatusConflict, CodeSyncBusy, raisedAs(err, ErrSyncBusy))
 	case errors.Is(err, ErrRunNotFound):
-		return status(http.StatusNotFound, CodeNotFound, err.Error())
+		return status(http.StatusNotFound, CodeNotFound, raisedAs(err, ErrRunNotFound))
+	case errors.Is(err, ErrStopping):
+		return status(http.StatusServiceUnavailable, CodeUnavailable, raisedAs(err, ErrStopping))
 	case errors.Is(err, store.ErrInvalid):
 		return status(http.StatusUnprocessableEntity, CodeValidation, trimInvalid(err))
 	case errors.Is(err, store.ErrNotFound):
@@ -133,10 +137,46 @@ func classify(err error) *apiError {
 	return status(http.StatusInternalServerError, CodeInternal, internalMessage)
 }
 
+// raisedAs is the message of the error that wrapped target where target was
+// raised ("unknown connector \"x\": configured connectors are [a b]"), written
+// for the caller by the code that knew what went wrong. What outer layers
+// added ("redis 10.0.0.5:6379: ...") is left out: it was written for the log.
+func raisedAs(err, target error) string {
+	for e := err; e != nil; {
+		if e == target {
+			return e.Error()
+		}
+		switch x := e.(type) {
+		case interface{ Unwrap() error }:
+			if x.Unwrap() == target {
+				return e.Error()
+			}
+			e = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			var next error
+			for _, c := range x.Unwrap() {
+				if c == target {
+					return e.Error()
+				}
+				if next == nil && errors.Is(c, target) {
+					next = c
+				}
+			}
+			e = next
+		default:
+			e = nil // a type whose Is method matches: nothing of its own to trust
+		}
+	}
+	return target.Error()
+}
+
 // trimInvalid is an ErrInvalid's explanation without the sentinel's own words
 // ("invalid change: ") in front.
 func trimInvalid(err error) string {
 	msg := err.Error()
+	if errors.Is(err, store.ErrInvalid) {
+		msg = raisedAs(err, store.ErrInvalid)
+	}
 	if i := strings.Index(msg, store.ErrInvalid.Error()+": "); i >= 0 {
 		return msg[i+len(store.ErrInvalid.Error())+2:]
 	}
@@ -152,8 +192,16 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.Is(err, context.Canceled) {
 			level = zap.InfoLevel // the client went away
 		}
+		if errors.Is(err, password.ErrBusy) {
+			level = zap.WarnLevel // a sign-in flood, answered 503: no fault of the daemon's
+		}
+		// An apiError's text is its answer; the log wants what caused it.
+		cause := err
+		if e.Err != nil {
+			cause = e.Err
+		}
 		s.log.Log(level, "request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path),
-			zap.Error(err))
+			zap.Error(cause))
 	}
 	if e.Code == CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dirsync"`)

@@ -60,7 +60,8 @@ func (s *server) rejectHolds(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decideOne decides the hold named in the path; a refusal is the answer's
-// error (404 hold_not_found, 409 hold_decided).
+// error (404 hold_not_found, 409 hold_decided, or 409 hold_expired when the
+// approval found the operation no longer planned or too old).
 func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool) error {
 	h, err := s.holdsOr503()
 	if err != nil {
@@ -75,7 +76,7 @@ func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool)
 		switch x.Code {
 		case CodeHoldNotFound:
 			return &apiError{Status: http.StatusNotFound, Code: x.Code, Message: x.Error + "; GET /v1/holds lists them"}
-		case CodeHoldDecided:
+		case CodeHoldDecided, CodeHoldExpired:
 			return &apiError{Status: http.StatusConflict, Code: x.Code, Message: x.Error}
 		case "":
 		default:

@@ -44,7 +44,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) 
 			Message: fmt.Sprintf("the %s is larger than %d bytes", what, limit)}
 	}
 	if err != nil {
-		return nil, badRequest("reading the request body: %v", err)
+		// The cause is a network error naming the daemon's own address.
+		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeBadRequest, Err: err,
+			Message: fmt.Sprintf("the %s did not arrive whole: the client stopped sending it, or took longer than server.timeouts.read", what)}
 	}
 	return body, nil
 }

@@ -12,7 +12,8 @@ import (
 
 // CSV import (SPEC §8): the whole file is validated, against the store too,
 // before anything is written; then new addresses are created (origin csv) and
-// existing ones get the file's name and password where they differ.
+// existing ones get the file's name and password where they differ, all in one
+// store transaction (store.Import): a row failing at write time leaves nothing.
 
 func (s *server) importTemplate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
@@ -126,17 +127,34 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 			changed = append(changed, i)
 		}
 	}
-	if len(changes) > 0 {
-		out, err := s.st.Apply(ctx, store.ApplyRequest{Actor: adminActor(r), Changes: changes})
+	// Passwords are verified and hashed before the write, so the slow part
+	// holds no transaction open; then everything is written at once.
+	var passwords []store.PasswordChange
+	var pwRows []int // the row index of each password
+	for i, row := range rows {
+		if row.Password == "" {
+			continue
+		}
+		pc, set, err := s.importPassword(r, row, existing[row.Email])
+		if err != nil {
+			return fmt.Errorf("row %d (%s) password: %w", row.Line, row.Email, err)
+		}
+		if set {
+			passwords = append(passwords, pc)
+			pwRows = append(pwRows, i)
+		}
+	}
+	if len(changes)+len(passwords) > 0 {
+		out, err := s.st.Import(ctx, store.ImportRequest{Actor: adminActor(r), Changes: changes, Passwords: passwords})
+		var ie *store.ImportError
+		if errors.As(err, &ie) {
+			return importRefused(ie, rows, changed, pwRows)
+		}
 		if err != nil {
 			return err
 		}
 		for j, o := range out {
 			i := changed[j]
-			if o.Err != nil {
-				// Validated above, so only a concurrent change gets here.
-				return fmt.Errorf("row %d (%s) changed while importing: %w", rows[i].Line, rows[i].Email, o.Err)
-			}
 			if o.Applied {
 				result.Rows[i].Outcome = outcomeUpdated
 				if _, ok := existing[rows[i].Email]; !ok {
@@ -144,17 +162,10 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 		}
-	}
-	for i, row := range rows {
-		if row.Password == "" {
-			continue
-		}
-		set, err := s.importPassword(r, row, existing[row.Email])
-		if err != nil {
-			return fmt.Errorf("row %d (%s) password: %w", row.Line, row.Email, err)
-		}
-		if set && result.Rows[i].Outcome == outcomeUnchanged {
-			result.Rows[i].Outcome = outcomeUpdated
+		for _, i := range pwRows {
+			if result.Rows[i].Outcome == outcomeUnchanged {
+				result.Rows[i].Outcome = outcomeUpdated
+			}
 		}
 	}
 	for _, row := range result.Rows {
@@ -171,25 +182,43 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// importPassword sets a row's password unless the user (cur; zero for a new
-// one) already has it with the same force-change flag. It says whether it
-// changed anything.
-func (s *server) importPassword(r *http.Request, row csvimport.Row, cur store.User) (bool, error) {
-	ctx, actor := r.Context(), adminActor(r)
-	force := row.ForceChange
+// importPassword prepares a row's password: nothing when the user (cur;
+// zero for a new one) already has it with the same force-change flag, the
+// flag alone when only that differs, the new hash otherwise.
+func (s *server) importPassword(r *http.Request, row csvimport.Row, cur store.User) (store.PasswordChange, bool, error) {
+	ctx := r.Context()
+	pc := store.PasswordChange{Address: row.Email, ForceChange: row.ForceChange}
 	if cur.Account.HasPassword {
 		same, err := s.acct.PasswordMatches(ctx, row.Email, row.Password)
 		if err != nil {
-			return false, err
+			return pc, false, err
 		}
 		if same {
-			if cur.Account.ForceChange == force {
-				return false, nil
-			}
-			return true, s.acct.SetForceChange(ctx, row.Email, force, actor)
+			return pc, cur.Account.ForceChange != row.ForceChange, nil
 		}
 	}
-	return true, s.acct.SetTemporaryPassword(ctx, row.Email, row.Password, &force, actor)
+	hash, err := s.acct.HashTemporaryPassword(ctx, row.Email, row.Password)
+	if err != nil {
+		return pc, false, err
+	}
+	pc.Hash = hash
+	return pc, true, nil
+}
+
+// importRefused explains a write the store refused (someone changed a row's
+// address since the file was checked): which row, which column, what, and
+// that nothing was imported.
+func importRefused(ie *store.ImportError, rows []csvimport.Row, changed, pwRows []int) error {
+	idx, col := changed, csvimport.ColEmail
+	if ie.Password {
+		idx, col = pwRows, csvimport.ColPassword
+	}
+	row := rows[idx[ie.Index]]
+	p := csvimport.Problem{Row: row.Line, Column: col, Message: fmt.Sprintf(
+		"%s was changed by someone else during the import (%v): check it, then import the file again", row.Email, ie.Err)}
+	return &apiError{Status: http.StatusConflict, Code: CodeImportConflict,
+		Message: "nothing was imported: " + p.String(),
+		Details: []ImportProblem{{Row: p.Row, Column: p.Column, Message: p.Message}}, Err: ie}
 }
 
 // importError gives the file-level refusals their own codes: not UTF-8, and

@@ -30,9 +30,11 @@ func (s *server) reportSenders(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := s.senders.Report(r.Context(), in.Senders, "http")
 	if err != nil {
-		// Nothing is known to be settled: the gateway should send the batch again.
-		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
-			Message: fmt.Sprintf("senders not settled, send them again later: %v", err)}
+		// Nothing is known to be settled: the gateway should send the batch
+		// again. The cause (a store or Redis error naming hosts) is logged,
+		// never sent: the gateway can do nothing with it.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Err: err,
+			Message: "senders not settled: the store or the state backend did not answer; send the batch again later (the daemon's log has the details)"}
 	}
 	out := SendersReport{Results: res}
 	for _, x := range res {

@@ -70,8 +70,12 @@ func TestReportSenders(t *testing.T) {
 // downStore is a store whose lookups fail, as when the database is unreachable.
 type downStore struct{ store.Store }
 
+// internalMarker stands for what a store or Redis error may hold and no caller
+// should see: a host name, a user, a fragment of a connection string.
+const internalMarker = "db-7.corp.internal:5432 user=dirsync password=S3CRET-MARKER"
+
 func (downStore) Lookup(context.Context, string, []string, []string) ([]store.User, error) {
-	return nil, errors.New("connection refused")
+	return nil, errors.New("dial tcp " + internalMarker + ": connection refused")
 }
 
 func TestReportSendersStoreDown(t *testing.T) {
@@ -82,9 +86,14 @@ func TestReportSendersStoreDown(t *testing.T) {
 	svc, err := outbound.New(outbound.Options{Store: downStore{st}})
 	require.NoError(t, err)
 	h := newHarnessWith(t, api.Options{Senders: svc}, st)
-	msg := h.call("POST", "/v1/senders", h.senders, api.ReportSenders{Senders: []string{"new@example.com"}}).apiErr(http.StatusServiceUnavailable, api.CodeUnavailable)
-	require.Contains(t, msg.Message, "senders not settled, send them again later")
-	require.Contains(t, msg.Message, "connection refused")
+	res := h.call("POST", "/v1/senders", h.senders, api.ReportSenders{Senders: []string{"new@example.com"}})
+	msg := res.apiErr(http.StatusServiceUnavailable, api.CodeUnavailable)
+	require.Contains(t, msg.Message, "send the batch again later")
+	require.NotContains(t, string(res.Body), "S3CRET-MARKER", "the cause stays in the log")
+	require.NotContains(t, string(res.Body), "db-7.corp.internal")
+	logged := h.logs.FilterMessage("request failed").All()
+	require.Len(t, logged, 1)
+	require.Contains(t, logged[0].ContextMap()["error"], "S3CRET-MARKER", "the operator finds the cause in the log")
 	_, err = st.User(t.Context(), "new@example.com")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }

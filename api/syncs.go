@@ -1,11 +1,11 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Sync triggers and run reports, answered by the daemon's Syncer.
@@ -36,10 +36,10 @@ func (s *server) triggerSync(w http.ResponseWriter, r *http.Request) error {
 				Message: fmt.Sprintf("no connector %q: the configured connectors are %s", c, strings.Join(sy.Connectors(), ", "))}
 		}
 	}
-	runs, err := sy.Trigger(r.Context(), in)
-	if errors.Is(err, ErrStopping) {
-		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error(), Err: err}
+	if in.Wait {
+		liftWriteDeadline(w)
 	}
+	runs, err := sy.Trigger(r.Context(), in)
 	if err != nil {
 		return err
 	}
@@ -52,6 +52,16 @@ func (s *server) triggerSync(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, Triggered{Runs: runs})
 	return nil
+}
+
+// liftWriteDeadline frees a request that waits for runs from the server's
+// write timeout: a run takes as long as its directory needs, and the timeout is
+// there for clients that are slow to read, not for answers slow to come. (The
+// body is already read, so the read timeout no longer matters.) A client that
+// hangs up still ends the wait: the request's context is cancelled.
+func liftWriteDeadline(w http.ResponseWriter) {
+	// ErrNotSupported (a test's recorder) leaves nothing to lift.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
 
 func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {

@@ -40,10 +40,10 @@ const (
 	CodeUnknownRole        = "unknown_role"             // 422
 	CodeUserNotSaved       = "user_not_saved"           // 422: role assigned to an address with no saved user
 	CodeWeakPassword       = "weak_password"            // 422
-	CodeInvalidCredentials = "invalid_credentials"      // 401: login with a wrong password or unknown address
-	CodeAccountLocked      = "account_locked"           // 423
-	CodeAccountDisabled    = "account_disabled"         // 403
-	CodeNotRegistered      = "not_registered"           // 403: the portal login is not registered
+	CodeInvalidCredentials = "invalid_credentials"      // 401: every refused sign-in (unknown address, wrong password, locked, disabled, unregistered)
+	CodeAccountLocked      = "account_locked"           // reserved: a locked account is answered invalid_credentials
+	CodeAccountDisabled    = "account_disabled"         // reserved: answered invalid_credentials
+	CodeNotRegistered      = "not_registered"           // reserved: answered invalid_credentials
 	CodeAlreadyRegistered  = "already_registered"       // 409
 	CodeInvitationInvalid  = "invitation_invalid"       // 404: no invitation with that token
 	CodeInvitationExpired  = "invitation_expired"       // 410
@@ -53,6 +53,7 @@ const (
 	CodeImportTooLarge     = "import_too_large"         // 413: more than 500 addresses, or a file over 8 MiB
 	CodeImportEncoding     = "import_not_utf8"          // 422
 	CodeImportInvalid      = "import_invalid"           // 422: row-level problems in details
+	CodeImportConflict     = "import_conflict"          // 409: a row was changed by someone else while importing; nothing imported
 	CodeUnknownConnector   = "unknown_connector"        // 404
 	CodeSyncBusy           = "sync_running"             // 409: a run holds the connector (deciding holds); sync triggers queue instead
 	CodeUnsupportedMedia   = "unsupported_media_type"   // 415: a body that is not JSON (CSV for imports)
@@ -60,9 +61,12 @@ const (
 	CodeMethodNotAllowed   = "method_not_allowed"       // 405: the path exists, not with this method
 	CodeHoldNotFound       = "hold_not_found"           // 404: no held operation with that id
 	CodeHoldDecided        = "hold_decided"             // 409: the held operation was already applied, rejected or expired
+	CodeHoldExpired        = "hold_expired"             // 409: expired at this decision: no longer planned, or older than holds.max_age
 	CodeNotInSource        = "not_in_source"            // 404: explain found no object with that address or anchor
 	CodeExplainUnsupported = "explain_unsupported"      // 422: the connector's type cannot read one object
 	CodeUnavailable        = "unavailable"              // 503: this process has no sync side (Options.Syncer nil)
+	CodeRateLimited        = "rate_limited"             // 429: too many sign-in attempts from one address or on one account (Retry-After)
+	CodeBusy               = "busy"                     // 503: too many password checks at once (Retry-After)
 	CodeInternal           = "internal"                 // 500: never for bad input
 )
 
@@ -408,7 +412,8 @@ type DecideHolds struct {
 type HoldResult struct {
 	ID     string `json:"id"`
 	Status string `json:"status,omitempty"`
-	// Code is set when the decision was refused: hold_not_found or hold_decided.
+	// Code is set when the decision was refused: hold_not_found, hold_decided,
+	// hold_expired (Error says why; Status is "expired"), or apply_failed.
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
 }

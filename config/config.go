@@ -54,6 +54,8 @@ type Config struct {
 	Reports Reports `yaml:"reports"`
 	// Alerts: held and failed runs, stale connectors.
 	Alerts Alerts `yaml:"alerts"`
+	// Holds: how long held operations wait for a decision (config/holds.go).
+	Holds Holds `yaml:"holds"`
 
 	// Dir is the folder of the config file; relative paths were resolved against it.
 	Dir string `yaml:"-"`
@@ -92,6 +94,12 @@ type Store struct {
 // Server configures the HTTP listener of `dirsync serve`.
 type Server struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:8080
+	// TLS, TLSTerminatedByProxy and Timeouts: see config/server.go.
+	TLS                  ServerTLS      `yaml:"tls"`
+	TLSTerminatedByProxy bool           `yaml:"tls_terminated_by_proxy"`
+	Timeouts             ServerTimeouts `yaml:"timeouts"`
+	// Login bounds the public sign-in routes: see config/login.go.
+	Login Login `yaml:"login"`
 }
 
 // Policy holds the engine's brakes and batching; the top-level `sync:` sets the
@@ -117,6 +125,8 @@ type Policy struct {
 	// SoftMatch lets a source object adopt an existing manual, csv or outbound user
 	// with the same address.
 	SoftMatch bool `yaml:"soft_match"`
+	// Retry: the retry set and the brakes' window (config/policy.go).
+	Retry RetryPolicy `yaml:",inline"`
 }
 
 // Connector is one configured source.
@@ -150,7 +160,7 @@ func Defaults() Config {
 		Log:    Log{Level: "info", Format: "json"},
 		State:  State{Backend: "local", Path: "data/state.db"},
 		Store:  Store{Backend: "sqlite", Path: "data/dirsync.db"},
-		Server: Server{Listen: "127.0.0.1:8080"},
+		Server: Server{Listen: "127.0.0.1:8080", Timeouts: defaultServerTimeouts()},
 		Sync: Policy{
 			BatchSize:             500,
 			MaxDestructive:        500,
@@ -159,11 +169,13 @@ func Defaults() Config {
 			MinSourcePercent:      50,
 			MissingRuns:           2,
 			SoftMatch:             true,
+			Retry:                 defaultRetryPolicy(),
 		},
 		Outbound:  defaultOutbound(),
 		Protected: Protected{Roles: []string{"*Admin*"}},
 		Reports:   Reports{Retention: 30 * 24 * time.Hour},
 		Alerts:    defaultAlerts(),
+		Holds:     defaultHolds(),
 	}
 }
 
@@ -229,6 +241,7 @@ func Parse(raw []byte, dir, name string, reg connectors.Registry) (*Config, erro
 	}
 	cfg.Store.Path = cfg.abs(cfg.Store.Path)
 	cfg.Store.DSN.ResolvePath(cfg.Dir)
+	cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile = cfg.abs(cfg.Server.TLS.CertFile), cfg.abs(cfg.Server.TLS.KeyFile)
 	cfg.Alerts.Webhook.URL.ResolvePath(cfg.Dir)
 	cfg.Alerts.Webhook.SigningSecret.ResolvePath(cfg.Dir)
 	return &cfg, nil
@@ -402,9 +415,8 @@ func (c *Config) validate() []Problem {
 	default:
 		add("store.backend", "%q is not a store backend: use sqlite or postgres", c.Store.Backend)
 	}
-	if c.Server.Listen == "" {
-		add("server.listen", "missing: an address such as 127.0.0.1:8080")
-	}
+	probs = append(probs, c.Server.validate()...)
+	probs = append(probs, c.Server.Login.validate()...)
 	for i, d := range c.Domains {
 		if _, err := mailaddr.NormalizeDomain(d); err != nil {
 			add(fmt.Sprintf("domains[%d]", i), "%v", err)
@@ -415,6 +427,7 @@ func (c *Config) validate() []Problem {
 	probs = append(probs, c.Protected.validate()...)
 	probs = append(probs, c.Reports.validate()...)
 	probs = append(probs, c.Alerts.validate()...)
+	probs = append(probs, c.Holds.validate()...)
 	if len(c.Connectors) == 0 {
 		add("connectors", "no connector configured: add at least one (see deploy/examples/quickstart.yaml)")
 	}
@@ -466,6 +479,7 @@ func (p Policy) validate(path string) []Problem {
 	if p.MissingRuns < 1 {
 		probs = append(probs, Problem{path + ".missing_runs", fmt.Sprintf("%d: must be at least 1 (2 is the safe default)", p.MissingRuns)})
 	}
+	probs = append(probs, p.Retry.validate(path)...)
 	return probs
 }
 

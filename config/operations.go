@@ -8,8 +8,9 @@ import (
 	"github.com/dirsync/dirsync/internal/mailaddr"
 )
 
-// Protected names accounts that sync never disables or deletes: a planned
-// disable or delete of one is reported (outcome "protected") and not applied.
+// Protected names accounts that sync never disables or deletes on its own: a
+// planned disable or delete of one is held for an admin's approval (and so
+// alerted), never applied without it and never dropped.
 // Objects flagged protected in the store are protected too.
 //
 //	protected:

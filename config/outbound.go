@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -11,7 +13,7 @@ import (
 // the senders scope; the policy service and the stream are opt-in).
 //
 //	outbound:
-//	  policy: {listen: "127.0.0.1:10040"}   # Postfix: check_policy_service inet:127.0.0.1:10040
+//	  policy: {listen: "127.0.0.1:10040"}   # Postfix submission: check_policy_service inet:127.0.0.1:10040
 //	  stream: {enabled: true}               # XADD dirsync:senders * sender alice@example.com
 //	  rate_limit: {per_domain: 100, period: 1h}
 type Outbound struct {
@@ -28,10 +30,39 @@ type Outbound struct {
 	Queue   int `yaml:"queue"`
 }
 
-// OutboundPolicy is the Postfix policy-delegation service.
+// OutboundPolicy is the Postfix policy-delegation service. It belongs on the
+// submission service (port 587), where the senders are your own users, not on
+// the inbound smtpd, where anyone on the internet picks the sender.
 type OutboundPolicy struct {
 	// Listen is host:port; empty turns the service off.
 	Listen string `yaml:"listen"`
+	// AllowedClients are the networks (CIDR, or a single address) whose
+	// connections are served; default loopback only (127.0.0.0/8 and ::1).
+	// Any other client is closed unanswered: whoever reaches the service can
+	// make dirsync create users.
+	AllowedClients []string `yaml:"allowed_clients"`
+	// RequireSASLUsername offers a sender only when the request carries a
+	// sasl_username (an authenticated submission).
+	RequireSASLUsername bool `yaml:"require_sasl_username"`
+}
+
+// Clients returns AllowedClients as prefixes (a single address as a /32 or
+// /128); nil when none are set, which means the default, loopback only.
+func (p OutboundPolicy) Clients() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range p.AllowedClients {
+		c = strings.TrimSpace(c)
+		if pr, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, pr.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(c)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address, e.g. 10.0.0.0/8 or 192.0.2.25", c)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // OutboundStream is the Redis stream the gateway may write senders to; it
@@ -70,6 +101,11 @@ func (o Outbound) validate(stateBackend string) []Problem {
 	if l := o.Policy.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
 			add("policy.listen", "%q is not host:port, e.g. 127.0.0.1:10040", l)
+		}
+	}
+	for i, c := range o.Policy.AllowedClients {
+		if _, err := (OutboundPolicy{AllowedClients: []string{c}}).Clients(); err != nil {
+			add(fmt.Sprintf("policy.allowed_clients[%d]", i), "%s", err)
 		}
 	}
 	if o.Stream.Enabled {

@@ -58,6 +58,15 @@ type Record struct {
 	// Invalid is set when the source could not map a value (an unparsable
 	// userAccountControl, say); the engine quarantines the record with it.
 	Invalid *FieldError
+	// Warnings are source inconsistencies the mapping resolved by a documented
+	// rule (mail disagreeing with the Exchange primary): the record is synced
+	// and the engine reports each one, so an admin can fix the source.
+	Warnings []FieldError
+	// MailFallback is the address that lost to Mail under the primary-address
+	// rule (mail vs. the Exchange primary): the engine makes it the primary
+	// when Mail's domain is not internal and it is, rather than quarantine a
+	// user the other address would synchronise.
+	MailFallback string
 }
 
 // Emit receives records from a Source as they are read. Returning an error stops the

@@ -54,6 +54,50 @@ type Commit struct {
 	// ClearCursor removes the stored cursor (an expired cursor, a source that lost
 	// incremental support). Ignored when Cursor is non-nil.
 	ClearCursor bool
+	// Retries upserts entries of the connector's retry set by anchor;
+	// RetryDeletes removes entries (before the upserts). They commit together
+	// with the cursor: a cursor that moved past a failed operation is never
+	// stored without the retry entry that remembers it.
+	Retries      map[string]Retry
+	RetryDeletes []string
+	// Destructive appends to the connector's ledger of applied destructive
+	// operations; entries whose At is before PruneDestructive are removed
+	// (zero removes nothing).
+	Destructive      []Destructive
+	PruneDestructive time.Time
+}
+
+// Retry is an operation that failed to apply, kept so that a later run plans it
+// again after the cursor moved past it: an incremental source does not send the
+// object twice.
+type Retry struct {
+	Anchor  string `json:"anchor"`
+	Kind    string `json:"kind,omitempty"`
+	Address string `json:"address"`
+	// Record is the engine's encoding of the source record to plan again (it
+	// holds no secret: source records carry none); the backend stores it as given.
+	Record    json.RawMessage `json:"record"`
+	Attempts  int             `json:"attempts"`
+	LastError string          `json:"last_error"`
+	// FirstFailed and LastAttempt bound the failures; NextAttempt is when the
+	// engine tries again (zero: the next run).
+	FirstFailed time.Time `json:"first_failed"`
+	LastAttempt time.Time `json:"last_attempt"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// GivenUp is set once the attempts reached the limit: the entry stays
+	// listed for an admin, and only a new version of the object is planned.
+	GivenUp bool `json:"given_up,omitempty"`
+}
+
+// Destructive is one line of a connector's ledger: how many destructive
+// operations of one kind in one mail domain a run applied. The brakes add the
+// lines of their window to a run's own operations.
+type Destructive struct {
+	At     time.Time `json:"at"`
+	RunID  string    `json:"run_id"`
+	Kind   string    `json:"kind"`
+	Domain string    `json:"domain"`
+	Count  int       `json:"count"`
 }
 
 // Lease is a held run lock. Token increases every time the lock changes hands, so a
@@ -168,6 +212,11 @@ type Backend interface {
 	// lease (ErrStaleLease otherwise). Leases are compared by token: one that
 	// expired but was not taken over is still current. Deletes apply before Upserts.
 	Commit(ctx context.Context, lease Lease, c Commit) error
+	// Retries returns the connector's retry set, ordered by anchor.
+	Retries(ctx context.Context, connector string) ([]Retry, error)
+	// DestructiveSince returns the connector's ledger lines whose At is not
+	// before since, oldest first.
+	DestructiveSince(ctx context.Context, connector string, since time.Time) ([]Destructive, error)
 
 	// Acquire takes the connector's run lock for ttl, or fails with ErrLocked (also
 	// for the same owner: the lock is not reentrant).

@@ -29,6 +29,9 @@ var (
 // LockAfter is how many consecutive failed logins lock an account.
 const LockAfter = 3
 
+// ReasonLocked is the last login error of an attempt on a locked account.
+const ReasonLocked = "account locked"
+
 // FieldDefaultLead is the "default implementation lead" flag (bool), settable with
 // an update Change like any other field.
 const FieldDefaultLead = "default_lead"
@@ -171,8 +174,19 @@ type Token struct {
 	Hash     string // hex SHA-256 of the token; not returned by Tokens
 	Scopes   []string
 	Created  time.Time
-	LastUsed time.Time // zero: never
+	LastUsed time.Time // zero: never; recorded at most once per TokenUseInterval
+	// Expires is when the token stops working (zero: never). TokenByHash still
+	// finds an expired token, so the API can tell the caller it expired.
+	Expires time.Time
 }
+
+// TokenUseInterval is how stale Token.LastUsed may get: TokenByHash writes it
+// only when the recorded use is older, so a busy token costs a read per
+// request and a write per interval, not a write per request.
+const TokenUseInterval = time.Minute
+
+// Expired says whether the token no longer works at now.
+func (t Token) Expired(now time.Time) bool { return !t.Expires.IsZero() && !now.Before(t.Expires) }
 
 // API token scopes.
 const (
@@ -220,6 +234,21 @@ type Accounts interface {
 	// error = reason, and the account locks when failures reach LockAfter (the
 	// lock is audited with actor "system"). It returns the account afterwards.
 	LoginFailed(ctx context.Context, address, reason string, at time.Time) (Account, error)
+	// BeginLogin counts a login attempt as a failure before its password is
+	// verified, in one atomic step, so parallel guesses cannot all see an
+	// unlocked account: failures+1, and the account is returned unlocked when
+	// the attempt may be verified. When the account is locked, or LockAfter
+	// attempts were already counted, it locks (audited once, like
+	// LoginFailed), last login error = ReasonLocked, and returns it Locked: the
+	// password must not be verified. FinishLogin records the outcome.
+	BeginLogin(ctx context.Context, address string, at time.Time) (Account, error)
+	// FinishLogin records the outcome of an attempt BeginLogin let through.
+	// reason "" is a success: failures reset, last login and last seen = at,
+	// last login error cleared; unless the account was locked meanwhile, when
+	// nothing changes and the returned Account is Locked (the caller refuses
+	// the login). Otherwise last login error = reason, and the account locks
+	// (audited once) when failures have reached LockAfter.
+	FinishLogin(ctx context.Context, address, reason string, at time.Time) (Account, error)
 	// Unlock clears the lock and the failure count ("Clear Lock").
 	Unlock(ctx context.Context, address string, actor Actor) error
 
@@ -254,7 +283,10 @@ type Accounts interface {
 	// CreateToken stores a token (ErrConflict if the name is taken) and returns
 	// it with ID and Created set.
 	CreateToken(ctx context.Context, t Token, actor Actor) (Token, error)
-	// TokenByHash finds a token by its hash (ErrNotFound) and records LastUsed = at.
+	// TokenByHash finds a token by its hash (ErrNotFound) with one read. It
+	// records LastUsed = at only when the token has not expired at at and its
+	// recorded use is TokenUseInterval or more before at; an unknown hash
+	// writes nothing.
 	TokenByHash(ctx context.Context, hash string, at time.Time) (Token, error)
 	// Tokens lists the tokens by name, without hashes.
 	Tokens(ctx context.Context) ([]Token, error)

@@ -254,6 +254,10 @@ type Store interface {
 	// Outcome per change. The error is for the request as a whole: ErrStaleFence,
 	// or the store being unreachable.
 	Apply(ctx context.Context, req ApplyRequest) ([]Outcome, error)
+	// Import executes the changes, then the passwords, in one transaction: the
+	// first refused step rolls back everything and comes back as an
+	// *ImportError. A change already in effect is no failure (Applied false).
+	Import(ctx context.Context, req ImportRequest) ([]Outcome, error)
 
 	// Audit returns audit entries, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)

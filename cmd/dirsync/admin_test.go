@@ -351,8 +351,8 @@ func TestAdminTokens(t *testing.T) {
 
 	res = runCLI(t, "tokens", "list", "--config", cfg)
 	require.Equal(t, 0, res.code, res.stderr)
-	require.Regexp(t, `(?m)^NAME\s+SCOPES\s+CREATED\s+LAST USED$`, res.stdout)
-	require.Regexp(t, `(?m)^ci\s+read,sync\s+\S+ \S+\s+never$`, res.stdout)
+	require.Regexp(t, `(?m)^NAME\s+SCOPES\s+CREATED\s+LAST USED\s+EXPIRES$`, res.stdout)
+	require.Regexp(t, `(?m)^ci\s+read,sync\s+\S+ \S+\s+never\s+never$`, res.stdout)
 	require.NotContains(t, res.stdout, token)
 
 	res = runCLI(t, "tokens", "list", "--config", cfg, "--output", "json")

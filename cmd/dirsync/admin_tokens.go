@@ -26,7 +26,7 @@ import (
 func cmdTokens(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "tokens", "Manage the admin API's bearer tokens. These commands open the store the\n"+
 		"configuration names directly (no daemon, no token needed: this is how the first one is made).", []subcommand{
-		{"create", "--config FILE --name NAME --scope admin[,read,sync,senders]...", tokensCreate},
+		{"create", "--config FILE --name NAME --scope admin[,read,sync,senders]... [--expires-in 720h | --expires DATE]", tokensCreate},
 		{"list", "--config FILE", tokensList},
 		{"revoke", "--config FILE NAME", tokensRevoke},
 	}, args, stdout, stderr)
@@ -92,12 +92,14 @@ func tokenActor() store.Actor {
 
 func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tokens create", stderr)
-	setUsage(fs, "tokens create", "--config FILE --name NAME --scope SCOPE...")
+	setUsage(fs, "tokens create", "--config FILE --name NAME --scope SCOPE... [--expires-in DURATION | --expires DATE]")
 	var tf tokenFlags
 	tf.register(fs)
 	name := fs.String("name", "", "the token's name (unique), e.g. the admin or the automation using it")
 	var scopeFlags stringList
 	fs.Var(&scopeFlags, "scope", "a scope (repeatable, or comma-separated): "+strings.Join(store.Scopes, ", "))
+	expiresIn := fs.Duration("expires-in", 0, "the token stops working after this long, e.g. 720h (default: never)")
+	expiresAt := fs.String("expires", "", "the token stops working at this date: YYYY-MM-DD (local midnight) or RFC 3339 (default: never)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -115,6 +117,10 @@ func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	expires, err := parseExpiry(*expiresIn, *expiresAt, time.Now())
+	if err != nil {
+		return err
+	}
 	a, err := openTokenStore(ctx, tf.cfgPath, stderr)
 	if err != nil {
 		return err
@@ -124,7 +130,7 @@ func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("tokens create: %w", err)
 	}
-	tok, err := a.store.CreateToken(ctx, store.Token{Name: *name, Hash: hash, Scopes: scopes}, tokenActor())
+	tok, err := a.store.CreateToken(ctx, store.Token{Name: *name, Hash: hash, Scopes: scopes, Expires: expires}, tokenActor())
 	if errors.Is(err, store.ErrConflict) {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("a token named %q already exists: pick another name, "+
 			"or revoke it first with: dirsync tokens revoke --config %s %s", *name, tf.cfgPath, *name)}
@@ -138,10 +144,42 @@ func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			Token string `json:"token"`
 		}{toTokenJSON(tok), secret})
 	}
-	fmt.Fprintf(stdout, "Created token %q with scopes %s. Use it with the admin commands:\n\n  export %s=%s\n\n",
-		tok.Name, strings.Join(tok.Scopes, ", "), envToken, secret)
+	expiry := "never expires"
+	if !tok.Expires.IsZero() {
+		expiry = "expires " + timeText(tok.Expires)
+	}
+	fmt.Fprintf(stdout, "Created token %q with scopes %s; it %s. Use it with the admin commands:\n\n  export %s=%s\n\n",
+		tok.Name, strings.Join(tok.Scopes, ", "), expiry, envToken, secret)
 	fmt.Fprintln(stdout, "The token is shown only this once (dirsync keeps only its hash): store it somewhere safe now.")
 	return nil
+}
+
+// parseExpiry turns --expires-in or --expires into the token's expiry (zero:
+// never).
+func parseExpiry(in time.Duration, at string, now time.Time) (time.Time, error) {
+	switch {
+	case in != 0 && at != "":
+		return time.Time{}, usageError("tokens create: give --expires-in or --expires, not both")
+	case in < 0:
+		return time.Time{}, usageError("--expires-in %s: must be positive, e.g. 720h", in)
+	case in > 0:
+		return now.Add(in), nil
+	case at == "":
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", at, time.Local)
+	if err != nil {
+		if t, err = time.Parse(time.RFC3339, at); err != nil {
+			return time.Time{}, usageError("--expires %q: write a date as 2026-12-31 or a time as 2026-12-31T18:00:00Z", at)
+		}
+	}
+	if !t.After(now) {
+		return time.Time{}, usageError("--expires %s is not in the future", at)
+	}
+	if t.Year() >= 2200 {
+		return time.Time{}, usageError("--expires %s is too far ahead: leave it out for a token that never expires", at)
+	}
+	return t, nil
 }
 
 // parseScopes splits and checks the --scope values.
@@ -173,6 +211,7 @@ type tokenJSON struct {
 	Scopes   []string   `json:"scopes"`
 	Created  time.Time  `json:"created"`
 	LastUsed *time.Time `json:"last_used,omitempty"`
+	Expires  *time.Time `json:"expires,omitempty"`
 }
 
 func toTokenJSON(t store.Token) tokenJSON {
@@ -180,6 +219,10 @@ func toTokenJSON(t store.Token) tokenJSON {
 	if !t.LastUsed.IsZero() {
 		lu := t.LastUsed
 		j.LastUsed = &lu
+	}
+	if !t.Expires.IsZero() {
+		ex := t.Expires
+		j.Expires = &ex
 	}
 	if j.Scopes == nil {
 		j.Scopes = []string{}
@@ -218,13 +261,21 @@ func tokensList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return printJSON(stdout, map[string]any{"tokens": out})
 	}
-	t := newTable(stdout, "NAME", "SCOPES", "CREATED", "LAST USED")
+	t := newTable(stdout, "NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES")
+	now := time.Now()
 	for _, tok := range toks {
 		lastUsed := timeText(tok.LastUsed)
 		if lastUsed == "" {
 			lastUsed = "never"
 		}
-		t.row(tok.Name, strings.Join(tok.Scopes, ","), timeText(tok.Created), lastUsed)
+		expires := "never"
+		if !tok.Expires.IsZero() {
+			expires = timeText(tok.Expires)
+			if tok.Expired(now) {
+				expires += " (expired)"
+			}
+		}
+		t.row(tok.Name, strings.Join(tok.Scopes, ","), timeText(tok.Created), lastUsed, expires)
 	}
 	return t.flush()
 }

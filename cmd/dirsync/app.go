@@ -70,6 +70,7 @@ func openApp(ctx context.Context, path string, logOut io.Writer, dryRun bool, lo
 		a.engine.SetRunLease(cfg.State.Redis.RunLease)
 	}
 	a.engine.SetProtection(engine.Protection{Addresses: cfg.Protected.Addresses, Roles: cfg.Protected.Roles})
+	a.engine.SetHoldMaxAge(cfg.Holds.MaxAge)
 	for _, cc := range cfg.Connectors {
 		if cc.Disabled {
 			continue
@@ -95,6 +96,8 @@ func openJob(cc config.Connector, log *zap.Logger) (engine.Job, error) {
 		MaxDestructivePercent: cc.Policy.MaxDestructivePercent,
 		MaxDestructiveFloor:   cc.Policy.MaxDestructiveFloor, MinSourcePercent: cc.Policy.MinSourcePercent,
 		MissingRuns: cc.Policy.MissingRuns, SoftMatch: cc.Policy.SoftMatch,
+		RetryMaxAttempts: cc.Policy.Retry.RetryMaxAttempts, RetryBackoff: cc.Policy.Retry.RetryBackoff,
+		RetryBackoffMax: cc.Policy.Retry.RetryBackoffMax, DestructiveWindow: cc.Policy.Retry.MaxDestructiveWindow,
 	}}, nil
 }
 

@@ -155,3 +155,36 @@ connectors:
 	require.Regexp(t, `FAILED\s+state redis\s+open state: .*127\.0\.0\.1:1`, out)
 	require.Equal(t, 1, strings.Count(out, "FAILED"), out)
 }
+
+// A simple bind over plain ldap:// is a configuration error: config check
+// --offline reports it (exit 2) with both fixes, until allow_plaintext_bind is set.
+func TestConfigCheckOfflineRefusesPlaintextBind(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dirsync.yaml")
+	write := func(extra string) {
+		require.NoError(t, os.WriteFile(cfg, []byte(`
+state: {backend: local, path: state.db}
+store: {backend: sqlite, path: dirsync.db}
+domains: [example.com]
+connectors:
+  - name: corp
+    type: ldap
+    ldap:
+      url: ldap://127.0.0.1:1
+      bind_dn: cn=dirsync,dc=example,dc=com
+      bind_password: ${PLAINTEXT_CHECK_PW}
+      preset: openldap
+      base_dns: ["dc=example,dc=com"]
+`+extra), 0o600))
+	}
+	t.Setenv("PLAINTEXT_CHECK_PW", "pw")
+	write("")
+	out, stderr, code := configCheck(t, "--config", cfg, "--offline")
+	require.Equal(t, exitUsage, code, out+stderr)
+	require.Contains(t, out+stderr, "connectors[0].ldap.url")
+	require.Contains(t, out+stderr, "use ldaps:// or start_tls: true; only in a lab, set allow_plaintext_bind: true")
+
+	write("      allow_plaintext_bind: true\n")
+	out, stderr, code = configCheck(t, "--config", cfg, "--offline")
+	require.Equal(t, 0, code, out+stderr)
+}

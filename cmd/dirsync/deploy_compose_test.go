@@ -117,6 +117,16 @@ func TestComposeConfig(t *testing.T) {
 		published[int32(n)] = true
 	}
 	require.True(t, published[listenPort(t, "server.listen", cfg.Server.Listen)], "server.listen is published")
+	// Without TLS (tls_terminated_by_proxy), plain HTTP may only reach the
+	// Docker host's loopback.
+	if !cfg.Server.TLS.Enabled() {
+		for _, p := range svc.Ports {
+			parts := strings.Split(p, ":")
+			if parts[len(parts)-1] == strconv.Itoa(int(listenPort(t, "server.listen", cfg.Server.Listen))) {
+				require.True(t, len(parts) == 3 && parts[0] == "127.0.0.1", "port %q: plain HTTP is published on 127.0.0.1 only", p)
+			}
+		}
+	}
 	if cfg.Outbound.Policy.Listen != "" {
 		require.True(t, published[listenPort(t, "outbound.policy.listen", cfg.Outbound.Policy.Listen)], "outbound.policy.listen is published")
 	}

@@ -64,9 +64,19 @@ type serviceMonitor struct {
 			MatchLabels map[string]string `yaml:"matchLabels"`
 		} `yaml:"selector"`
 		Endpoints []struct {
-			Port     string `yaml:"port"`
-			Path     string `yaml:"path"`
-			Interval string `yaml:"interval"`
+			Port      string `yaml:"port"`
+			Path      string `yaml:"path"`
+			Interval  string `yaml:"interval"`
+			Scheme    string `yaml:"scheme"`
+			TLSConfig *struct {
+				CA struct {
+					Secret struct {
+						Name string `yaml:"name"`
+						Key  string `yaml:"key"`
+					} `yaml:"secret"`
+				} `yaml:"ca"`
+				ServerName string `yaml:"serverName"`
+			} `yaml:"tlsConfig"`
 		} `yaml:"endpoints"`
 	} `yaml:"spec"`
 }
@@ -506,6 +516,34 @@ func TestKubeManifests(t *testing.T) {
 		types[cc.Type] = true
 	}
 	require.True(t, types["ldap"] && types["entra"], "an LDAP and an Entra connector")
+
+	// HTTPS on the pod network: the probes and the scrape speak it, and the
+	// certificate and key are files of a mounted Secret.
+	require.True(t, cfg.Server.TLS.Enabled(), "server.tls: admin tokens cross the pod network")
+	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
+		if p != nil {
+			require.Equal(t, corev1.URISchemeHTTPS, p.HTTPGet.Scheme, "%s probe over HTTPS", name)
+		}
+	}
+	if sm := m.monitor; sm != nil {
+		for _, ep := range sm.Spec.Endpoints {
+			require.Equal(t, "https", ep.Scheme, "scrape over HTTPS")
+			require.NotNil(t, ep.TLSConfig, "the scrape trusts a CA")
+		}
+	}
+	for _, f := range []string{cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile} {
+		var secret string
+		for _, vm := range c.VolumeMounts {
+			if strings.HasPrefix(f, vm.MountPath+"/") {
+				for _, v := range pod.Spec.Volumes {
+					if v.Name == vm.Name && v.Secret != nil {
+						secret = v.Secret.SecretName
+					}
+				}
+			}
+		}
+		require.NotEmpty(t, secret, "server.tls file %s lies in a mounted Secret", f)
+	}
 
 	t.Run("config check --offline", func(t *testing.T) {
 		for name, v := range provided {

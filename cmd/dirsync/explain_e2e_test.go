@@ -57,6 +57,7 @@ connectors:
     schedule: "@every 1h"
     ldap:
       url: %s
+      allow_plaintext_bind: true
       bind_dn: %s
       bind_password: ${%s}
       preset: openldap

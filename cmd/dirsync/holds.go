@@ -54,6 +54,8 @@ func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, b
 			out[i].Code = api.CodeHoldNotFound
 		case errors.Is(r.Err, engine.ErrHoldDecided):
 			out[i].Code = api.CodeHoldDecided
+		case errors.Is(r.Err, engine.ErrHoldExpired):
+			out[i].Code = api.CodeHoldExpired
 		case r.Err != nil:
 			out[i].Code = "apply_failed"
 		}

@@ -209,6 +209,7 @@ func TestHoldsAgainstOpenLDAP(t *testing.T) {
     ldap:
       url: %s
       start_tls: false
+      allow_plaintext_bind: true
       bind_dn: %s
       bind_password: ${%s}
       preset: openldap

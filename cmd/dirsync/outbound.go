@@ -55,7 +55,12 @@ func (a *app) openSenders() (*senders, error) {
 		if s.policy, err = net.Listen("tcp", l); err != nil {
 			return nil, fmt.Errorf("listen on %s (outbound.policy.listen): %w", l, err)
 		}
-		s.polSrv = policy.New(policy.Options{Sink: svc, Log: a.log.Named("outbound").Named("policy")})
+		clients, err := oc.Policy.Clients() // checked by config validation
+		if err != nil {
+			return nil, fmt.Errorf("outbound.policy.allowed_clients: %w", err)
+		}
+		s.polSrv = policy.New(policy.Options{Sink: svc, Log: a.log.Named("outbound").Named("policy"),
+			AllowedClients: clients, RequireSASLUsername: oc.Policy.RequireSASLUsername})
 	}
 	return s, nil
 }

@@ -118,7 +118,7 @@ func (r *reloader) Reload(ctx context.Context) error {
 		}
 	}
 
-	// Domains and protected accounts apply to the next runs.
+	// Domains, protected accounts and holds.max_age apply to the next runs.
 	for _, d := range next.Domains {
 		if !slices.Contains(cur.Domains, d) {
 			if err := r.a.store.AddDomain(ctx, d, store.Actor{Kind: "system", Name: "config"}); err != nil {
@@ -128,6 +128,7 @@ func (r *reloader) Reload(ctx context.Context) error {
 		}
 	}
 	r.a.engine.SetProtection(engine.Protection{Addresses: next.Protected.Addresses, Roles: next.Protected.Roles})
+	r.a.engine.SetHoldMaxAge(next.Holds.MaxAge)
 
 	// Swap the jobs: runs in flight finish with the source they started with.
 	var jobs, retired []engine.Job

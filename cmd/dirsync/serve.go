@@ -18,6 +18,7 @@ import (
 
 	"github.com/dirsync/dirsync/alerts"
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/cluster"
 	"github.com/dirsync/dirsync/sync/runner"
@@ -101,6 +102,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var cert *serverCert
+	if a.cfg.Server.TLS.Enabled() {
+		if cert, err = loadServerCert(a.cfg.Server.TLS, log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", a.cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", a.cfg.Server.Listen, err)
@@ -118,11 +125,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			for _, j := range rl.jobs() {
 				m.SetHeld(j.Name, pending[j.Name])
 			}
-		}}, Explainer: explainAPI{eng: a.engine, jobs: rl.jobs}, Observe: m.APIRequest, Log: a.log}))
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		}}, Explainer: explainAPI{eng: a.engine, jobs: rl.jobs}, Observe: m.APIRequest, Log: a.log,
+		Login: loginOptions(a.cfg.Server.Login)}))
+	srv := newHTTPServer(handler, a.cfg.Server.Timeouts, log)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("version", version()))
+	if cert != nil {
+		srv.TLSConfig = cert.TLSConfig()
+		go func() { srvErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { srvErr <- srv.Serve(ln) }()
+	}
+	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.Bool("tls", cert != nil),
+		zap.Bool("tls_terminated_by_proxy", a.cfg.Server.TLSTerminatedByProxy), zap.String("version", version()))
 
 	// Senders are settled until SIGTERM: what is in flight then is reported
 	// again (the policy service's next message, the stream's pending entries).
@@ -164,6 +178,13 @@ wait:
 		select {
 		case <-hup:
 			sdNotify(log, "reloading the configuration", daemon.SdNotifyReloading)
+			// The certificate is re-read whatever becomes of the configuration:
+			// a renewal must not wait for an unrelated typo to be fixed.
+			if cert != nil {
+				if err := cert.Reload(); err != nil {
+					log.Error("TLS certificate reload rejected", zap.Error(err))
+				}
+			}
 			if err := rl.Reload(sigCtx); err != nil {
 				log.Error("configuration reload rejected", zap.Error(err))
 				sdNotify(log, "configuration reload rejected (see the log); "+serving, daemon.SdNotifyReady)
@@ -214,7 +235,11 @@ wait:
 // state backend answer; a replica also says whether it leads), /metrics
 // (Prometheus; no auth, like the probes: it holds counts, never addresses or
 // secrets) and the admin API under /v1.
+//
+// /readyz is unauthenticated, so it answers with fixed words only: a backend's
+// error names hosts, users and sometimes more, and goes to the log instead.
 func serveMux(a *app, node *cluster.Node, prom, v1 http.Handler) http.Handler {
+	log := a.log.Named("readyz")
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", v1)
 	mux.Handle("GET /metrics", prom)
@@ -224,7 +249,7 @@ func serveMux(a *app, node *cluster.Node, prom, v1 http.Handler) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		checks := map[string]string{"store": "ok", "state": "ok"}
+		checks := map[string]string{"status": readyOK, "store": readyOK, "state": readyOK}
 		if node != nil {
 			checks["role"] = "follower"
 			if node.IsLeader() {
@@ -232,15 +257,37 @@ func serveMux(a *app, node *cluster.Node, prom, v1 http.Handler) http.Handler {
 			}
 		}
 		status := http.StatusOK
+		fail := func(check string, err error) {
+			log.Warn("not ready", zap.String("check", check), zap.Error(err))
+			checks[check], checks["status"], status = readyUnavailable, readyUnavailable, http.StatusServiceUnavailable
+		}
 		if _, err := a.store.Domains(ctx); err != nil {
-			checks["store"], status = err.Error(), http.StatusServiceUnavailable
+			fail("store", err)
 		}
 		if _, err := a.state.Runs(ctx, "", 1); err != nil {
-			checks["state"], status = err.Error(), http.StatusServiceUnavailable
+			fail("state", err)
 		}
 		writeJSON(w, status, checks)
 	})
 	return mux
+}
+
+// The words of /readyz: "status" and each check are one of them.
+const (
+	readyOK          = "ok"
+	readyUnavailable = "unavailable"
+)
+
+// newHTTPServer bounds every phase of a connection (see config.ServerTimeouts).
+// The server's own complaints (failed TLS handshakes, mostly) are logged at
+// debug: scanners and port probes make them common and they need no action.
+func newHTTPServer(h http.Handler, t config.ServerTimeouts, log *zap.Logger) *http.Server {
+	errLog, err := zap.NewStdLogAt(log.Named("http"), zap.DebugLevel)
+	if err != nil {
+		errLog = nil // the standard library's default logger
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
+		WriteTimeout: t.Write, IdleTimeout: t.Idle, ErrorLog: errLog}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -149,6 +150,26 @@ func printText(w io.Writer, r *engine.Report) {
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+	printRetries(w, r.Retries)
+}
+
+// printRetries lists the connector's retry set: failed operations later runs
+// plan again, and those given up that wait for an admin (or a full run).
+func printRetries(w io.Writer, retries []engine.Retry) {
+	if len(retries) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  retries (%d):\n", len(retries))
+	for _, e := range retries {
+		when := "next run"
+		switch {
+		case e.GivenUp:
+			when = "given up: fix the error, then run a full sync"
+		case !e.NextAttempt.IsZero():
+			when = "next attempt " + e.NextAttempt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "    %s (%s) attempts %d, %s; last error: %s\n", e.Address, e.Anchor, e.Attempts, when, e.LastError)
 	}
 }
 

@@ -76,8 +76,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 
 	// 3. Logging in with it works and says the password must change.
 	code, body := post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"Temporary-Pass-42"}`)
-	require.Equal(t, http.StatusForbidden, code, body, "unregistered users cannot log in yet")
-	require.Contains(t, body, "not_registered")
+	require.Equal(t, http.StatusUnauthorized, code, body, "unregistered users cannot log in yet (told like any refusal)")
+	require.Contains(t, body, "invalid_credentials")
+	require.Contains(t, ok("users", "status", "ann@example.org", "--output", "json"), `"last_login_error": "not registered"`,
+		"the status check tells the admin why")
 	ok("users", "register", "ann@example.org", "--question", "First pet?", "--answer", "Rex",
 		"--password-file", secret("temp.txt", "Temporary-Pass-42"), "--force-change")
 	code, body = post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"Temporary-Pass-42"}`)
@@ -94,9 +96,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 	for range 3 {
 		code, _ = post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"wrong-password-1"}`)
 	}
-	require.Equal(t, http.StatusLocked, code)
+	require.Equal(t, http.StatusUnauthorized, code, "the lock is not told to the caller")
 	code, body = post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"Blue-Harbour-Lantern-7"}`)
-	require.Equal(t, http.StatusLocked, code, "a locked account refuses even the right password: %s", body)
+	require.Equal(t, http.StatusUnauthorized, code, "a locked account refuses even the right password: %s", body)
 	status := ok("users", "status", "ann@example.org", "--output", "json")
 	require.Contains(t, status, `"locked": true`)
 	ok("users", "unlock", "ann@example.org")

@@ -33,7 +33,12 @@ type Mapping struct {
 	Aliases []string `yaml:"aliases"`
 	// ProxyAddresses is an AD-style attribute: "SMTP:" marks the primary address,
 	// "smtp:" an alias, other prefixes (X500:, SIP:) are ignored.
-	ProxyAddresses string   `yaml:"proxy_addresses"`
+	ProxyAddresses string `yaml:"proxy_addresses"`
+	// PrimaryAddress decides which address is the primary when mail and the
+	// "SMTP:" proxy address disagree: "proxy" (the default: the address
+	// Exchange sends as, which a mail gateway sees) or "mail". The other one
+	// becomes an alias, and the record carries a warning naming both.
+	PrimaryAddress string   `yaml:"primary_address"`
 	DisplayName    string   `yaml:"display_name"`
 	GivenName      string   `yaml:"given_name"`
 	Surname        string   `yaml:"surname"`
@@ -49,6 +54,12 @@ type Mapping struct {
 	GroupClasses   []string `yaml:"group_classes"`
 	ExcludeClasses []string `yaml:"exclude_classes"`
 }
+
+// PrimaryAddress values.
+const (
+	PrimaryProxy = "proxy"
+	PrimaryMail  = "mail"
+)
 
 // Disabled says how an entry is recognised as disabled.
 type Disabled struct {
@@ -103,6 +114,7 @@ func (m Mapping) Override(o Mapping) Mapping {
 	set(&m.AnchorFormat, o.AnchorFormat)
 	set(&m.Mail, o.Mail)
 	set(&m.ProxyAddresses, o.ProxyAddresses)
+	set(&m.PrimaryAddress, o.PrimaryAddress)
 	set(&m.DisplayName, o.DisplayName)
 	set(&m.GivenName, o.GivenName)
 	set(&m.Surname, o.Surname)
@@ -139,6 +151,9 @@ func (m Mapping) Check(prefix string) []error {
 	}
 	if m.AnchorFormat != "" && m.AnchorFormat != "guid" {
 		errs = append(errs, connectors.Problem(prefix+".anchor_format", fmt.Sprintf("%q: use guid or leave it empty", m.AnchorFormat)))
+	}
+	if p := m.PrimaryAddress; p != "" && p != PrimaryProxy && p != PrimaryMail {
+		errs = append(errs, connectors.Problem(prefix+".primary_address", fmt.Sprintf("%q: use proxy or mail (the default, proxy, makes the SMTP: proxy address the primary)", p)))
 	}
 	if len(m.UserClasses) == 0 {
 		errs = append(errs, connectors.Problem(prefix+".user_classes", "missing: the objectClass values of people"))
@@ -237,11 +252,15 @@ func (m Mapping) Record(dn string, e Entry) (connectors.Record, Skip, error) {
 	r.Mail = first(e, m.Mail)
 	if m.ProxyAddresses != "" {
 		primary, aliases := SplitProxyAddresses(e.Values(m.ProxyAddresses))
-		if primary != "" && r.Mail == "" {
-			r.Mail = primary
+		var other string
+		var warn *connectors.FieldError
+		r.Mail, other, warn = PickPrimary(r.Mail, primary, m.PrimaryAddress == PrimaryMail)
+		if other != "" {
+			aliases = append(aliases, other)
+			r.MailFallback = other
 		}
-		if primary != "" && !strings.EqualFold(primary, r.Mail) {
-			aliases = append(aliases, primary)
+		if warn != nil {
+			r.Warnings = append(r.Warnings, *warn)
 		}
 		r.Aliases = append(r.Aliases, aliases...)
 	}
@@ -315,6 +334,27 @@ func SplitProxyAddresses(vals []string) (primary string, aliases []string) {
 		aliases = append(aliases, addr)
 	}
 	return primary, aliases
+}
+
+// PickPrimary chooses between the mail attribute and the "SMTP:" proxy address.
+// When both are set and differ, the proxy address wins (it is what Exchange
+// sends as, and so what a mail gateway sees) unless preferMail; the loser is
+// returned as other, to keep as an alias, with a warning naming both values.
+// Either may be empty: the other one is then the primary, without a warning.
+func PickPrimary(mail, proxy string, preferMail bool) (primary, other string, warn *connectors.FieldError) {
+	switch {
+	case proxy == "" || strings.EqualFold(mail, proxy):
+		return mail, "", nil
+	case mail == "":
+		return proxy, "", nil
+	}
+	primary, other, rule := proxy, mail, "the Exchange primary (SMTP:) wins; set the mapping's primary_address: mail to keep mail instead"
+	if preferMail {
+		primary, other, rule = mail, proxy, "mail wins because the mapping sets primary_address: mail"
+	}
+	return primary, other, &connectors.FieldError{Field: "mail", Message: fmt.Sprintf(
+		"mail %s and the Exchange primary proxy address SMTP:%s disagree: %s is the primary and %s an alias (%s); make them agree in the source",
+		mail, proxy, primary, other, rule)}
 }
 
 // FormatGUID renders a 16-byte Microsoft GUID (first three groups little-endian) in

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/dirmap"
 )
 
 // National clouds by name: where to sign in, where Graph is, and the scope to
@@ -79,9 +80,17 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Parallel is how many users or groups are re-read at once after a delta.
 	Parallel int `yaml:"parallel"`
+	// PrimaryAddress decides which address is primary when mail and the
+	// Exchange primary (the "SMTP:" proxy address) disagree: proxy (the
+	// default: what Exchange sends as) or mail. Either way the other becomes
+	// an alias and the run reports the disagreement.
+	PrimaryAddress string `yaml:"primary_address"`
 
 	scope string
 }
+
+// preferMail reports whether mail wins over a disagreeing Exchange primary.
+func (c *Config) preferMail() bool { return c.PrimaryAddress == dirmap.PrimaryMail }
 
 // New returns an empty Config for the registry.
 func New() connectors.Config { return &Config{} }
@@ -109,6 +118,9 @@ func (c *Config) Prepare(dir string) []error {
 		bad("certificate_file", "both client_secret and certificate_file are set: keep one")
 	case !c.ClientSecret.IsSet() && c.CertificateFile == "":
 		bad("client_secret", "missing: ${ENV_VAR} or file:PATH holding the app's client secret (or set certificate_file)")
+	}
+	if p := c.PrimaryAddress; p != "" && p != dirmap.PrimaryProxy && p != dirmap.PrimaryMail {
+		bad("primary_address", fmt.Sprintf("%q: use %q (the Exchange primary SMTP: address wins, the default) or %q", p, dirmap.PrimaryProxy, dirmap.PrimaryMail))
 	}
 	c.ClientSecret.ResolvePath(dir)
 	c.CertificatePassword.ResolvePath(dir)

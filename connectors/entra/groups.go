@@ -96,7 +96,7 @@ func (s *source) groups(ctx context.Context, link string, emit connectors.Emit) 
 					return graphError("groups/"+id, 1, err)
 				}
 			}
-			rec := groupRecord(id, deref(grp.GetDisplayName()), deref(grp.GetMail()), grp.GetProxyAddresses())
+			rec := groupRecord(id, deref(grp.GetDisplayName()), deref(grp.GetMail()), grp.GetProxyAddresses(), s.cfg.preferMail())
 			if !groupInScope(grp.GetMailEnabled(), rec) {
 				if full {
 					return nil
@@ -123,9 +123,9 @@ func (s *source) groups(ctx context.Context, link string, emit connectors.Emit) 
 }
 
 // groupRecord maps a group's properties (members are read separately).
-func groupRecord(id, displayName, mail string, proxies []string) connectors.Record {
+func groupRecord(id, displayName, mail string, proxies []string, preferMail bool) connectors.Record {
 	rec := connectors.Record{Kind: connectors.KindGroup, Anchor: id, Ref: groupRef(id), DisplayName: displayName}
-	rec.Mail, rec.Aliases = addresses(mail, proxies, nil)
+	rec.Mail, rec.Aliases = addresses(mail, proxies, nil, preferMail)
 	return rec
 }
 

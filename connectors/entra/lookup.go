@@ -194,7 +194,7 @@ func (s *source) explainGroup(ctx context.Context, body json.RawMessage, f *conn
 	if err := json.Unmarshal(body, &g); err != nil {
 		return fmt.Errorf("group JSON: %w", err)
 	}
-	rec := groupRecord(g.ID, deref(g.DisplayName), deref(g.Mail), g.ProxyAddresses)
+	rec := groupRecord(g.ID, deref(g.DisplayName), deref(g.Mail), g.ProxyAddresses, s.cfg.preferMail())
 	members, err := s.members(ctx, g.ID)
 	if err != nil {
 		return err

@@ -249,7 +249,11 @@ func (s *source) userRecord(u *graphUser, admins map[string]bool) connectors.Rec
 	} else {
 		rec.Phone = deref(u.MobilePhone)
 	}
-	rec.Mail, rec.Aliases = addresses(deref(u.Mail), u.ProxyAddresses, u.OtherMails)
+	var warn *connectors.FieldError
+	rec.Mail, rec.MailFallback, rec.Aliases, warn = userAddresses(deref(u.Mail), u.ProxyAddresses, u.OtherMails, s.cfg.preferMail())
+	if warn != nil {
+		rec.Warnings = append(rec.Warnings, *warn)
+	}
 	if imm := deref(u.OnPremisesImmutableID); imm != "" {
 		if guid, err := immutableIDToGUID(imm); err == nil {
 			rec.JoinAnchor = guid
@@ -260,29 +264,43 @@ func (s *source) userRecord(u *graphUser, admins map[string]bool) connectors.Rec
 	return rec
 }
 
-// addresses picks the primary address (mail, else the SMTP: proxy address) and
-// the aliases (smtp: proxy addresses and otherMails), primary excluded.
-func addresses(mail string, proxies, others []string) (string, []string) {
+// addresses is userAddresses without the warning, for groups.
+func addresses(mail string, proxies, others []string, preferMail bool) (string, []string) {
+	mail, _, aliases, _ := userAddresses(mail, proxies, others, preferMail)
+	return mail, aliases
+}
+
+// userAddresses picks the primary address and the aliases (smtp: proxy
+// addresses and otherMails), primary excluded. The SMTP: proxy address, what
+// Exchange sends as, wins over a disagreeing mail, which is kept as an alias
+// with a warning (dirmap.PickPrimary, the rule of the AD preset too), unless
+// preferMail (the connector's primary_address: mail). fallback is the address
+// that lost (connectors.Record.MailFallback).
+func userAddresses(mail string, proxies, others []string, preferMail bool) (primary, fallback string, _ []string, _ *connectors.FieldError) {
 	var aliases []string
 	for _, p := range proxies {
 		prefix, addr, ok := strings.Cut(p, ":")
 		if !ok || !strings.EqualFold(prefix, "smtp") || addr == "" {
 			continue // x500:, sip: and the like are not mail addresses
 		}
-		if prefix == "SMTP" && mail == "" {
-			mail = addr
+		if prefix == "SMTP" && primary == "" {
+			primary = addr
 			continue
 		}
 		aliases = append(aliases, addr)
 	}
 	aliases = append(aliases, others...)
+	mail, other, warn := dirmap.PickPrimary(mail, primary, preferMail)
+	if other != "" {
+		aliases = append(aliases, other)
+	}
 	out := aliases[:0]
 	for _, a := range aliases {
 		if !strings.EqualFold(a, mail) {
 			out = append(out, a)
 		}
 	}
-	return mail, out
+	return mail, other, out, warn
 }
 
 // immutableIDToGUID turns onPremisesImmutableId (base64 of the AD objectGUID's

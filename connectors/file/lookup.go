@@ -1,7 +1,6 @@
 package file
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/csv"
@@ -14,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	goldap "github.com/go-ldap/ldap/v3"
-	"github.com/go-ldap/ldif"
 
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/connectors/dirmap"
@@ -44,50 +42,33 @@ func (s *source) Lookup(ctx context.Context, key string) (connectors.Found, erro
 	return s.lookupLDIF(ctx, f, key)
 }
 
-// ldifHit is one matching LDIF entry: its position among the file's records and
-// the entry itself.
-type ldifHit struct {
-	index int
-	entry *ldif.Entry
-}
-
 func (s *source) lookupLDIF(ctx context.Context, f *os.File, key string) (connectors.Found, error) {
 	path, m := s.cfg.Path, s.cfg.effective
-	var l ldif.LDIF
-	var hits []ldifHit
-	n := 0
-	for entry, err := range ldif.UnmarshalEntries(f, &l) {
+	var hits []ldifEntry
+	for e, err := range ldifEntries(f, path) {
 		if err != nil {
-			return connectors.Found{}, fmt.Errorf("ldif %s: %w", path, err)
+			return connectors.Found{}, err
 		}
 		if err := ctx.Err(); err != nil {
 			return connectors.Found{}, err
 		}
-		n++
-		if entry.Entry == nil {
-			return connectors.Found{}, fmt.Errorf("ldif %s: entry %d is a change record (changetype); export the directory with slapcat or ldifde instead", path, n)
-		}
-		if ldifMatches(m, dirmap.FromLDAP(entry.Entry), key) {
-			hits = append(hits, ldifHit{index: n, entry: entry})
+		if ldifMatches(m, dirmap.FromLDAP(e.entry), key) {
+			hits = append(hits, e)
 		}
 	}
 	searched := fmt.Sprintf("file %s, every entry's %s", path, strings.Join(keyAttributes(m), ", "))
 	if len(hits) == 0 {
 		return connectors.Found{}, fmt.Errorf("%w: %q: searched %s", connectors.ErrNotInSource, key, searched)
 	}
-	lines, err := entryLines(f, hits)
-	if err != nil {
-		return connectors.Found{}, fmt.Errorf("ldif %s: %w", path, err)
-	}
 	if len(hits) > 1 {
 		var where []string
-		for i, h := range hits {
-			where = append(where, fmt.Sprintf("%s (line %d)", h.entry.Entry.DN, lines[i]))
+		for _, h := range hits {
+			where = append(where, fmt.Sprintf("%s (line %d)", h.entry.DN, h.line))
 		}
 		return connectors.Found{}, fmt.Errorf("file lookup %q: %d entries of %s match: %s; look one up by its anchor",
 			key, len(hits), path, strings.Join(where, "; "))
 	}
-	e := hits[0].entry.Entry
+	e := hits[0].entry
 	rec, skip, merr := m.Record(e.DN, dirmap.FromLDAP(e))
 	if merr != nil {
 		rec.Invalid = &connectors.FieldError{Field: "attributes", Message: merr.Error()}
@@ -107,7 +88,7 @@ func (s *source) lookupLDIF(ctx context.Context, f *os.File, key string) (connec
 		check.Detail = fmt.Sprintf("%s (objectClass %q): Read skips it", skip, classes)
 	}
 	return connectors.Found{
-		Query:   fmt.Sprintf("file %s, line %d", path, lines[0]),
+		Query:   fmt.Sprintf("file %s, line %d", path, hits[0].line),
 		Raw:     ldifRaw(m, e),
 		Record:  rec,
 		Scope:   []connectors.ScopeCheck{check},
@@ -157,34 +138,6 @@ func ldifMatches(m dirmap.Mapping, e dirmap.Attrs, key string) bool {
 		return err == nil && strings.EqualFold(strings.Trim(key, "{}"), g)
 	}
 	return eq(anchors)
-}
-
-// entryLines finds the line of each hit's "dn:" line with a second pass over the
-// file: every record starts with one, at the start of a line (continuations start
-// with a space, comments with #), in the order the parser returned them.
-func entryLines(f *os.File, hits []ldifHit) ([]int, error) {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	lines := make([]int, len(hits))
-	line, record, next := 0, 0, 0
-	for sc.Scan() && next < len(hits) {
-		line++
-		t := sc.Bytes()
-		if len(t) >= 3 && strings.EqualFold(string(t[:3]), "dn:") {
-			record++
-			if record == hits[next].index {
-				lines[next] = line
-				next++
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return lines, nil
 }
 
 // ldifRaw is the entry's attributes as the file holds them, secrets redacted and

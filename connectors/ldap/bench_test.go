@@ -409,7 +409,7 @@ func (s *benchSlapd) source(b *testing.B, edit func(*ldap.Config)) connectors.So
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := &ldap.Config{URL: s.url, BindDN: benchRootDN, BindPassword: pw, Preset: "openldap",
+	cfg := &ldap.Config{URL: s.url, BindDN: benchRootDN, BindPassword: pw, AllowPlaintextBind: true, Preset: "openldap",
 		BaseDNs: []string{benchSuffix}, PageSize: 1000, Incremental: ldap.ModeSyncrepl}
 	if edit != nil {
 		edit(cfg)

@@ -20,6 +20,7 @@ var _ connectors.Checker = (*source)(nil)
 // it. Every step stays on the bound connection, so what passes here passes for
 // the bind account a run uses.
 func (s *source) Check(ctx context.Context) (string, error) {
+	s = s.pinned()
 	c := s.cfg
 	conn, err := c.connect(ctx)
 	if err != nil {

@@ -5,7 +5,9 @@
 package ldap
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -56,6 +58,10 @@ type Config struct {
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
 	BindDN             string        `yaml:"bind_dn"`
 	BindPassword       config.Secret `yaml:"bind_password"`
+	// AllowPlaintextBind permits a simple bind over ldap:// without start_tls,
+	// which sends the password in clear; without it that is a configuration
+	// error. For a lab only; it is logged at every start.
+	AllowPlaintextBind bool          `yaml:"allow_plaintext_bind"`
 	ConnectTimeout     time.Duration `yaml:"connect_timeout"`
 	// Timeout bounds each LDAP operation (one page of a search, a bind).
 	Timeout time.Duration `yaml:"timeout"`
@@ -79,6 +85,11 @@ type Config struct {
 	Attributes         dirmap.Mapping `yaml:"attributes"`
 
 	mapping dirmap.Mapping
+	// pin, set per run (source.pinned), sends every connection to one address.
+	pin *dcPin
+	// resolver and dialer replace net's in tests; nil in production.
+	resolver resolver
+	dialer   func(ctx context.Context, network, addr string) (net.Conn, error)
 	// rangeStep, when set, makes group reads ask for member;range=0-(rangeStep-1)
 	// explicitly, as AD does by itself for groups over 1500 members (tests use it
 	// to drive range retrieval on servers that never force it).
@@ -113,6 +124,9 @@ func (c *Config) Prepare(dir string) []error {
 	}
 	if c.InsecureSkipVerify && c.CAFile != "" {
 		bad("insecure_skip_verify", "ca_file is set, so verification can work: remove insecure_skip_verify")
+	}
+	if err == nil && u.Scheme == "ldap" && !c.StartTLS && c.BindDN != "" && !c.AllowPlaintextBind {
+		bad("url", fmt.Sprintf("%s sends the bind password of %s in clear: use ldaps:// or start_tls: true; only in a lab, set allow_plaintext_bind: true", c.URL, c.BindDN))
 	}
 	if c.BindDN != "" && !c.BindPassword.IsSet() {
 		bad("bind_password", "missing for bind_dn: ${ENV_VAR} or file:PATH")
@@ -247,7 +261,7 @@ func (c *Config) Open(name string, log *zap.Logger) (connectors.Source, error) {
 		log.Warn("TLS certificate verification is OFF (insecure_skip_verify): anyone on the path can read the bind password")
 	}
 	if strings.HasPrefix(c.URL, "ldap://") && !c.StartTLS && c.BindDN != "" {
-		log.Warn("binding over plain ldap:// without start_tls: the password crosses the network in clear")
+		log.Warn("binding over plain ldap:// without start_tls (allow_plaintext_bind): the password crosses the network in clear")
 	}
 	return &source{cfg: c, log: log}, nil
 }

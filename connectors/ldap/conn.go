@@ -40,17 +40,14 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// connect dials, secures and binds one connection.
+// connect dials, secures and binds one connection: to the run's pinned address
+// when there is one (see pinned), else to the URL's host.
 func (c *Config) connect(ctx context.Context) (*goldap.Conn, error) {
 	tc, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	d := &net.Dialer{Timeout: c.ConnectTimeout}
-	if dl, ok := ctx.Deadline(); ok {
-		d.Deadline = dl
-	}
-	conn, err := goldap.DialURL(c.URL, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(tc))
+	conn, err := c.pin.dial(ctx, c, tc)
 	if err != nil {
 		return nil, c.explain("connect to", err)
 	}
@@ -72,6 +69,34 @@ func (c *Config) connect(ctx context.Context) (*goldap.Conn, error) {
 			return nil, c.explain("bind to", err)
 		}
 	}
+	return conn, nil
+}
+
+// dial opens the TCP connection to addr (host:port) and, for ldaps://, the TLS
+// session, checked against the URL's host name (tc.ServerName), not addr.
+// Errors are LDAP network errors, as goldap.DialURL returns them.
+func (c *Config) dial(ctx context.Context, addr string, tc *tls.Config) (*goldap.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.ConnectTimeout)
+	defer cancel()
+	dial := c.dialer
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	raw, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, goldap.NewError(goldap.ErrorNetwork, err)
+	}
+	ldaps := strings.HasPrefix(c.URL, "ldaps://")
+	if ldaps {
+		tconn := tls.Client(raw, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, goldap.NewError(goldap.ErrorNetwork, err)
+		}
+		raw = tconn
+	}
+	conn := goldap.NewConn(raw, ldaps)
+	conn.Start()
 	return conn, nil
 }
 

@@ -24,9 +24,14 @@ type cursor struct {
 	Scope string `json:"scope"`
 	// DirSync is the AD DirSync cookie.
 	DirSync []byte `json:"dirsync,omitempty"`
-	// Invocation and USN are AD's invocationId and highestCommittedUSN (usn mode).
+	// DC and Invocation name the AD domain controller the cursor came from
+	// (dnsHostName) and its invocationId, which changes when it is restored.
+	// Every connection of a run goes to that one DC (see dcPin).
+	DC         string `json:"dc,omitempty"`
 	Invocation string `json:"invocation,omitempty"`
-	USN        int64  `json:"usn,omitempty"`
+	// USN is the DC's highestCommittedUSN (usn mode): another DC's USNs, or a
+	// restored one's, are not comparable with it.
+	USN int64 `json:"usn,omitempty"`
 	// Sync holds an RFC 4533 cookie per base DN (syncrepl mode).
 	Sync map[string][]byte `json:"sync,omitempty"`
 	// Since is the timestamp attribute's value to read changes from (timestamp mode).
@@ -48,6 +53,7 @@ func (s *source) scope() string {
 // first marks where the next incremental run starts, so nothing changed during the
 // read is lost (it may be read twice, which applies idempotently).
 func (s *source) ReadChanges(ctx context.Context, raw []byte, emit connectors.Emit) ([]byte, error) {
+	s = s.pinned() // the cursor's USN or cookie and every search: one DC
 	if s.cfg.Incremental == ModeNone {
 		return nil, s.fullRead(ctx, emit)
 	}
@@ -103,7 +109,7 @@ func (s *source) mark(ctx context.Context, c *cursor) error {
 		if root.invocation == "" {
 			return errors.New("the server has no invocationId (dsServiceName): usn mode needs Active Directory; use incremental: syncrepl or timestamp")
 		}
-		c.Invocation, c.USN = root.invocation, root.usn
+		c.DC, c.Invocation, c.USN = root.dc, root.invocation, root.usn
 	case ModeSyncrepl:
 		c.Sync = map[string][]byte{}
 		conn, err := s.cfg.connect(ctx)
@@ -146,6 +152,14 @@ func (s *source) dirsync(ctx context.Context, conn *goldap.Conn, c *cursor, attr
 	if root.nc == "" {
 		return errors.New("the server has no defaultNamingContext: dirsync mode needs Active Directory")
 	}
+	// A DirSync cookie carries its up-to-dateness vector, so any DC of the
+	// domain continues from it (reading some changes again, which applies
+	// idempotently): a change of DC is worth a line, not a full read.
+	if c.Invocation != "" && c.Invocation != root.invocation {
+		s.log.Info("DirSync continues on another DC (or a restored one)",
+			zap.String("was", c.DC), zap.String("now", root.dc), zap.String("invocation", root.invocation))
+	}
+	c.DC, c.Invocation = root.dc, root.invocation
 	for {
 		if err := ctx.Err(); err != nil {
 			return err

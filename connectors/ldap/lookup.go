@@ -33,6 +33,7 @@ func (s *source) Lookup(ctx context.Context, key string) (connectors.Found, erro
 	if key == "" {
 		return connectors.Found{}, errors.New("ldap lookup: empty key: give an address or an anchor")
 	}
+	s = s.pinned()
 	conn, err := s.cfg.connect(ctx)
 	if err != nil {
 		return connectors.Found{}, err

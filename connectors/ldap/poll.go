@@ -24,10 +24,12 @@ func (s *source) usnChanges(ctx context.Context, c *cursor, emit connectors.Emit
 		return err
 	}
 	if root.invocation != c.Invocation {
-		s.log.Warn("the DC's invocationId changed (restored, or another DC): full read",
-			zap.String("was", c.Invocation), zap.String("now", root.invocation))
-		return connectors.ErrCursorExpired
+		s.log.Warn("another DC answered, or the DC was restored: its USNs are not comparable with the cursor's: full read",
+			zap.String("dc_was", c.DC), zap.String("invocation_was", c.Invocation),
+			zap.String("dc_now", root.dc), zap.String("invocation_now", root.invocation))
+		return fmt.Errorf("%w: the cursor is from invocationId %s (%s), %s (%s) answers", connectors.ErrCursorExpired, c.Invocation, c.DC, root.invocation, root.dc)
 	}
+	c.DC = root.dc
 	since := fmt.Sprintf("(uSNChanged>=%d)", c.USN+1)
 	var queries []query
 	for _, base := range s.cfg.BaseDNs {

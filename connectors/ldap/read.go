@@ -32,9 +32,9 @@ func (s *source) Fields() []string { return s.cfg.mapping.Fields() }
 // Close implements connectors.Source; connections live only as long as a read.
 func (s *source) Close() error { return nil }
 
-// Read implements connectors.Source: a full read.
+// Read implements connectors.Source: a full read, every connection to one DC.
 func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
-	return s.fullRead(ctx, emit)
+	return s.pinned().fullRead(ctx, emit)
 }
 
 // searcher is the part of *goldap.Conn a read uses (a fake in unit tests).
@@ -344,10 +344,11 @@ type rootInfo struct {
 	usn        int64
 	invocation string
 	nc         string
+	dc         string // dnsHostName, else serverName: which DC answered
 }
 
-// rootDSE reads AD's highestCommittedUSN, default naming context and (through
-// dsServiceName) the DC's invocationId.
+// rootDSE reads AD's highestCommittedUSN, default naming context, the DC's name
+// and (through dsServiceName) its invocationId.
 func (s *source) rootDSE(ctx context.Context) (rootInfo, error) {
 	conn, err := s.cfg.connect(ctx)
 	if err != nil {
@@ -355,7 +356,7 @@ func (s *source) rootDSE(ctx context.Context) (rootInfo, error) {
 	}
 	defer conn.Close()
 	res, err := conn.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"highestCommittedUSN", "dsServiceName", "defaultNamingContext"}, nil))
+		"(objectClass=*)", []string{"highestCommittedUSN", "dsServiceName", "defaultNamingContext", "dnsHostName", "serverName"}, nil))
 	if err != nil {
 		return rootInfo{}, fmt.Errorf("read rootDSE: %w", err)
 	}
@@ -365,6 +366,9 @@ func (s *source) rootDSE(ctx context.Context) (rootInfo, error) {
 	e := res.Entries[0]
 	var ri rootInfo
 	ri.nc = e.GetAttributeValue("defaultNamingContext")
+	if ri.dc = e.GetAttributeValue("dnsHostName"); ri.dc == "" {
+		ri.dc = e.GetAttributeValue("serverName")
+	}
 	if v := e.GetAttributeValue("highestCommittedUSN"); v != "" {
 		if ri.usn, err = strconv.ParseInt(v, 10, 64); err != nil {
 			return rootInfo{}, fmt.Errorf("rootDSE highestCommittedUSN %q: %w", v, err)

@@ -44,6 +44,7 @@ func TestCutConnectionDisablesNobody(t *testing.T) {
 	proxy := cuttingProxy(t, strings.TrimPrefix(srv.url, "ldap://"), 60_000)
 	cut := srv.config(t, "openldap", base, func(c *Config) {
 		c.Incremental, c.URL, c.CAFile, c.Parallel, c.Timeout = ModeNone, "ldap://"+proxy, "", 1, 5*time.Second
+		c.AllowPlaintextBind = true // the cutting proxy speaks plain TCP
 	})
 	rep = eng.Run(ctx, engine.Job{Name: "corp", Source: cut.source(t), Policy: pol}, engine.Options{Full: true})
 	require.Equal(t, engine.StatusFailed, rep.Status)

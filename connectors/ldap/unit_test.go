@@ -191,3 +191,36 @@ func TestPrepareRefusesNestedBaseDNs(t *testing.T) {
 	require.ErrorContains(t, errs[0], "base_dns[1]")
 	require.ErrorContains(t, errs[0], "read twice")
 }
+
+func TestPreparePlaintextBind(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string // "" = accepted
+	}{
+		{"simple bind over ldap://", Config{URL: "ldap://dc1:389", BindDN: "cn=svc"},
+			"ldap://dc1:389 sends the bind password of cn=svc in clear: use ldaps:// or start_tls: true; only in a lab, set allow_plaintext_bind: true"},
+		{"start_tls", Config{URL: "ldap://dc1:389", StartTLS: true, BindDN: "cn=svc"}, ""},
+		{"ldaps", Config{URL: "ldaps://dc1:636", BindDN: "cn=svc"}, ""},
+		{"explicit lab opt-in", Config{URL: "ldap://dc1:389", BindDN: "cn=svc", AllowPlaintextBind: true}, ""},
+		{"anonymous", Config{URL: "ldap://dc1:389"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.cfg
+			c.Preset, c.BaseDNs = "openldap", []string{"dc=example,dc=com"}
+			if c.BindDN != "" {
+				c.BindPassword, _ = parseSecret("${PW}")
+			}
+			errs := c.Prepare(t.TempDir())
+			if tc.want == "" {
+				require.Empty(t, errs)
+				return
+			}
+			require.Len(t, errs, 1)
+			var fe *connectors.FieldError
+			require.ErrorAs(t, errs[0], &fe)
+			require.Equal(t, "url", fe.Field)
+			require.Contains(t, fe.Message, tc.want)
+		})
+	}
+}

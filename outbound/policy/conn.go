@@ -162,6 +162,7 @@ func (c *conn) request() error {
 	var (
 		size                 int
 		hasSender, otherType bool
+		hasSASL              bool
 		malformed, oversized bool
 	)
 	c.sender = c.sender[:0]
@@ -217,6 +218,8 @@ func (c *conn) request() error {
 			hasSender = true
 		case "request":
 			otherType = string(line[eq+1:]) != "smtpd_access_policy"
+		case "sasl_username":
+			hasSASL = eq+1 < len(line)
 		}
 	}
 	s.requests.Add(1)
@@ -233,6 +236,9 @@ func (c *conn) request() error {
 		c.debug("policy request damaged, sender not offered", hasSender)
 	case otherType:
 		c.debug("policy request of another type, sender not offered", hasSender)
+	case s.o.RequireSASLUsername && !hasSASL:
+		// Only authenticated submission creates users when so configured.
+		c.debug("policy request without sasl_username, sender not offered", hasSender)
 	case len(c.sender) == 0:
 		// Bounces have the null sender; a missing one is treated alike.
 		c.debug("policy request without sender, not offered", hasSender)

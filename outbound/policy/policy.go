@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,7 +46,24 @@ type Options struct {
 	// connections are answered nothing and closed with a warning log
 	// (rate-limited).
 	MaxConns int
+	// AllowedClients are the networks served (default DefaultAllowedClients,
+	// loopback only). Anyone who can reach the service can otherwise make
+	// dirsync create users, so a client outside them is closed unanswered,
+	// offers nothing, and is logged once per address.
+	AllowedClients []netip.Prefix
+	// RequireSASLUsername offers only the senders of requests that carry a
+	// sasl_username (authenticated submission); the rest get DUNNO and create
+	// nothing.
+	RequireSASLUsername bool
 }
+
+// DefaultAllowedClients is loopback: Postfix on the same host.
+var DefaultAllowedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// maxRefusedLogged bounds the addresses remembered as already logged; past it
+// refusals are only rate-limited, so a scan of many addresses cannot grow
+// memory without bound.
+const maxRefusedLogged = 4096
 
 // Defaults of Options.
 const (
@@ -69,6 +87,9 @@ type Stats struct {
 	Conns int
 	// Rejected counts connections closed unanswered because MaxConns were open.
 	Rejected uint64
+	// Refused counts connections closed unanswered because their client is
+	// not in AllowedClients.
+	Refused uint64
 }
 
 // Server answers policy requests. It is safe for concurrent use; Serve may be
@@ -78,12 +99,16 @@ type Server struct {
 	log  *zap.Logger
 	sink Sink
 
-	requests, malformed, oversized, rejected atomic.Uint64
-	conns                                    atomic.Int64
+	requests, malformed, oversized, rejected, refused atomic.Uint64
+	conns                                             atomic.Int64
 
 	// warnings is shared by every connection so that a flood of bad input from
 	// many connections still yields a bounded number of log lines.
 	warnings rateLimiter
+
+	// refusedLogged holds the refused client addresses already logged.
+	refusedMu     sync.Mutex
+	refusedLogged map[netip.Addr]struct{}
 
 	mu       sync.Mutex
 	open     map[net.Conn]struct{}
@@ -114,12 +139,16 @@ func New(o Options) *Server {
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
 	}
+	if len(o.AllowedClients) == 0 {
+		o.AllowedClients = DefaultAllowedClients
+	}
 	return &Server{
-		o:        o,
-		log:      o.Log.Named("policy"),
-		sink:     o.Sink,
-		open:     make(map[net.Conn]struct{}),
-		warnings: rateLimiter{burst: 10, every: time.Second},
+		o:             o,
+		log:           o.Log.Named("policy"),
+		sink:          o.Sink,
+		open:          make(map[net.Conn]struct{}),
+		warnings:      rateLimiter{burst: 10, every: time.Second},
+		refusedLogged: make(map[netip.Addr]struct{}),
 	}
 }
 
@@ -131,6 +160,7 @@ func (s *Server) Stats() Stats {
 		Oversized: s.oversized.Load(),
 		Conns:     int(s.conns.Load()),
 		Rejected:  s.rejected.Load(),
+		Refused:   s.refused.Load(),
 	}
 }
 
@@ -181,6 +211,11 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("policy accept: %w", err)
 		}
 		backoff = 0
+		if remote := c.RemoteAddr().String(); !s.Allowed(remote) {
+			s.refuse(remote)
+			c.Close()
+			continue
+		}
 		if s.conns.Load() >= int64(s.o.MaxConns) {
 			s.rejected.Add(1)
 			s.warn("policy connection rejected: too many connections",
@@ -196,6 +231,42 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go s.serveConn(c)
 	}
+}
+
+// Allowed says whether a client at remote (host:port, as net.Conn's
+// RemoteAddr renders it) may use the service. An IPv4-mapped IPv6 address
+// counts as its IPv4 address; anything unparsable is refused.
+func (s *Server) Allowed(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range s.o.AllowedClients {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse counts a refused client and logs it the first time its address
+// shows up (and within the warning rate limit).
+func (s *Server) refuse(remote string) {
+	s.refused.Add(1)
+	ap, _ := netip.ParseAddrPort(remote)
+	addr := ap.Addr().Unmap()
+	s.refusedMu.Lock()
+	_, seen := s.refusedLogged[addr]
+	if !seen && len(s.refusedLogged) < maxRefusedLogged {
+		s.refusedLogged[addr] = struct{}{}
+	}
+	s.refusedMu.Unlock()
+	if seen {
+		return
+	}
+	s.warn("policy client not in allowed_clients, connection closed (further ones from this address not logged)",
+		zap.String("client", addr.String()), zap.String("fix", "add its network to outbound.policy.allowed_clients if it is your Postfix"))
 }
 
 // track registers c so that shutdown can close it; false when shutdown began.

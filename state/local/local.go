@@ -16,6 +16,9 @@
 //	connectors/<name>/meta        cursor, lock (JSON of state.Lease), token counter
 //	connectors/<name>/runs        8-byte run sequence → JSON of state.Run
 //	connectors/<name>/holds       hold ID → JSON of holdRecord
+//	connectors/<name>/retries     anchor → JSON of state.Retry (the retry set)
+//	connectors/<name>/ledger      8-byte time + run, kind, domain → JSON of
+//	                              state.Destructive (the brakes' window)
 //	reports                       run ID → JSON of reportRecord (a run's full report)
 //	reportexp                     8-byte expiry (Unix ns) + run ID → nothing: the
 //	                              expiry index each SaveReport prunes a little of

@@ -86,7 +86,11 @@ func (b *Backend) Commit(ctx context.Context, lease state.Lease, c state.Commit)
 		}
 		values[i] = v
 	}
-	err := b.update(ctx, func(tx *bolt.Tx) error {
+	x, err := encodeExtras(c)
+	if err != nil {
+		return fmt.Errorf("commit %q: %w", lease.Connector, err)
+	}
+	err = b.update(ctx, func(tx *bolt.Tx) error {
 		if err := checkLease(subBucket(connBucket(tx, lease.Connector), bucketConnMeta), lease); err != nil {
 			return err
 		}
@@ -106,6 +110,9 @@ func (b *Backend) Commit(ctx context.Context, lease state.Lease, c state.Commit)
 			if err := snap.Put([]byte(k), values[i]); err != nil {
 				return fmt.Errorf("store entry %q: %w", k, err)
 			}
+		}
+		if err := commitExtras(tx, lease.Connector, x); err != nil {
+			return err
 		}
 		meta := connBucket(tx, lease.Connector).Bucket(bucketConnMeta)
 		switch {

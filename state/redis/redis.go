@@ -12,6 +12,9 @@
 //	{dirsync:<c>}:token     counter (INCR) handing out fencing tokens
 //	{dirsync:<c>}:runs      list of JSON runs, newest first, LTRIM-bounded
 //	{dirsync:<c>}:holds     hash: hold ID → JSON of the hold
+//	{dirsync:<c>}:retries   hash: anchor → JSON of a state.Retry (the retry set)
+//	{dirsync:<c>}:ledger    sorted set: JSON of a state.Destructive scored by its
+//	                        time in Unix ms (the brakes' window)
 //	{dirsync:<c>}:stage:<id>, :stagedel:<id>   a large commit's staged upserts and
 //	                        deletes, merged by one script and removed (1 h TTL)
 //	dirsync:connectors      set of connector names, to list runs and holds of all

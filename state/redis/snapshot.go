@@ -144,12 +144,16 @@ func (b *Backend) markCorrupt(connector string, anchors []string) {
 }
 
 // commitPrologue checks the lease and resets state of another schema version;
-// both commit scripts start with it. ARGV: holder, version, cursor mode, cursor.
+// both commit scripts start with it. KEYS start meta, snap, retries, ledger.
+// ARGV: holder, version, cursor mode, cursor, then the retry set and ledger
+// changes that extras() applies: counts of retry deletes, retry anchor/entry
+// arguments and ledger score/member arguments, the prune score ("" for none),
+// and the three lists.
 const commitPrologue = `
 if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
 local v = redis.call('HGET', KEYS[1], 'v')
 if v and v ~= ARGV[2] then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
   redis.call('HDEL', KEYS[1], 'cursor')
 end
 local function finish()
@@ -166,37 +170,50 @@ local function each(list, first, last, step, fn)
     i = j + 1
   end
 end
+local function extras()
+  local nrd, nru, nla = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+  local i = 9
+  each(ARGV, i, i + nrd - 1, 1000, function(...) redis.call('HDEL', KEYS[3], ...) end)
+  i = i + nrd
+  each(ARGV, i, i + nru - 1, 2000, function(...) redis.call('HSET', KEYS[3], ...) end)
+  i = i + nru
+  if ARGV[8] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[8]) end
+  each(ARGV, i, i + nla - 1, 2000, function(...) redis.call('ZADD', KEYS[4], ...) end)
+  return i + nla
+end
 `
 
-// commitInline: KEYS meta, snap; ARGV[5] = number of deletes, then the deletes,
-// then anchor/entry pairs.
+// commitInline: KEYS meta, snap, retries, ledger; after the extras, the number
+// of deletes, the deletes, then anchor/entry pairs.
 var commitInline = goredis.NewScript(commitPrologue + `
-local nd = tonumber(ARGV[5])
-each(ARGV, 6, 5 + nd, 1000, function(...) redis.call('HDEL', KEYS[2], ...) end)
-each(ARGV, 6 + nd, #ARGV, 2000, function(...) redis.call('HSET', KEYS[2], ...) end)
+local base = extras()
+local nd = tonumber(ARGV[base])
+each(ARGV, base + 1, base + nd, 1000, function(...) redis.call('HDEL', KEYS[2], ...) end)
+each(ARGV, base + 1 + nd, #ARGV, 2000, function(...) redis.call('HSET', KEYS[2], ...) end)
 return finish()
 `)
 
-// commitStaged merges a staged commit: KEYS meta, snap, stage (hash of upserts),
-// stagedel (list of deletes). Into an empty snapshot the stage is renamed, not
+// commitStaged merges a staged commit: KEYS meta, snap, retries, ledger, stage
+// (hash of upserts), stagedel (list of deletes). Into an empty snapshot the stage is renamed, not
 // copied. The staging keys are removed whatever the outcome.
 var commitStaged = goredis.NewScript(`
 local ok = (function()
 ` + commitPrologue + `
-local dels = redis.call('LRANGE', KEYS[4], 0, -1)
+extras()
+local dels = redis.call('LRANGE', KEYS[6], 0, -1)
 each(dels, 1, #dels, 1000, function(...) redis.call('HDEL', KEYS[2], ...) end)
 if redis.call('EXISTS', KEYS[2]) == 0 then
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('RENAME', KEYS[3], KEYS[2])
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('RENAME', KEYS[5], KEYS[2])
     redis.call('PERSIST', KEYS[2]) -- RENAME keeps the stage's TTL
   end
 else
-  local kv = redis.call('HGETALL', KEYS[3])
+  local kv = redis.call('HGETALL', KEYS[5])
   each(kv, 1, #kv, 2000, function(...) redis.call('HSET', KEYS[2], ...) end)
 end
 return finish()
 end)()
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[5], KEYS[6])
 return ok
 `)
 
@@ -230,9 +247,12 @@ func (b *Backend) Commit(ctx context.Context, lease state.Lease, c state.Commit)
 	case c.ClearCursor:
 		head[2] = "c"
 	}
-	meta, snap := b.key(connector, "meta"), b.key(connector, "snap")
+	head, err := appendExtras(head, c)
+	if err != nil {
+		return fmt.Errorf("commit state of %q: %w", connector, err)
+	}
+	keys := []string{b.key(connector, "meta"), b.key(connector, "snap"), b.key(connector, "retries"), b.key(connector, "ledger")}
 	var res int64
-	var err error
 	if len(deletes)+len(c.Upserts) <= inlineLimit {
 		args := append(head, len(deletes))
 		for _, d := range deletes {
@@ -241,9 +261,9 @@ func (b *Backend) Commit(ctx context.Context, lease state.Lease, c state.Commit)
 		for a, e := range c.Upserts {
 			args = append(args, a, appendEntry(nil, e))
 		}
-		res, err = commitInline.Run(ctx, b.rdb, []string{meta, snap}, args...).Int64()
+		res, err = commitInline.Run(ctx, b.rdb, keys, args...).Int64()
 	} else {
-		res, err = b.commitStaged(ctx, connector, head, deletes, c.Upserts)
+		res, err = b.commitStaged(ctx, connector, keys, head, deletes, c.Upserts)
 	}
 	if err != nil {
 		return b.wrap(fmt.Sprintf("commit state of %q", connector), err)
@@ -259,7 +279,7 @@ func (b *Backend) Commit(ctx context.Context, lease state.Lease, c state.Commit)
 	return nil
 }
 
-func (b *Backend) commitStaged(ctx context.Context, connector string, head []any, deletes []string, upserts map[string]state.Entry) (int64, error) {
+func (b *Backend) commitStaged(ctx context.Context, connector string, keys []string, head []any, deletes []string, upserts map[string]state.Entry) (int64, error) {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	suffix := hex.EncodeToString(id[:])
@@ -334,7 +354,7 @@ func (b *Backend) commitStaged(ctx context.Context, connector string, head []any
 	if err := wait(); err != nil {
 		return 0, err
 	}
-	return commitStaged.Run(ctx, b.rdb, []string{b.key(connector, "meta"), b.key(connector, "snap"), stage, stagedel}, head...).Int64()
+	return commitStaged.Run(ctx, b.rdb, append(keys, stage, stagedel), head...).Int64()
 }
 
 // holderValue is how a lease is written in the lock key and the meta holder field.

@@ -48,6 +48,8 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) state.Backend) {
 		{"Holds", testHolds},
 		{"Reports", testReports},
 		{"ReportExpiry", testReportExpiry},
+		{"Retries", testRetries},
+		{"DestructiveLedger", testDestructiveLedger},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,26 +4,35 @@
 // this package decides who may log in, checks password strength and does the
 // hashing, so no plaintext secret ever reaches a backend, a log or an error.
 //
-// Login semantics, in the order they are checked:
+// Every refused login is one answer, ErrInvalidCredentials, after the same
+// argon2 work, whatever the reason: the caller cannot tell an unknown address
+// from a wrong password, a locked, disabled or unregistered account. The
+// reason goes to the log and to the account's last login error (what the
+// status check shows administrators); errors.Is also matches ErrLocked,
+// ErrDisabled or ErrNotRegistered, for callers that may know. In the order
+// they are checked:
 //
-//  1. An unknown address, or a user without a password, is ErrInvalidCredentials,
-//     the same answer as a wrong password, after the same argon2 work, so the
-//     answer tells nobody whether the address exists. Nothing is recorded.
-//  2. A locked account is ErrLocked whatever the password: it is not verified, so
-//     a locked account is no oracle for guessing. The attempt is recorded as a
-//     failed login ("account locked"), so the status check shows that someone
-//     keeps trying; the store audits the lock only once.
-//  3. A wrong password is recorded as a failed login ("wrong password"); the
-//     failure that reaches store.LockAfter locks the account and is answered
-//     ErrLocked, the others ErrInvalidCredentials.
-//  4. With the right password, a disabled user is ErrDisabled and an unregistered
-//     one ErrNotRegistered. Both are checked at every login against the store's
-//     current state, so a user disabled by a sync or an admin cannot log in from
-//     that moment. They are only revealed to someone who knows the password, and
-//     are recorded as failed logins too ("account disabled", "not registered"),
-//     so the last login error explains them.
-//  5. Otherwise the login succeeds (store LoginSucceeded) and says whether the
-//     password must be changed first.
+//  1. An unknown address, or a user without a password: nothing is recorded.
+//  2. Every other attempt is counted as a failure before its password is
+//     verified (store BeginLogin, atomic), so parallel guesses cannot each see
+//     an unlocked account: at most store.LockAfter are ever verified. A locked
+//     account is not verified at all, so it is no oracle for guessing; the
+//     attempt is recorded ("account locked"), so the status check shows that
+//     someone keeps trying; the store audits the lock only once.
+//  3. A wrong password is recorded ("wrong password"); the failure that
+//     reaches store.LockAfter locks the account (ErrLocked).
+//  4. With the right password, a disabled user (ErrDisabled) and an
+//     unregistered one (ErrNotRegistered) are refused too, checked against
+//     the store's current state, so a user disabled by a sync or an admin
+//     cannot log in from that moment; recorded as "account disabled" and
+//     "not registered".
+//  5. Otherwise the login succeeds (store FinishLogin) unless a parallel guess
+//     locked the account meanwhile, and says whether the password must be
+//     changed first.
+//
+// Every argon2 computation runs under a password.Limiter, so its memory is
+// bounded whatever the load: public callers get password.ErrBusy when it is
+// full, administrators' requests wait their turn.
 package accounts
 
 import (
@@ -72,10 +81,21 @@ const (
 // Reasons recorded as the last login error.
 const (
 	reasonWrongPassword = "wrong password"
-	reasonLocked        = "account locked"
 	reasonDisabled      = "account disabled"
 	reasonNotRegistered = "not registered"
+	reasonCorruptHash   = "stored password hash unreadable"
 )
+
+// refusal is a refused login: its words and errors.Is(ErrInvalidCredentials)
+// are the same whatever the reason, which errors.Is also matches.
+type refusal struct{ reason error }
+
+func (r *refusal) Error() string { return ErrInvalidCredentials.Error() }
+
+// Is matches ErrInvalidCredentials and the real reason.
+func (r *refusal) Is(target error) bool { return target == ErrInvalidCredentials || target == r.reason }
+
+func refuse(reason error) error { return &refusal{reason: reason} }
 
 // FieldProblem is one invalid input field.
 type FieldProblem struct {
@@ -116,6 +136,19 @@ type Options struct {
 	// Params are the argon2id costs of new hashes (zero: password.Default).
 	// Tests use cheap ones.
 	Params password.Params
+	// Limiter bounds concurrent argon2 work (nil: DefaultLimiter for Params).
+	Limiter *password.Limiter
+}
+
+// Defaults of the limiter New builds when Options.Limiter is nil.
+const (
+	DefaultMaxWaiting = 64
+	DefaultMaxWait    = 2 * time.Second
+)
+
+// DefaultLimiter is the limiter for argon2 costs p when none is configured.
+func DefaultLimiter(p password.Params) *password.Limiter {
+	return password.NewLimiter(password.DefaultSlots(p), DefaultMaxWaiting, DefaultMaxWait)
 }
 
 // Service is the account logic. It is safe for concurrent use.
@@ -124,6 +157,7 @@ type Service struct {
 	now    func() time.Time
 	log    *zap.Logger
 	params password.Params
+	lim    *password.Limiter
 
 	dummyOnce sync.Once
 	dummy     string // a hash verified for unknown users, so they cost the same time
@@ -131,7 +165,7 @@ type Service struct {
 
 // New returns a Service.
 func New(o Options) *Service {
-	s := &Service{st: o.Store, now: o.Now, log: o.Log, params: o.Params}
+	s := &Service{st: o.Store, now: o.Now, log: o.Log, params: o.Params, lim: o.Limiter}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -140,6 +174,9 @@ func New(o Options) *Service {
 	}
 	if s.params == (password.Params{}) {
 		s.params = password.Default
+	}
+	if s.lim == nil {
+		s.lim = DefaultLimiter(s.params)
 	}
 	s.log = s.log.Named("accounts")
 	return s
@@ -157,76 +194,107 @@ func (s *Service) Login(ctx context.Context, address, pw string) (LoginResult, e
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.st.LoginSucceeded(ctx, c.Address, s.now().UTC()); err != nil {
-		return LoginResult{}, fmt.Errorf("record login of %s: %w", c.Address, err)
-	}
 	return LoginResult{Address: c.Address, MustChangePassword: c.Account.ForceChange}, nil
 }
 
-// verify is the login check shared by Login and ChangePassword.
+// verify is the login check shared by Login and ChangePassword; a success is
+// recorded. It runs in one limiter slot, store writes included, so a busy
+// daemon refuses an attempt (password.ErrBusy) before counting it.
 func (s *Service) verify(ctx context.Context, address, pw string) (store.Credentials, error) {
+	var c store.Credentials
+	var err error
+	if lerr := s.lim.Do(ctx, func() { c, err = s.verifySlot(ctx, address, pw) }); lerr != nil {
+		return store.Credentials{}, lerr
+	}
+	return c, err
+}
+
+func (s *Service) verifySlot(ctx context.Context, address, pw string) (store.Credentials, error) {
 	c, err := s.st.Credentials(ctx, address)
 	if errors.Is(err, store.ErrNotFound) {
 		s.burn(pw)
-		s.log.Info("login refused", zap.String("address", address), zap.String("reason", "unknown address"))
-		return store.Credentials{}, ErrInvalidCredentials
+		s.refused(address, "unknown address")
+		return store.Credentials{}, refuse(ErrInvalidCredentials)
 	}
 	if err != nil {
 		return store.Credentials{}, fmt.Errorf("credentials of %s: %w", address, err)
 	}
-	if c.Account.Locked {
-		s.burn(pw)
-		if _, err := s.failed(ctx, c.Address, reasonLocked); err != nil {
-			return store.Credentials{}, err
-		}
-		return store.Credentials{}, ErrLocked
-	}
 	if c.PasswordHash == "" {
 		s.burn(pw)
-		s.log.Info("login refused", zap.String("address", c.Address), zap.String("reason", "no password set"))
-		return store.Credentials{}, ErrInvalidCredentials
+		s.refused(c.Address, "no password set")
+		return store.Credentials{}, refuse(ErrInvalidCredentials)
+	}
+	acct, err := s.st.BeginLogin(ctx, c.Address, s.now().UTC())
+	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+		s.burn(pw)
+		s.refused(c.Address, "unknown address")
+		return store.Credentials{}, refuse(ErrInvalidCredentials)
+	}
+	if err != nil {
+		return store.Credentials{}, fmt.Errorf("record login attempt of %s: %w", c.Address, err)
+	}
+	if acct.Locked {
+		s.burn(pw)
+		s.refused(c.Address, store.ReasonLocked)
+		return store.Credentials{}, refuse(ErrLocked)
 	}
 	switch err := password.Verify(pw, c.PasswordHash); {
 	case errors.Is(err, password.ErrMismatch):
-		acct, ferr := s.failed(ctx, c.Address, reasonWrongPassword)
+		acct, ferr := s.finish(ctx, c.Address, reasonWrongPassword)
 		if ferr != nil {
 			return store.Credentials{}, ferr
 		}
 		if acct.Locked {
 			s.log.Warn("account locked", zap.String("address", c.Address), zap.Int("failed_logins", acct.FailedLogins))
-			return store.Credentials{}, ErrLocked
+			return store.Credentials{}, refuse(ErrLocked)
 		}
-		return store.Credentials{}, ErrInvalidCredentials
+		return store.Credentials{}, refuse(ErrInvalidCredentials)
 	case err != nil:
 		// A corrupt stored hash: the store's problem, not the user's.
+		_, _ = s.finish(ctx, c.Address, reasonCorruptHash)
 		return store.Credentials{}, fmt.Errorf("verify password of %s: %w", c.Address, err)
 	}
 	if !c.Enabled {
-		if _, err := s.failed(ctx, c.Address, reasonDisabled); err != nil {
+		if _, err := s.finish(ctx, c.Address, reasonDisabled); err != nil {
 			return store.Credentials{}, err
 		}
-		return store.Credentials{}, ErrDisabled
+		return store.Credentials{}, refuse(ErrDisabled)
 	}
 	if !c.Account.Registered {
-		if _, err := s.failed(ctx, c.Address, reasonNotRegistered); err != nil {
+		if _, err := s.finish(ctx, c.Address, reasonNotRegistered); err != nil {
 			return store.Credentials{}, err
 		}
-		return store.Credentials{}, ErrNotRegistered
+		return store.Credentials{}, refuse(ErrNotRegistered)
+	}
+	acct, err = s.st.FinishLogin(ctx, c.Address, "", s.now().UTC())
+	if err != nil {
+		return store.Credentials{}, fmt.Errorf("record login of %s: %w", c.Address, err)
+	}
+	if acct.Locked {
+		s.refused(c.Address, "right password, but parallel failures locked the account meanwhile")
+		return store.Credentials{}, refuse(ErrLocked)
 	}
 	return c, nil
 }
 
-func (s *Service) failed(ctx context.Context, address, reason string) (store.Account, error) {
+// refused logs why a login was refused; never the password.
+func (s *Service) refused(address, reason string) {
 	s.log.Info("login refused", zap.String("address", address), zap.String("reason", reason))
-	acct, err := s.st.LoginFailed(ctx, address, reason, s.now().UTC())
+}
+
+// finish records why a counted attempt failed.
+func (s *Service) finish(ctx context.Context, address, reason string) (store.Account, error) {
+	s.refused(address, reason)
+	acct, err := s.st.FinishLogin(ctx, address, reason, s.now().UTC())
 	if err != nil {
 		return acct, fmt.Errorf("record failed login of %s: %w", address, err)
 	}
 	return acct, nil
 }
 
-// burn spends the time of one verification, so answers for unknown or
-// passwordless accounts do not come back measurably faster.
+// burn spends the time (and memory) of one verification, so answers for
+// unknown, passwordless or locked accounts do not come back measurably
+// faster. The caller holds a limiter slot.
 func (s *Service) burn(pw string) {
 	s.dummyOnce.Do(func() {
 		h, err := password.Hash("dirsync timing equaliser", s.params)
@@ -247,16 +315,13 @@ func (s *Service) ChangePassword(ctx context.Context, address, current, next str
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if err := s.st.LoginSucceeded(ctx, c.Address, s.now().UTC()); err != nil {
-		return LoginResult{}, fmt.Errorf("record login of %s: %w", c.Address, err)
-	}
 	if next == current {
 		return LoginResult{}, &ValidationError{Problems: []FieldProblem{{"new_password", "choose a password different from the current one"}}}
 	}
 	if err := password.Check(next, c.Address); err != nil {
 		return LoginResult{}, err
 	}
-	hash, err := password.Hash(next, s.params)
+	hash, err := s.lim.Hash(ctx, next, s.params)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -277,7 +342,7 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, address, pw string, 
 	if err := password.Check(pw, c.Address); err != nil {
 		return err
 	}
-	hash, err := password.Hash(pw, s.params)
+	hash, err := s.lim.Wait(ctx, func() (string, error) { return password.Hash(pw, s.params) })
 	if err != nil {
 		return err
 	}
@@ -321,7 +386,8 @@ func (s *Service) PasswordMatches(ctx context.Context, address, pw string) (bool
 	if c.PasswordHash == "" {
 		return false, nil
 	}
-	switch err := password.Verify(pw, c.PasswordHash); {
+	_, err = s.lim.Wait(ctx, func() (string, error) { return "", password.Verify(pw, c.PasswordHash) })
+	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, password.ErrMismatch):

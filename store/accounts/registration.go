@@ -24,8 +24,10 @@ type Registration struct {
 func normalAnswer(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
 // prepare validates r for address and hashes its secrets. Every missing field
-// is reported at once; a weak password is a *password.WeakError.
-func (s *Service) prepare(r Registration, address string) (store.Registration, error) {
+// is reported at once; a weak password is a *password.WeakError. A public
+// caller's hashing is refused with password.ErrBusy when the limiter is full;
+// an administrator's waits.
+func (s *Service) prepare(ctx context.Context, r Registration, address string, public bool) (store.Registration, error) {
 	var v ValidationError
 	if r.Password == "" {
 		v.add("password", "required")
@@ -42,11 +44,17 @@ func (s *Service) prepare(r Registration, address string) (store.Registration, e
 	if err := password.Check(r.Password, address); err != nil {
 		return store.Registration{}, err
 	}
-	pwHash, err := password.Hash(r.Password, s.params)
+	hash := func(secret string) (string, error) {
+		if public {
+			return s.lim.Hash(ctx, secret, s.params)
+		}
+		return s.lim.Wait(ctx, func() (string, error) { return password.Hash(secret, s.params) })
+	}
+	pwHash, err := hash(r.Password)
 	if err != nil {
 		return store.Registration{}, err
 	}
-	ansHash, err := password.Hash(normalAnswer(r.Answer), s.params)
+	ansHash, err := hash(normalAnswer(r.Answer))
 	if err != nil {
 		return store.Registration{}, err
 	}
@@ -65,7 +73,7 @@ func (s *Service) Register(ctx context.Context, address string, r Registration, 
 	if c.Account.Registered {
 		return fmt.Errorf("%s: %w", c.Address, ErrAlreadyRegistered)
 	}
-	reg, err := s.prepare(r, c.Address)
+	reg, err := s.prepare(ctx, r, c.Address, false)
 	if err != nil {
 		return err
 	}
@@ -124,7 +132,7 @@ func (s *Service) Invite(ctx context.Context, address string, req InviteRequest,
 	if req.Preset != nil {
 		r := *req.Preset
 		r.ForceChange = true
-		reg, err := s.prepare(r, c.Address)
+		reg, err := s.prepare(ctx, r, c.Address, false)
 		if err != nil {
 			return Invitation{}, err
 		}
@@ -176,7 +184,7 @@ func (s *Service) Redeem(ctx context.Context, token string, r Registration) (Log
 				"this invitation's password and security question were set by the administrator: send the token alone"}}}
 		}
 		reg = *inv.Preset
-	} else if reg, err = s.prepare(Registration{Password: r.Password, Question: r.Question, Answer: r.Answer}, inv.Address); err != nil {
+	} else if reg, err = s.prepare(ctx, Registration{Password: r.Password, Question: r.Question, Answer: r.Answer}, inv.Address, true); err != nil {
 		return LoginResult{}, err
 	}
 	addr, err := s.st.RedeemInvitation(ctx, hash, now, reg, store.Actor{Kind: "user", Name: inv.Address})
@@ -197,6 +205,14 @@ func (s *Service) Redeem(ctx context.Context, token string, r Registration) (Log
 // spaces ignored): nil when it matches, ErrWrongAnswer otherwise (also when the
 // user has none or does not exist, so the answer reveals nothing).
 func (s *Service) VerifyAnswer(ctx context.Context, address, answer string) error {
+	var err error
+	if lerr := s.lim.Do(ctx, func() { err = s.verifyAnswerSlot(ctx, address, answer) }); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+func (s *Service) verifyAnswerSlot(ctx context.Context, address, answer string) error {
 	c, err := s.st.Credentials(ctx, address)
 	if errors.Is(err, store.ErrNotFound) {
 		s.burn(answer)

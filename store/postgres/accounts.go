@@ -164,27 +164,65 @@ func (s *Store) LoginSucceeded(ctx context.Context, address string, at time.Time
 	return nil
 }
 
-// loginFailedSQL counts a failure and locks at $3 failures in one statement.
-// The CTE locks the row before the update reads it, so concurrent failures
-// each add one, and was_locked is the state just before this failure: the
-// lock is audited by the one failure that caused it, however many race.
-const loginFailedSQL = `WITH cur AS (
+// The login writes each run one statement whose CTE locks the user's row
+// before the update reads it, so concurrent attempts each see the one
+// before; cur.locked is the state just before this write, so the lock is
+// audited by the one write that took it, however many race. $1 is the
+// address; each statement RETURNING cur.locked, o.address, accountColumns.
+const (
+	loginCur = `WITH cur AS (
 		SELECT o.id, o.locked FROM addresses x JOIN objects o ON o.id = x.object_id
 		WHERE x.address = $1 FOR UPDATE OF o)
-	UPDATE objects o SET failed_logins = o.failed_logins + 1, last_login_error = $2,
-		locked = o.locked OR o.failed_logins + 1 >= $3
-	FROM cur WHERE o.id = cur.id
+	UPDATE objects o SET `
+	loginReturning = ` FROM cur WHERE o.id = cur.id
 	RETURNING cur.locked, o.address, ` + accountColumns
+
+	// loginFailedSQL counts a failure and locks at $3 failures.
+	loginFailedSQL = loginCur + `failed_logins = o.failed_logins + 1, last_login_error = $2,
+		locked = o.locked OR o.failed_logins + 1 >= $3` + loginReturning
+	// beginLoginSQL counts an attempt; with $2 failures already counted, or
+	// locked, it locks and records $3 instead.
+	beginLoginSQL = loginCur + `failed_logins = o.failed_logins + 1,
+		last_login_error = CASE WHEN o.locked OR o.failed_logins >= $2 THEN $3 ELSE o.last_login_error END,
+		locked = o.locked OR o.failed_logins >= $2` + loginReturning
+	// loginRefusedSQL records why a counted attempt failed, locking at $3.
+	loginRefusedSQL = loginCur + `last_login_error = $2, locked = o.locked OR o.failed_logins >= $3` + loginReturning
+	// loginSucceededSQL resets the count unless a lock was taken meanwhile.
+	loginSucceededSQL = loginCur + `
+		last_login = CASE WHEN o.locked THEN o.last_login ELSE $2 END,
+		last_seen = CASE WHEN o.locked THEN o.last_seen ELSE $2 END,
+		failed_logins = CASE WHEN o.locked THEN o.failed_logins ELSE 0 END,
+		last_login_error = CASE WHEN o.locked THEN o.last_login_error ELSE '' END` + loginReturning
+)
 
 // LoginFailed records a failed login atomically and audits the lock it
 // causes, in the same transaction.
 func (s *Store) LoginFailed(ctx context.Context, address, reason string, at time.Time) (store.Account, error) {
+	return s.loginWrite(ctx, "failed login of "+address, address, at, loginFailedSQL, reason, store.LockAfter)
+}
+
+// BeginLogin counts an attempt before its password is verified.
+func (s *Store) BeginLogin(ctx context.Context, address string, at time.Time) (store.Account, error) {
+	return s.loginWrite(ctx, "login attempt of "+address, address, at, beginLoginSQL, store.LockAfter, store.ReasonLocked)
+}
+
+// FinishLogin records the outcome of an attempt BeginLogin let through.
+func (s *Store) FinishLogin(ctx context.Context, address, reason string, at time.Time) (store.Account, error) {
+	if reason == "" {
+		return s.loginWrite(ctx, "login of "+address, address, at, loginSucceededSQL, dbTime(at))
+	}
+	return s.loginWrite(ctx, "login outcome of "+address, address, at, loginRefusedSQL, reason, store.LockAfter)
+}
+
+// loginWrite runs one of the login statements for address with args after
+// $1, and audits the lock it took.
+func (s *Store) loginWrite(ctx context.Context, what, address string, at time.Time, query string, args ...any) (store.Account, error) {
 	var acct store.Account
-	err := s.inTx(ctx, "failed login of "+address, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, what, func(tx pgx.Tx) error {
 		var wasLocked bool
 		var primary string
 		var extra accountScan
-		err := tx.QueryRow(ctx, loginFailedSQL, canonical(address), reason, store.LockAfter).
+		err := tx.QueryRow(ctx, query, append([]any{canonical(address)}, args...)...).
 			Scan(append([]any{&wasLocked, &primary}, extra.dest(&acct)...)...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%s: %w", address, store.ErrNotFound)

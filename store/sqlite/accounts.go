@@ -207,6 +207,76 @@ func (s *Store) LoginFailed(ctx context.Context, address, reason string, at time
 	return acct, nil
 }
 
+// BeginLogin counts an attempt before its password is verified: one
+// UPDATE in a write transaction, so of parallel attempts exactly those that
+// find fewer than LockAfter failures are let through, and the next one locks.
+func (s *Store) BeginLogin(ctx context.Context, address string, at time.Time) (store.Account, error) {
+	var acct store.Account
+	err := s.inTx(ctx, "login attempt of "+address, func(tx *sql.Tx) error {
+		a, err := loadAccount(ctx, tx, address)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE objects SET
+			last_login_error = CASE WHEN locked OR failed_logins >= ?1 THEN ?2 ELSE last_login_error END,
+			locked = (locked OR failed_logins >= ?1), failed_logins = failed_logins + 1
+			WHERE id = ?3`, store.LockAfter, store.ReasonLocked, a.id); err != nil {
+			return err
+		}
+		acct, err = s.lockAudited(ctx, tx, a, at)
+		return err
+	})
+	if err != nil {
+		return store.Account{}, err
+	}
+	return acct, nil
+}
+
+// FinishLogin records the outcome of an attempt BeginLogin let through.
+func (s *Store) FinishLogin(ctx context.Context, address, reason string, at time.Time) (store.Account, error) {
+	var acct store.Account
+	err := s.inTx(ctx, "login outcome of "+address, func(tx *sql.Tx) error {
+		a, err := loadAccount(ctx, tx, address)
+		if err != nil {
+			return err
+		}
+		if reason == "" {
+			// A lock taken while the password was verified stands: the
+			// success changes nothing then.
+			_, err = tx.ExecContext(ctx, `UPDATE objects SET last_login = ?1, last_seen = ?1, failed_logins = 0,
+				last_login_error = '' WHERE id = ?2 AND NOT locked`, toNanos(at), a.id)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE objects SET last_login_error = ?1,
+				locked = (locked OR failed_logins >= ?2) WHERE id = ?3`, reason, store.LockAfter, a.id)
+		}
+		if err != nil {
+			return err
+		}
+		acct, err = s.lockAudited(ctx, tx, a, at)
+		return err
+	})
+	if err != nil {
+		return store.Account{}, err
+	}
+	return acct, nil
+}
+
+// lockAudited reloads a after a login write in tx and audits the lock when
+// that write took it.
+func (s *Store) lockAudited(ctx context.Context, tx *sql.Tx, a account, at time.Time) (store.Account, error) {
+	after, err := loadAccountByID(ctx, tx, a.id)
+	if err != nil {
+		return store.Account{}, err
+	}
+	if a.Account.Locked || !after.Account.Locked {
+		return after.Account, nil
+	}
+	var c changes
+	c.value(store.AuditLocked, false, true)
+	return after.Account, auditAt(ctx, tx, at.UTC(), store.LoginActor, store.ActionLock, a.Address, c,
+		fmt.Sprintf("%d consecutive failed logins", after.Account.FailedLogins))
+}
+
 // Unlock clears the lock and the failure count.
 func (s *Store) Unlock(ctx context.Context, address string, actor store.Actor) error {
 	return s.inTx(ctx, "unlock "+address, func(tx *sql.Tx) error {

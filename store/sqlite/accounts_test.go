@@ -54,7 +54,7 @@ func TestMigrateAccountsKeepsData(t *testing.T) {
 	s, err := Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
 	defer s.Close()
-	require.Equal(t, []int{1, 2}, versions(t, s))
+	require.Equal(t, []int{1, 2, 3}, versions(t, s))
 	u, err := s.User(ctx, "alice@example.com")
 	require.NoError(t, err)
 	require.Equal(t, store.Account{}, u.Account)

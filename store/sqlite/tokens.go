@@ -34,6 +34,15 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token, actor store.Acto
 		}
 	}
 	t.Created, t.LastUsed = timestamp(), time.Time{}
+	if t.Expires.Year() >= 2200 {
+		return store.Token{}, fmt.Errorf("sqlite create token %q: %w: the expiry %s is too far ahead; leave it out for a token that never expires",
+			t.Name, store.ErrInvalid, t.Expires.UTC().Format(time.RFC3339))
+	}
+	if !t.Expires.IsZero() && !t.Expires.After(t.Created) {
+		return store.Token{}, fmt.Errorf("sqlite create token %q: %w: the expiry %s is not in the future; give a later date or none",
+			t.Name, store.ErrInvalid, t.Expires.UTC().Format(time.RFC3339))
+	}
+	t.Expires = t.Expires.UTC()
 	if len(t.Scopes) == 0 {
 		t.Scopes = nil
 	}
@@ -53,8 +62,8 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token, actor store.Acto
 		if n > 0 {
 			return fmt.Errorf("%w: another token has the same hash; make a new random token", store.ErrConflict)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, hash, scopes, created) VALUES (?, ?, ?, ?)`,
-			t.Name, t.Hash, encodeList(t.Scopes), toNanos(t.Created))
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, hash, scopes, created, expires) VALUES (?, ?, ?, ?, ?)`,
+			t.Name, t.Hash, encodeList(t.Scopes), toNanos(t.Created), toNanos(t.Expires))
 		if err != nil {
 			return err
 		}
@@ -66,6 +75,9 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token, actor store.Acto
 			{Field: store.AuditScopes, After: listValue(t.Scopes)},
 			{Field: store.AuditToken, After: store.Redacted},
 		}
+		if !t.Expires.IsZero() {
+			c = append(c, store.FieldChange{Field: store.AuditExpires, After: t.Expires.Format(time.RFC3339)})
+		}
 		return auditAt(ctx, tx, t.Created, actor, store.ActionCreateToken, t.Name, c, "")
 	})
 	if err != nil {
@@ -74,40 +86,51 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token, actor store.Acto
 	return t, nil
 }
 
-// TokenByHash finds a token by its hash and records that it was used at at,
-// in one statement.
+// TokenByHash finds a token by its hash with one read, outside the write
+// lock: a flood of bad tokens never queues behind (or in front of) a sync's
+// writes. The use is written only when the recorded one is older than
+// store.TokenUseInterval, and never for an expired token.
 func (s *Store) TokenByHash(ctx context.Context, hash string, at time.Time) (store.Token, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	t, err := scanToken(s.db.QueryRowContext(ctx, `UPDATE tokens SET last_used = ? WHERE hash = ?
-		RETURNING id, name, hash, scopes, created, last_used`, toNanos(at), hash))
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT id, name, hash, scopes, created, last_used, expires
+		FROM tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, fmt.Errorf("sqlite token: no token has this hash: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Token{}, fmt.Errorf("sqlite token: %w", err)
 	}
+	if t.Expired(at) || at.Sub(t.LastUsed) < store.TokenUseInterval {
+		return t, nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	// The condition keeps concurrent first uses from writing twice.
+	if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ? AND last_used <= ?`,
+		toNanos(at), t.ID, toNanos(at.Add(-store.TokenUseInterval))); err != nil {
+		return store.Token{}, fmt.Errorf("sqlite token %q last use: %w", t.Name, err)
+	}
+	t.LastUsed = at.UTC()
 	return t, nil
 }
 
 func scanToken(sc scanner) (store.Token, error) {
 	var t store.Token
 	var scopes string
-	var created, lastUsed int64
-	if err := sc.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created, &lastUsed); err != nil {
+	var created, lastUsed, expires int64
+	if err := sc.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created, &lastUsed, &expires); err != nil {
 		return store.Token{}, err
 	}
 	var err error
 	if t.Scopes, err = decodeList(scopes); err != nil {
 		return store.Token{}, fmt.Errorf("token %q scopes: %w", t.Name, err)
 	}
-	t.Created, t.LastUsed = fromNanos(created), fromNanos(lastUsed)
+	t.Created, t.LastUsed, t.Expires = fromNanos(created), fromNanos(lastUsed), fromNanos(expires)
 	return t, nil
 }
 
 // Tokens lists the tokens by name, without their hashes.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, '', scopes, created, last_used FROM tokens ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, '', scopes, created, last_used, expires FROM tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite tokens: %w", err)
 	}

@@ -65,6 +65,8 @@ func testAccountsNotFound(t *testing.T, e *env) {
 			{"SetPassword", func() error { return e.s.SetPassword(e.ctx, nobody, pwHash("x"), true, adminActor) }},
 			{"LoginSucceeded", func() error { return e.s.LoginSucceeded(e.ctx, nobody, t0) }},
 			{"LoginFailed", func() error { _, err := e.s.LoginFailed(e.ctx, nobody, "wrong password", t0); return err }},
+			{"BeginLogin", func() error { _, err := e.s.BeginLogin(e.ctx, nobody, t0); return err }},
+			{"FinishLogin", func() error { _, err := e.s.FinishLogin(e.ctx, nobody, "", t0); return err }},
 			{"Unlock", func() error { return e.s.Unlock(e.ctx, nobody, adminActor) }},
 			{"Register", func() error { return e.s.Register(e.ctx, nobody, registration("x", false), adminActor) }},
 			{"Unregister", func() error { return e.s.Unregister(e.ctx, nobody, adminActor) }},
@@ -182,6 +184,84 @@ func testLockout(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.Equal(t, t0.Add(3*time.Hour), a.LastLogin.UTC())
 	require.Equal(t, t0.Add(3*time.Hour), e.account("alice@example.com").LastLogin)
+}
+
+// testLoginAttempts: an attempt is counted before its password is verified,
+// so of many parallel guesses exactly LockAfter are let through and the next
+// one locks; a correct password verified while the lock was taken does not
+// sign in.
+func testLoginAttempts(t *testing.T, e *env) {
+	e.applyOK(create("alice@example.com", "A-1", set(store.FieldAliases, []string{"al@example.com"})))
+	e.register("alice@example.com", registration("alice", false))
+	locks := func() int { return len(e.auditOf("alice@example.com", store.ActionLock)) }
+
+	// One at a time: each attempt is a failure until its outcome says otherwise.
+	for i := 1; i <= store.LockAfter; i++ {
+		a, err := e.s.BeginLogin(e.ctx, "AL@example.com", t0)
+		require.NoError(t, err)
+		require.False(t, a.Locked, "attempt %d may be verified", i)
+		require.Equal(t, i, a.FailedLogins, "attempt %d is counted first", i)
+		a, err = e.s.FinishLogin(e.ctx, "al@example.com", "wrong password", t0)
+		require.NoError(t, err)
+		require.Equal(t, i == store.LockAfter, a.Locked, "attempt %d", i)
+		require.Equal(t, "wrong password", a.LastLoginError)
+		require.Equal(t, normAccount(a), e.account("alice@example.com"))
+	}
+	require.Equal(t, 1, locks(), "the lock is audited once")
+	a, err := e.s.BeginLogin(e.ctx, "alice@example.com", t0)
+	require.NoError(t, err)
+	require.True(t, a.Locked, "a locked account is not verified")
+	require.Equal(t, store.ReasonLocked, a.LastLoginError, "the status check shows someone keeps trying")
+	require.Equal(t, store.LockAfter+1, a.FailedLogins)
+	require.Equal(t, 1, locks())
+
+	// A success reported after the lock changes nothing.
+	a, err = e.s.FinishLogin(e.ctx, "alice@example.com", "", t0.Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, a.Locked)
+	require.True(t, e.account("alice@example.com").LastLogin.IsZero(), "no login recorded")
+
+	// Many guesses at once: exactly LockAfter are let through, whatever the
+	// interleaving; a success among them after the lock does not sign in.
+	for round := range 3 {
+		require.NoError(t, e.s.Unlock(e.ctx, "alice@example.com", adminActor))
+		const n = 16
+		results := make([]store.Account, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { results[i], errs[i] = e.s.BeginLogin(e.ctx, "alice@example.com", t0) })
+		}
+		wg.Wait()
+		through := 0
+		for i := range n {
+			require.NoError(t, errs[i])
+			if !results[i].Locked {
+				through++
+			}
+		}
+		require.Equal(t, store.LockAfter, through, "round %d: attempts verified", round)
+		a := e.account("alice@example.com")
+		require.True(t, a.Locked, "round %d", round)
+		require.Equal(t, n, a.FailedLogins, "round %d: every attempt counts", round)
+		require.Equal(t, 2+round, locks(), "round %d: one lock audited", round)
+		a, err = e.s.FinishLogin(e.ctx, "alice@example.com", "", t0)
+		require.NoError(t, err)
+		require.True(t, a.Locked, "round %d: the right password after the lock", round)
+	}
+
+	// A success reported before any lock resets the count.
+	require.NoError(t, e.s.Unlock(e.ctx, "alice@example.com", adminActor))
+	_, err = e.s.BeginLogin(e.ctx, "alice@example.com", t0)
+	require.NoError(t, err)
+	at := t0.Add(time.Hour)
+	a, err = e.s.FinishLogin(e.ctx, "al@example.com", "", at)
+	require.NoError(t, err)
+	require.False(t, a.Locked)
+	require.Zero(t, a.FailedLogins)
+	require.Empty(t, a.LastLoginError)
+	require.Equal(t, at, a.LastLogin.UTC())
+	require.Equal(t, at, e.account("alice@example.com").LastSeen)
 }
 
 // testLoginFailedConcurrent: every failure counts, however many arrive at once,

@@ -73,6 +73,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SetPassword", testSetPassword},
 		{"Lockout", testLockout},
 		{"LoginFailedConcurrent", testLoginFailedConcurrent},
+		{"LoginAttempts", testLoginAttempts},
 		{"RegisterUnregister", testRegisterUnregister},
 		{"DefaultLead", testDefaultLead},
 		{"Invitations", testInvitations},
@@ -82,6 +83,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddRole", testAddRole},
 		{"SetRoles", testSetRoles},
 		{"Tokens", testTokens},
+		{"TokenExpiryAndUse", testTokenExpiryAndUse},
+		{"Import", testImport},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

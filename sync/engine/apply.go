@@ -12,11 +12,14 @@ import (
 )
 
 // applied is what apply learned: anchors whose changes failed, and anchors whose
-// changes went in trimmed (a group whose member could not be created). Neither gets
-// its snapshot entry committed, so the next run plans them again.
+// changes went in trimmed (a group whose member could not be created), each with
+// why. Neither gets its snapshot entry committed, and both go to the retry set,
+// so a later run plans them again. destructive counts the applied destructive
+// operations for the brakes' window.
 type applied struct {
-	failed     map[string]bool
-	incomplete map[string]bool
+	failed      map[string]string
+	incomplete  map[string]string
+	destructive map[plan.WindowKey]int
 }
 
 // apply executes ops in batches, never mixing users and groups in one batch, so a
@@ -24,7 +27,7 @@ type applied struct {
 // written. An error means the store refused the request as a whole (stale fence,
 // unreachable).
 func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
-	res := applied{failed: map[string]bool{}, incomplete: map[string]bool{}}
+	res := applied{failed: map[string]string{}, incomplete: map[string]string{}, destructive: map[plan.WindowKey]int{}}
 	failedCreates := map[string]bool{}
 	batch := max(r.job.Policy.BatchSize, 1)
 	actor := r.actor()
@@ -48,6 +51,7 @@ func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
 		}
 		for i, out := range outs {
 			r.outcome(chunk[i], out, res.failed)
+			res.countDestructive(chunk[i], out)
 			if out.Err != nil && chunk[i].Action == store.ActionCreate {
 				failedCreates[chunk[i].Address] = true
 			}
@@ -61,7 +65,7 @@ func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
 // withoutFailedMembers drops from a group change the members whose creation failed
 // in this run: the rest of the group is still written, and the group is marked
 // incomplete so the next run adds them once they exist.
-func (r *run) withoutFailedMembers(op plan.Op, failedCreates, incomplete map[string]bool) store.Change {
+func (r *run) withoutFailedMembers(op plan.Op, failedCreates map[string]bool, incomplete map[string]string) store.Change {
 	ch := op.Change
 	if ch.Kind != store.KindGroup || len(failedCreates) == 0 {
 		return ch
@@ -85,7 +89,7 @@ func (r *run) withoutFailedMembers(op plan.Op, failedCreates, incomplete map[str
 		}
 		ch.Changes = append([]store.FieldChange(nil), ch.Changes...)
 		ch.Changes[i].After = kept
-		incomplete[op.Anchor] = true
+		incomplete[op.Anchor] = fmt.Sprintf("%d member(s) left out because creating them failed (first: %s)", len(dropped), dropped[0])
 		r.rep.Warnings = append(r.rep.Warnings, plan.Quarantine{Record: ch.Address, Field: store.FieldMembers,
 			Reason: fmt.Sprintf("%d member(s) left out because creating them failed in this run (first: %s)", len(dropped), dropped[0]),
 			Fix:    "fix the members' errors; the next run adds them"})
@@ -93,12 +97,12 @@ func (r *run) withoutFailedMembers(op plan.Op, failedCreates, incomplete map[str
 	return ch
 }
 
-func (r *run) outcome(op plan.Op, out store.Outcome, failed map[string]bool) {
+func (r *run) outcome(op plan.Op, out store.Outcome, failed map[string]string) {
 	o := Operation{Change: op.Change, Outcome: "unchanged"}
 	switch {
 	case out.Err != nil:
 		o.Outcome, o.Error = "failed", out.Err.Error()
-		failed[op.Anchor] = true
+		failed[op.Anchor] = out.Err.Error()
 		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("%s %s: %v", op.Action, op.Address, out.Err))
 		r.log.Warn("change failed", zap.String("action", string(op.Action)), zap.String("address", op.Address),
 			zap.Strings("fields", fieldNames(op.Changes)), zap.Error(out.Err))
@@ -119,9 +123,11 @@ func fieldNames(changes []store.FieldChange) []string {
 }
 
 // commit writes the snapshot entries of everything that is now true in the store.
-// An anchor with a failed or held op keeps its old entry, so the next run plans
-// it again. The cursor moves only when every op applied.
-func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursorUpdate) error {
+// An anchor with a failed or held op keeps its old entry, so a later run plans
+// it again; a failed one also goes to the retry set, in the same commit as the
+// cursor, so the cursor may move past it. The ledger of the brakes' window
+// gets the run's applied destructive operations.
+func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursorUpdate, healthy bool) error {
 	held := map[string]bool{}
 	for _, op := range p.Held {
 		held[op.Anchor] = true
@@ -131,19 +137,25 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursor
 		c.Upserts[a] = e
 	}
 	for _, op := range p.Ops {
-		if op.Entry != nil && !done.failed[op.Anchor] && !done.incomplete[op.Anchor] && !held[op.Anchor] {
+		_, failed := done.failed[op.Anchor]
+		_, incomplete := done.incomplete[op.Anchor]
+		if op.Entry != nil && !failed && !incomplete && !held[op.Anchor] {
 			c.Upserts[op.Anchor] = *op.Entry
 		}
 	}
+	keyed := r.retryCommit(&c, p, done, held, healthy)
+	r.ledgerCommit(&c, done)
 	// An incremental source does not send a change twice: the cursor must not move
-	// past anything that failed or waits for approval.
-	if len(done.failed) == 0 && len(done.incomplete) == 0 && len(p.Held) == 0 {
+	// past anything that waits for approval, nor past a failure the retry set
+	// could not keep.
+	if keyed && len(p.Held) == 0 {
 		c.Cursor, c.ClearCursor = cur.next, cur.clear
 	}
 	r.progress("commit", 0, len(p.Ops), len(p.Ops))
 	if err := r.e.state.Commit(ctx, r.lease, c); err != nil {
 		return fmt.Errorf("commit state (the store is updated; the next run re-checks these objects): %w", err)
 	}
+	r.reportRetries(&c)
 	return nil
 }
 

@@ -41,6 +41,16 @@ type Policy struct {
 	MinSourcePercent      float64
 	MissingRuns           int
 	SoftMatch             bool
+	// RetryMaxAttempts is how many times a failed operation is tried before it
+	// is only reported (0: 10); RetryBackoff the wait after its first failure,
+	// doubled after each further one up to RetryBackoffMax (0: 6 hours).
+	// RetryBackoff 0 retries on every run.
+	RetryMaxAttempts int
+	RetryBackoff     time.Duration
+	RetryBackoffMax  time.Duration
+	// DestructiveWindow adds the destructive operations applied within this
+	// long before a run to the run's own against the brakes (0: off).
+	DestructiveWindow time.Duration
 }
 
 // Job is one connector ready to run.
@@ -85,6 +95,8 @@ type Engine struct {
 	owner   string
 	lockTTL time.Duration
 	protect atomic.Pointer[Protection]
+	now     func() time.Time              // the clock of retry backoff and the brakes' window
+	holdAge atomic.Pointer[time.Duration] // see SetHoldMaxAge
 }
 
 // New returns an Engine. domains are the configured internal domains; they count
@@ -93,7 +105,7 @@ type Engine struct {
 func New(st store.Store, sb state.Backend, domains []string, log *zap.Logger) *Engine {
 	host, _ := os.Hostname()
 	return &Engine{store: st, state: sb, log: log.Named("engine"), domains: domains,
-		owner: fmt.Sprintf("%s:%d", host, os.Getpid()), lockTTL: 2 * time.Minute}
+		owner: fmt.Sprintf("%s:%d", host, os.Getpid()), lockTTL: 2 * time.Minute, now: time.Now}
 }
 
 // SetRunLease sets how long a run's lock lasts between renewals (default 2
@@ -115,14 +127,18 @@ type Report struct {
 	Counts     plan.Counts `json:"counts"`
 	Operations []Operation `json:"operations"`
 	Held       []Operation `json:"held,omitempty"`
-	// Protected are disables and deletes of protected accounts: planned, never applied.
+	// Protected are disables and deletes of protected accounts, held for
+	// approval (also listed in Held), with why the account is protected.
 	Protected   []Operation       `json:"protected,omitempty"`
 	HoldReason  string            `json:"hold_reason,omitempty"`
 	Quarantined []plan.Quarantine `json:"quarantined"`
 	Warnings    []plan.Quarantine `json:"warnings,omitempty"`
 	Errors      []string          `json:"errors"`
-	Started     time.Time         `json:"started"`
-	Finished    time.Time         `json:"finished"`
+	// Retries is the connector's retry set after the run: failed operations
+	// that later runs plan again, or that were given up.
+	Retries  []Retry   `json:"retries,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
 }
 
 // Operation is a planned change and what became of it.
@@ -191,6 +207,8 @@ type run struct {
 	rep   *Report
 	log   *zap.Logger
 	lease state.Lease
+	snap  state.Snapshot // as loaded at the start
+	retry retrySet
 }
 
 func (r *run) progress(stage string, read, applied, total int) {
@@ -237,6 +255,11 @@ func (r *run) execute(ctx context.Context) {
 			return
 		}
 	}
+	r.snap = snap
+	if err := r.loadRetries(ctx); err != nil {
+		r.rep.fail(err)
+		return
+	}
 	internal, err := r.e.internalDomains(ctx)
 	if err != nil {
 		r.rep.fail(err)
@@ -250,9 +273,14 @@ func (r *run) execute(ctx context.Context) {
 	if !ok {
 		return
 	}
+	window, windowName, err := r.window(ctx)
+	if err != nil {
+		r.rep.fail(err)
+		return
+	}
 	healthy, note := b.Finish(r.rep.Full, r.job.Policy.MinSourcePercent, plan.Brakes{
 		MaxDestructive: r.job.Policy.MaxDestructive, MaxDestructivePercent: r.job.Policy.MaxDestructivePercent,
-		PercentFloor: r.job.Policy.MaxDestructiveFloor})
+		PercentFloor: r.job.Policy.MaxDestructiveFloor, Window: window, WindowName: windowName})
 	p := &b.Plan
 	oldHolds, err := r.keepHeld(ctx, p)
 	if err != nil {
@@ -276,6 +304,7 @@ func (r *run) execute(ctx context.Context) {
 	}
 	if r.opts.DryRun {
 		r.rep.Status = StatusDryRun
+		r.reportRetries(nil)
 		for _, op := range p.Ops {
 			r.rep.Operations = append(r.rep.Operations, Operation{Change: op.Change, Outcome: "planned"})
 		}
@@ -290,7 +319,7 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
-	if err := r.commit(ctx, p, done, commit); err != nil {
+	if err := r.commit(ctx, p, done, commit, healthy); err != nil {
 		r.rep.fail(err)
 		return
 	}
@@ -397,7 +426,9 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 	batch := max(r.job.Policy.BatchSize, 1)
 	var b *plan.Builder
 	emit := func(rec connectors.Record) error {
+		unchanged, quarantined := b.Plan.Unchanged, len(b.Plan.Quarantined)
 		b.Add(rec)
+		r.retry.note(rec, b.Plan.Unchanged == unchanged && len(b.Plan.Quarantined) == quarantined)
 		if b.Read()%batch == 0 {
 			r.progress("read", b.Read(), 0, 0)
 		}
@@ -431,6 +462,10 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 		}
 	default:
 		err = r.job.Source.Read(ctx, emit)
+	}
+	if err == nil {
+		// After the read, so that a newer version the source sent wins.
+		err = r.feedRetries(emit)
 	}
 	if err == nil {
 		err = b.Flush(lookup, batch, true)

@@ -280,23 +280,22 @@ func TestCrashBeforeCommitIsRepairedByTheNextRun(t *testing.T) {
 func TestConflictMakesThePartialRunRetryOnlyThatObject(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	// A manual user already owns u02's alias.
-	_, err := e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "admin"}, Changes: []store.Change{{
-		Action: store.ActionCreate, Kind: store.KindUser, Address: "alias@example.com", Origin: store.OriginManual,
-		Changes: []store.FieldChange{{Field: store.FieldEnabled, After: true}}}}})
-	require.NoError(t, err)
+	// u02's domain is configured but not registered in the store, which
+	// refuses its create. (An alias another object owns no longer fails a
+	// write: the plan withholds it.)
+	e.eng = engine.New(e.store, e.state, []string{"elsewhere.example"}, zap.NewNop())
 	recs := users(4)
-	recs[2].Aliases = []string{"alias@example.com"}
+	recs[2].Mail = "u02@elsewhere.example"
 	rep := e.run(t, &incSource{&source{records: recs}}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusPartial, rep.Status)
 	require.Len(t, rep.Errors, 1)
-	require.Contains(t, rep.Errors[0], "alias@example.com is already the primary address")
+	require.Contains(t, rep.Errors[0], "domain elsewhere.example is not an internal domain")
 	snap, err := e.state.Snapshot(ctx, "dir")
 	require.NoError(t, err)
 	require.Len(t, snap, 3, "the failed object is not committed, so the next run retries it")
 	cursor, err := e.state.Cursor(ctx, "dir")
 	require.NoError(t, err)
-	require.Nil(t, cursor, "the cursor does not move past a failed change")
+	require.Equal(t, "c1", string(cursor), "the cursor moves past a failed change: the retry set keeps it")
 }
 
 func TestIncrementalRunsAndExpiredCursor(t *testing.T) {
@@ -425,12 +424,12 @@ func TestSmallReadHoldsEvenExplicitDisables(t *testing.T) {
 func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	// A manual user holds the alias u01 wants, so creating u01 fails.
-	_, err := e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "admin"}, Changes: []store.Change{{
-		Action: store.ActionCreate, Kind: store.KindUser, Address: "taken@example.com", Origin: store.OriginManual}}})
-	require.NoError(t, err)
+	// elsewhere.example is configured but not yet registered in the store, so
+	// the plan creates u01 in it and the store refuses that create. (An alias
+	// another object holds no longer fails a create: the plan withholds it.)
+	e.eng = engine.New(e.store, e.state, []string{"elsewhere.example"}, zap.NewNop())
 	recs := users(3)
-	recs[1].Aliases = []string{"taken@example.com"}
+	recs[1].Mail = "u01@elsewhere.example"
 	group := connectors.Record{Kind: connectors.KindGroup, Ref: "cn=team", Anchor: "g1", Mail: "team@example.com",
 		Members: []string{"uid=u00", "uid=u01", "uid=u02"}}
 	rep := e.run(t, &source{records: append(recs, group)}, policy(), engine.Options{})
@@ -441,15 +440,13 @@ func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
 	require.Equal(t, []string{"u00@example.com", "u02@example.com"}, team.Members)
 	require.NotEmpty(t, rep.Warnings)
 
-	// The clash is resolved: the next run creates u01 and completes the group.
-	_, err = e.store.Apply(ctx, store.ApplyRequest{Actor: store.Actor{Kind: "admin"}, Changes: []store.Change{{
-		Action: store.ActionDelete, Address: "taken@example.com"}}})
-	require.NoError(t, err)
+	// The domain is registered: the next run creates u01 and completes the group.
+	require.NoError(t, e.store.AddDomain(ctx, "elsewhere.example", store.Actor{Kind: "admin"}))
 	again := e.run(t, &source{records: append(recs, group)}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusOK, again.Status, again.Errors)
 	team, err = e.store.User(ctx, "team@example.com")
 	require.NoError(t, err)
-	require.Equal(t, []string{"u00@example.com", "u01@example.com", "u02@example.com"}, team.Members)
+	require.Equal(t, []string{"u00@example.com", "u01@elsewhere.example", "u02@example.com"}, team.Members)
 }
 
 func TestLostStateFileDoesNotLockTheStoreOut(t *testing.T) {

@@ -284,7 +284,7 @@ func (e *Engine) explainPlan(ctx context.Context, x *Explanation, job Job, pol p
 			}
 		}
 		if (op.Action == store.ActionDisable || op.Action == store.ActionDelete) && x.Join.User != nil && x.Join.User.Protected != "" {
-			po.Note = "not applied: " + x.Join.User.Protected
+			po.Note = "held for an admin's approval (protected account): " + x.Join.User.Protected
 		}
 		x.Plan.Operations = append(x.Plan.Operations, po)
 	}

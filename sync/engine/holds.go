@@ -34,6 +34,10 @@ const decidedKeep = 7 * 24 * time.Hour
 var (
 	ErrHoldNotFound = errors.New("no such held operation")
 	ErrHoldDecided  = errors.New("held operation already decided")
+	// ErrHoldExpired: at the decision, the operation was no longer what the
+	// source and the store call for, or it waited longer than holds.max_age;
+	// it expired instead of applying.
+	ErrHoldExpired = errors.New("held operation expired")
 )
 
 // HeldOp is one destructive operation a run kept back for an admin. Its ID is
@@ -52,6 +56,11 @@ type HeldOp struct {
 	Decided time.Time    `json:"decided,omitzero"`
 	By      string       `json:"by,omitempty"` // who decided, or the run that expired it
 	Error   string       `json:"error,omitempty"`
+	// Tracked: the runs that held it cleared its snapshot entry's fingerprint
+	// (see trackHeld), so an approval can tell that a later run read the
+	// object again. Holds written before that are not re-checked against the
+	// snapshot.
+	Tracked bool `json:"tracked,omitempty"`
 }
 
 // holdID names an operation independently of the run that planned it.
@@ -116,7 +125,7 @@ func mergeHeld(old []HeldOp, connector, runID, reason string, held []plan.Op, fu
 			why = reason
 		}
 		h := HeldOp{ID: id, Connector: connector, RunID: runID, Reason: why, Created: now, Change: op.Change,
-			Entry: op.Entry, Status: HoldPending}
+			Entry: op.Entry, Status: HoldPending, Tracked: trackable(op)}
 		if p, ok := prev[id]; ok && (p.Status == HoldPending || p.Status == HoldRejected) {
 			h.Created, h.Status, h.Decided, h.By = p.Created, p.Status, p.Decided, p.By
 		}
@@ -145,6 +154,16 @@ func (r *run) keepHeld(ctx context.Context, p *plan.Plan) ([]HeldOp, error) {
 	old, err := loadHeld(ctx, r.e.state, r.job.Name)
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range r.e.expireAged(old, "run "+r.rep.RunID, time.Now().UTC()) {
+		// An expired hold binds nothing: if the source still asks for the
+		// operation, this run planned it afresh, and the brakes and the
+		// protection decide again whether it waits.
+		r.log.Warn("held operation expired", zap.String("hold", h.ID), zap.String("action", string(h.Change.Action)),
+			zap.String("address", h.Change.Address), zap.String("why", h.Error))
+		p.Warnings = append(p.Warnings, plan.Quarantine{Record: h.Change.Address, Field: "hold",
+			Reason: fmt.Sprintf("held %s %s expired: %s", h.ID, h.Change.Action, h.Error),
+			Fix:    "nothing to do: if the source still asks for it, it was planned afresh (and held again if the brakes or protection say so)"})
 	}
 	waiting := map[string]HeldOp{}
 	for _, h := range old {
@@ -177,6 +196,7 @@ func (r *run) keepHeld(ctx context.Context, p *plan.Plan) ([]HeldOp, error) {
 // hold records the run's held operations (see mergeHeld). Losing them would
 // lose the operations, so failing to store them fails the run before the commit.
 func (r *run) hold(ctx context.Context, p *plan.Plan, old []HeldOp) error {
+	trackHeld(p)
 	ops := mergeHeld(old, r.job.Name, r.rep.RunID, p.HoldReason, p.Held, r.rep.Full, time.Now().UTC())
 	if err := saveHeld(ctx, r.e.state, r.job.Name, r.rep.RunID, p.HoldReason, ops); err != nil {
 		return fmt.Errorf("record held operations: %w", err)
@@ -203,6 +223,9 @@ func (e *Engine) Held(ctx context.Context, connector, status string) ([]HeldOp, 
 	if err != nil {
 		return nil, err
 	}
+	// Pending holds past holds.max_age are shown as the next run or decision
+	// will record them.
+	e.expireAged(ops, "holds.max_age", time.Now().UTC())
 	out := ops[:0]
 	for _, h := range ops {
 		if status == "" || h.Status == status {
@@ -280,6 +303,12 @@ func (e *Engine) decideOne(ctx context.Context, connector string, ids []string, 
 		return nil, err
 	}
 	now := time.Now().UTC()
+	aged := map[string]bool{}
+	for _, h := range e.expireAged(ops, d.By, now) {
+		aged[h.ID] = true
+		e.log.Info("held change expired", zap.String("connector", connector), zap.String("hold", h.ID),
+			zap.String("action", string(h.Change.Action)), zap.String("address", h.Change.Address), zap.String("why", h.Error))
+	}
 	var results []DecisionResult
 	var apply []int
 	for i := range ops {
@@ -287,9 +316,16 @@ func (e *Engine) decideOne(ctx context.Context, connector string, ids []string, 
 		if !slices.Contains(ids, h.ID) {
 			continue
 		}
+		if aged[h.ID] {
+			results = append(results, DecisionResult{ID: h.ID, Status: h.Status, Err: expiredErr(*h)})
+			continue
+		}
 		if h.Status != HoldPending {
 			err := fmt.Errorf("%s (%s %s): %w: %s by %s at %s", h.ID, h.Change.Action, h.Change.Address, ErrHoldDecided,
 				h.Status, h.By, h.Decided.Format(time.RFC3339))
+			if h.Status == HoldExpired && h.Error != "" {
+				err = fmt.Errorf("%w: %s", err, h.Error)
+			}
 			results = append(results, DecisionResult{ID: h.ID, Status: h.Status, Err: err})
 			continue
 		}
@@ -301,6 +337,14 @@ func (e *Engine) decideOne(ctx context.Context, connector string, ids []string, 
 			continue
 		}
 		apply = append(apply, i)
+	}
+	if len(apply) > 0 {
+		var expired []DecisionResult
+		apply, expired, err = e.recheck(ctx, lease, ops, apply, d.By, now)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, expired...)
 	}
 	if len(apply) > 0 {
 		rs, err := e.applyHeld(ctx, lease, ops, apply, d.By, now)

@@ -13,9 +13,10 @@ import (
 	"github.com/dirsync/dirsync/sync/plan"
 )
 
-// Protection names the accounts sync never disables or deletes (config
-// `protected:`): addresses, and role-name glob patterns (path.Match syntax).
-// Objects flagged protected in the store are protected as well.
+// Protection names the accounts sync never disables or deletes without an
+// admin's approval (config `protected:`): addresses, and role-name glob
+// patterns (path.Match syntax). Objects flagged protected in the store are
+// protected as well.
 type Protection struct {
 	Addresses []string
 	Roles     []string
@@ -41,7 +42,8 @@ func (e *Engine) protection() *Protection {
 	return &Protection{}
 }
 
-// protectedBecause says why u may not be disabled or deleted by sync ("" if it may).
+// protectedBecause says why u may not be disabled or deleted by sync without
+// approval ("" if it may).
 func (pr *Protection) protectedBecause(u store.User) string {
 	switch {
 	case u.Protected:
@@ -59,14 +61,16 @@ func (pr *Protection) protectedBecause(u store.User) string {
 	return ""
 }
 
-// protect takes the disables and deletes of protected accounts out of the
-// plan (applied or held alike) and reports them with outcome "protected":
-// sync never takes a protected account's access away, an admin does.
+// protect holds for approval the disables and deletes of protected accounts,
+// whether or not the brakes held them: sync never takes a protected account's
+// access away on its own, and never drops the source's word either (an
+// administrator disabled in the directory must lose access once someone
+// confirms it). They are reported in Protected as well as in Held.
 func (r *run) protect(ctx context.Context, p *plan.Plan) error {
 	var anchors, addresses []string
 	for _, ops := range [][]plan.Op{p.Ops, p.Held} {
 		for _, op := range ops {
-			if op.Action == store.ActionDisable || op.Action == store.ActionDelete {
+			if removesAccess(op) {
 				anchors = append(anchors, op.Anchor)
 				addresses = append(addresses, op.Address)
 			}
@@ -77,7 +81,7 @@ func (r *run) protect(ctx context.Context, p *plan.Plan) error {
 	}
 	users, err := r.e.store.Lookup(ctx, r.job.Name, anchors, addresses)
 	if err != nil {
-		return fmt.Errorf("look up the accounts to disable, to spare protected ones: %w", err)
+		return fmt.Errorf("look up the accounts to disable, to hold protected ones: %w", err)
 	}
 	pr := r.e.protection()
 	why := map[string]string{} // by anchor, and by address for objects without one
@@ -92,25 +96,58 @@ func (r *run) protect(ctx context.Context, p *plan.Plan) error {
 	if len(why) == 0 {
 		return nil
 	}
-	spare := func(ops []plan.Op) []plan.Op {
-		keep := ops[:0]
-		for _, op := range ops {
-			reason, ok := why[op.Anchor]
-			if !ok {
-				reason, ok = why["@"+op.Address]
-			}
-			if !ok || (op.Action != store.ActionDisable && op.Action != store.ActionDelete) {
-				keep = append(keep, op)
-				continue
-			}
-			r.rep.Protected = append(r.rep.Protected, Operation{Change: op.Change, Outcome: "protected",
-				Error: reason + ": not " + string(op.Action) + "d by sync; do it by hand if it is meant"})
-			r.log.Warn("protected account spared", zap.String("address", op.Address), zap.String("action", string(op.Action)),
-				zap.String("why", op.Reason), zap.String("protected", reason))
+	protectedBecause := func(op plan.Op) (string, bool) {
+		if !removesAccess(op) {
+			return "", false
 		}
-		return keep
+		reason, ok := why[op.Anchor]
+		if !ok {
+			reason, ok = why["@"+op.Address]
+		}
+		return reason, ok
 	}
-	p.Ops = spare(p.Ops)
-	p.Held = spare(p.Held)
+	report := func(op plan.Op, reason string) {
+		r.rep.Protected = append(r.rep.Protected, Operation{Change: op.Change, Outcome: "held", Error: reason})
+		r.log.Warn("protected account held for approval", zap.String("address", op.Address),
+			zap.String("action", string(op.Action)), zap.String("why", op.Reason), zap.String("protected", reason))
+	}
+	for i, op := range p.Held {
+		if reason, ok := protectedBecause(op); ok {
+			// The protection outlasts whatever else held it (the brakes): it is
+			// the reason an admin is asked.
+			p.Held[i].HeldFor = protectedHold(op, reason)
+			report(op, reason)
+		}
+	}
+	keep := p.Ops[:0]
+	for _, op := range p.Ops {
+		reason, ok := protectedBecause(op)
+		if !ok {
+			keep = append(keep, op)
+			continue
+		}
+		op.HeldFor = protectedHold(op, reason)
+		p.Held = append(p.Held, op)
+		report(op, reason)
+	}
+	p.Ops = keep
+	if n := len(r.rep.Protected); n > 0 {
+		why := fmt.Sprintf("%d disable(s) or delete(s) of protected accounts wait for an admin's approval (protected:)", n)
+		if p.HoldReason == "" {
+			p.HoldReason = why
+		} else {
+			p.HoldReason += "; " + why
+		}
+	}
 	return nil
+}
+
+// removesAccess reports whether op is one protect holds.
+func removesAccess(op plan.Op) bool {
+	return op.Action == store.ActionDisable || op.Action == store.ActionDelete
+}
+
+// protectedHold is the held_for reason of a protected account's operation.
+func protectedHold(op plan.Op, reason string) string {
+	return fmt.Sprintf("protected account: %s; sync does not %s it unless an admin approves", reason, op.Action)
 }

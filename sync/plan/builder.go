@@ -22,7 +22,7 @@ type Builder struct {
 
 	seen     map[string]bool   // anchors read this run, quarantined ones included
 	refAddr  map[string]string // user ref → address, this run
-	addrRef  map[string]string // address → ref, to catch duplicates within the run
+	claims   runClaims         // primary addresses (to catch duplicates) and new aliases of this run
 	snapRefs map[string]string // ref → address from the snapshot, built on first need
 	pending  []Record
 	groups   []Record
@@ -34,8 +34,8 @@ type Builder struct {
 
 // NewBuilder starts a run's plan against the previous snapshot.
 func NewBuilder(p Policy, snap state.Snapshot, internal Domains) *Builder {
-	return &Builder{policy: p, snap: snap, internal: internal,
-		seen: map[string]bool{}, refAddr: map[string]string{}, addrRef: map[string]string{}}
+	return &Builder{policy: p, snap: snap, internal: internal, seen: map[string]bool{}, refAddr: map[string]string{},
+		claims: runClaims{primary: map[string]string{}, alias: map[string]aliasGrant{}}}
 }
 
 // Read is the number of records the source returned (quarantined ones included).
@@ -43,6 +43,10 @@ func (b *Builder) Read() int { return b.read }
 
 // Add takes one source record. Changed or new users join the pending batch; groups
 // wait for EndUsers, because their members may not have been read yet.
+//
+// A quarantined record of a known object is not applied, with one exception: a
+// source that says the object is disabled is obeyed (under the brakes), since
+// an invalid record must not keep someone's access alive.
 func (b *Builder) Add(rec connectors.Record) {
 	b.read++
 	if rec.Anchor != "" {
@@ -58,17 +62,22 @@ func (b *Builder) Add(rec connectors.Record) {
 	if !ok {
 		// For a record that cannot be synchronised, Normalize's notes say why.
 		b.Plan.Quarantined = append(b.Plan.Quarantined, notes...)
+		b.disableQuarantined(rec)
 		return
 	}
 	b.Plan.Warnings = append(b.Plan.Warnings, notes...)
 	if !r.Deleted {
-		if other, dup := b.addrRef[r.Address]; dup {
+		if other, dup := b.claims.primary[r.Address]; dup {
 			b.Plan.Quarantined = append(b.Plan.Quarantined, Quarantine{Record: r.Ref, Field: "mail",
 				Reason: fmt.Sprintf("address %s is also the address of %s in this source", r.Address, other),
 				Fix:    "give each object its own address in the source"})
+			b.disableQuarantined(rec)
 			return
 		}
-		b.addrRef[r.Address] = r.Ref
+		b.claims.primary[r.Address] = r.Ref
+		if g, given := b.claims.alias[r.Address]; given && g.anchor != r.Anchor {
+			b.revokeAlias(r.Address, g, r.Ref)
+		}
 	}
 	if r.Kind == store.KindGroup && !r.Deleted {
 		b.groups = append(b.groups, r)
@@ -78,6 +87,17 @@ func (b *Builder) Add(rec connectors.Record) {
 		b.refAddr[r.Ref] = r.Address
 	}
 	b.queue(r)
+}
+
+// disableQuarantined queues the disable of a known, enabled object whose
+// quarantined record says it is disabled; the join finds out whether the store
+// still has it enabled.
+func (b *Builder) disableQuarantined(rec connectors.Record) {
+	e, known := b.snap[rec.Anchor]
+	if !rec.Disabled || rec.Deleted || rec.Anchor == "" || !known || e.Gone || !b.policy.Owned.Has(store.FieldEnabled) {
+		return
+	}
+	b.pending = append(b.pending, Record{Kind: e.Kind, Ref: rec.Ref, Anchor: rec.Anchor, Address: e.Address, disableOnly: true})
 }
 
 func (b *Builder) queue(r Record) {
@@ -90,7 +110,8 @@ func (b *Builder) queue(r Record) {
 }
 
 // Lookup answers a join: the store objects whose anchor (for this connector) or
-// address (primary or alias) is among the keys.
+// address (primary or alias) is among the keys. The keys hold the records'
+// aliases too, so the plan sees who owns them.
 type Lookup func(anchors, addresses []string) ([]store.User, error)
 
 // Flush joins and diffs pending records in batches of batch; with force it also
@@ -105,12 +126,15 @@ func (b *Builder) Flush(lookup Lookup, batch int, force bool) error {
 			if r.Address != "" {
 				addresses = append(addresses, r.Address)
 			}
+			addresses = append(addresses, r.Aliases...)
 		}
 		users, err := lookup(anchors, addresses)
 		if err != nil {
 			return fmt.Errorf("join: %w", err)
 		}
-		b.Plan.Add(Diff(b.policy, b.snap, chunk, users))
+		res := diff(b.policy, b.snap, chunk, users, &b.claims)
+		b.Plan.Warnings = append(b.Plan.Warnings, res.Warnings...)
+		b.Plan.Add(res)
 		b.pending = b.pending[n:]
 	}
 	if len(b.pending) == 0 {
@@ -152,17 +176,24 @@ func (b *Builder) resolve(ref string) (string, bool) {
 }
 
 // Healthy applies the source-health gate to a full read: an empty read, or one
-// below minPercent of the cached count, must not disable anyone.
+// below minPercent of the cached count, must not disable anyone. It counts
+// distinct anchors, not records: a read with gaps and repeats (a paging bug
+// serving some pages twice) must not pass for a complete one.
 func (b *Builder) Healthy(minPercent float64) (bool, string) {
 	cached := b.cached()
 	if cached == 0 {
 		return true, ""
 	}
-	if b.read == 0 {
+	distinct := len(b.seen)
+	if distinct == 0 {
 		return false, fmt.Sprintf("the source returned no objects but %d were synchronised before: refusing to disable anyone (check the source, its scope and the sync account's permissions)", cached)
 	}
-	if pct := float64(b.read) * 100 / float64(cached); pct < minPercent {
-		return false, fmt.Sprintf("the source returned %d objects, %.1f%% of the %d synchronised before, below sync.min_source_percent (%g%%): refusing to disable anyone", b.read, pct, cached, minPercent)
+	if pct := float64(distinct) * 100 / float64(cached); pct < minPercent {
+		objects := fmt.Sprintf("%d objects", distinct)
+		if distinct != b.read {
+			objects = fmt.Sprintf("%d distinct objects in %d records", distinct, b.read)
+		}
+		return false, fmt.Sprintf("the source returned %s, %.1f%% of the %d synchronised before, below sync.min_source_percent (%g%%): refusing to disable anyone", objects, pct, cached, minPercent)
 	}
 	return true, ""
 }

@@ -36,6 +36,9 @@ type Result struct {
 	// that needed no change, missing counters).
 	Entries     map[string]state.Entry
 	Quarantined []Quarantine
+	// Warnings are values left out of records that were otherwise planned
+	// (an alias another object owns).
+	Warnings []Quarantine
 	// Unchanged counts records that differed from the snapshot but were found
 	// to agree with the store (nothing to write).
 	Unchanged int
@@ -52,8 +55,15 @@ func (r *Result) entry(anchor string, e state.Entry) {
 }
 
 // Diff plans the changes for a batch of normalised records that differ from the
-// snapshot, given the store objects the join found for them (by anchor or address).
+// snapshot, given the store objects the join found for them (by anchor, or by
+// their primary or alias addresses).
 func Diff(p Policy, snap state.Snapshot, records []Record, users []store.User) Result {
+	return diff(p, snap, records, users, nil)
+}
+
+// diff is Diff within a run: run holds the addresses the run's earlier records
+// claimed, so two records never get one alias (nil: the batch is the run).
+func diff(p Policy, snap state.Snapshot, records []Record, users []store.User, run *runClaims) Result {
 	byAnchor := map[string]*store.User{}
 	byAddr := map[string]*store.User{}
 	for i := range users {
@@ -74,13 +84,17 @@ func Diff(p Policy, snap state.Snapshot, records []Record, users []store.User) R
 			res.tombstone(p, snap, r)
 			continue
 		}
+		if r.disableOnly {
+			res.disableOnly(p, r, byAnchor[r.Anchor])
+			continue
+		}
 		if u := byAnchor[r.Anchor]; u != nil {
-			res.update(p, snap, r, u, "changed in source")
+			res.update(p, snap, res.withhold(p, r, u, byAddr, run), u, "changed in source")
 			continue
 		}
 		u := byAddr[r.Address]
 		if u == nil {
-			res.create(p, r)
+			res.create(p, res.withhold(p, r, nil, byAddr, run))
 			continue
 		}
 		if r.JoinAnchor != "" && u.Origin != p.Connector && u.Anchor == r.JoinAnchor && u.Kind == r.Kind {
@@ -95,9 +109,28 @@ func Diff(p Policy, snap state.Snapshot, records []Record, users []store.User) R
 			res.Quarantined = append(res.Quarantined, Quarantine{Record: r.Ref, Field: "mail", Reason: why, Fix: fix})
 			continue
 		}
-		res.update(p, snap, r, u, matchReason(p, u))
+		res.update(p, snap, res.withhold(p, r, u, byAddr, run), u, matchReason(p, u))
 	}
 	return res
+}
+
+// withhold drops the aliases other objects own from a record about to be
+// written to target, and reports them.
+func (res *Result) withhold(p Policy, r Record, target *store.User, owners map[string]*store.User, run *runClaims) Record {
+	r, warnings := withholdAliases(p, r, target, owners, run)
+	res.Warnings = append(res.Warnings, warnings...)
+	return r
+}
+
+// disableOnly plans the one thing a quarantined record of a known object still
+// says for sure: the source disabled it. Nothing else of the record is applied,
+// and the object's snapshot entry stays as it was (the op carries none).
+func (res *Result) disableOnly(p Policy, r Record, u *store.User) {
+	if u == nil || !u.Enabled {
+		return
+	}
+	r.Address = u.Address
+	res.Ops = append(res.Ops, toggle(p, r, u, false, "disabled in source (the rest of its record is quarantined and not applied)"))
 }
 
 // refuseMatch decides whether a record may take over an object found by address.

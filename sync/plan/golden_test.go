@@ -41,6 +41,21 @@ type goldenInput struct {
 	Snapshot         map[string]state.Entry `yaml:"snapshot"`
 	Users            []store.User           `yaml:"users"`
 	Records          []connectors.Record    `yaml:"records"`
+	// Then are later runs of the same connector, each starting from the store
+	// and snapshot the run before left once its plan was applied.
+	Then []laterRun `yaml:"then"`
+	// Window is what earlier runs applied within the brakes' window.
+	Window []struct {
+		Kind   string `yaml:"kind"`
+		Domain string `yaml:"domain"`
+		Count  int    `yaml:"count"`
+	} `yaml:"window"`
+}
+
+// laterRun is what the source returns in a later run of a multi-run golden file.
+type laterRun struct {
+	Full    bool                `yaml:"full"`
+	Records []connectors.Record `yaml:"records"`
 }
 
 type goldenOutput struct {
@@ -62,11 +77,12 @@ func or[T any](p *T, def T) T {
 	return *p
 }
 
-func runGolden(t *testing.T, in goldenInput) goldenOutput {
+// runGolden plans the file's run and, for a multi-run file, its later runs
+// (applying each plan to the store and the snapshot in between).
+func runGolden(t *testing.T, in goldenInput) any {
 	t.Helper()
 	const connector = "dir"
 	pol := plan.Policy{Connector: connector, SoftMatch: or(in.SoftMatch, true), MissingRuns: max(in.MissingRuns, 2), Owned: plan.NewOwned(in.Owned)}
-	internal := func(d string) bool { return slices.Contains(in.Domains, d) }
 	snap := state.Snapshot{}
 	for a, e := range in.Snapshot {
 		if e.Fingerprint == "=" {
@@ -74,10 +90,31 @@ func runGolden(t *testing.T, in goldenInput) goldenOutput {
 		}
 		snap[a] = e
 	}
+	out, p := runOnce(t, in, pol, snap, in.Users, in.Full, in.Records)
+	if len(in.Then) == 0 {
+		return out
+	}
+	runs := []goldenOutput{out}
+	users := slices.Clone(in.Users)
+	for _, later := range in.Then {
+		users = applyPlan(t, users, p)
+		for a, e := range out.Commit {
+			snap[a] = e
+		}
+		out, p = runOnce(t, in, pol, snap, users, later.Full, later.Records)
+		runs = append(runs, out)
+	}
+	return map[string][]goldenOutput{"runs": runs}
+}
+
+// runOnce plans one run against the given snapshot and store objects.
+func runOnce(t *testing.T, in goldenInput, pol plan.Policy, snap state.Snapshot, users []store.User, full bool, records []connectors.Record) (goldenOutput, plan.Plan) {
+	t.Helper()
+	internal := func(d string) bool { return slices.Contains(in.Domains, d) }
 	lookup := func(anchors, addresses []string) ([]store.User, error) {
 		var out []store.User
-		for _, u := range in.Users {
-			hit := (u.Origin == connector && slices.Contains(anchors, u.Anchor)) || slices.Contains(addresses, u.Address)
+		for _, u := range users {
+			hit := (u.Origin == pol.Connector && slices.Contains(anchors, u.Anchor)) || slices.Contains(addresses, u.Address)
 			for _, a := range u.Aliases {
 				hit = hit || slices.Contains(addresses, a)
 			}
@@ -89,15 +126,19 @@ func runGolden(t *testing.T, in goldenInput) goldenOutput {
 	}
 	batch := max(in.BatchSize, 1)
 	b := plan.NewBuilder(pol, snap, internal)
-	for _, r := range in.Records {
+	for _, r := range records {
 		b.Add(r)
 		require.NoError(t, b.Flush(lookup, batch, false))
 	}
 	require.NoError(t, b.Flush(lookup, batch, true))
 	b.EndUsers()
 	require.NoError(t, b.Flush(lookup, batch, true))
-	healthy, note := b.Finish(in.Full, or(in.MinSourcePercent, 50), plan.Brakes{
-		MaxDestructive: or(in.MaxDestructive, 500), MaxDestructivePercent: or(in.MaxDestructivePc, 10), PercentFloor: in.Floor})
+	brakes := plan.Brakes{MaxDestructive: or(in.MaxDestructive, 500), MaxDestructivePercent: or(in.MaxDestructivePc, 10),
+		PercentFloor: in.Floor, Window: map[plan.WindowKey]int{}, WindowName: "in the last 7 days"}
+	for _, w := range in.Window {
+		brakes.Window[plan.WindowKey{Kind: w.Kind, Domain: w.Domain}] += w.Count
+	}
+	healthy, note := b.Finish(full, or(in.MinSourcePercent, 50), brakes)
 
 	commit := map[string]state.Entry{}
 	for a, e := range b.Plan.Entries {
@@ -109,7 +150,7 @@ func runGolden(t *testing.T, in goldenInput) goldenOutput {
 		}
 	}
 	return goldenOutput{Healthy: healthy, HealthNote: note, Counts: b.Plan.Counts(), Ops: nonNilOps(b.Plan.Ops),
-		Held: b.Plan.Held, HoldReason: b.Plan.HoldReason, Quarantined: b.Plan.Quarantined, Warnings: b.Plan.Warnings, Commit: commit}
+		Held: b.Plan.Held, HoldReason: b.Plan.HoldReason, Quarantined: b.Plan.Quarantined, Warnings: b.Plan.Warnings, Commit: commit}, b.Plan
 }
 
 func nonNilOps(ops []plan.Op) []plan.Op {

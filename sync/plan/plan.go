@@ -154,14 +154,25 @@ type Brakes struct {
 	// ... when there are more than PercentFloor of them: in a domain of eight
 	// users one leaver is 12.5%, and must not wait for an admin.
 	PercentFloor int
+	// Window counts the destructive operations earlier runs applied within the
+	// brakes' window (sync.max_destructive_window), by kind and domain. They
+	// count together with this run's against the same limits, so a source
+	// that shrinks a little on every run is held once the shrinking adds up.
+	Window map[WindowKey]int
+	// WindowName describes the window in reasons ("in the last 7 days").
+	WindowName string
 }
+
+// WindowKey is a kind of destructive operation in one mail domain.
+type WindowKey struct{ Kind, Domain string }
 
 // Check moves destructive ops to Held where there are more than the brakes
 // allow: for each kind (disable, delete, alias removal, member removal) in
 // each domain, measured against the objects the connector had in that domain
 // last time; then for each kind across the connector, counting what the
 // domains' limits let through, measured against all the connector's objects
-// (many small domains each losing a few). Exactly the operations of a tripped
+// (many small domains each losing a few). Operations earlier runs applied
+// within the window (b.Window) count too. Exactly the operations of a tripped
 // kind and domain are held; everything else (creates, updates, re-enables,
 // other domains) goes ahead.
 func (p *Plan) Check(b Brakes, cached map[string]int) {
@@ -169,7 +180,15 @@ func (p *Plan) Check(b Brakes, cached map[string]int) {
 	for _, n := range cached {
 		total += n
 	}
-	limit := func(kind, where, objects string, n, of int) string {
+	priorKind := map[string]int{}
+	for k, n := range b.Window {
+		priorKind[k.Kind] += n
+	}
+	limit := func(kind, where, objects string, now, prior, of int) string {
+		n := now + prior
+		if prior > 0 {
+			where = fmt.Sprintf("%s %s incl. this run (%d in this run)", where, b.WindowName, now)
+		}
 		switch {
 		case n > b.MaxDestructive:
 			return fmt.Sprintf("%d %ss %s exceed the limit of %d (sync.max_destructive)", n, kind, where, b.MaxDestructive)
@@ -189,14 +208,14 @@ func (p *Plan) Check(b Brakes, cached map[string]int) {
 	why := map[group]string{}
 	perKind := map[string]int{}
 	for g, n := range perDomain {
-		if r := limit(g.kind, "in "+g.domain, "objects in "+g.domain, n, cached[g.domain]); r != "" {
+		if r := limit(g.kind, "in "+g.domain, "objects in "+g.domain, n, b.Window[WindowKey{g.kind, g.domain}], cached[g.domain]); r != "" {
 			why[g] = r
 		} else {
 			perKind[g.kind] += n
 		}
 	}
 	for k, n := range perKind {
-		if r := limit(k, "across the connector", "objects", n, total); r != "" {
+		if r := limit(k, "across the connector", "objects", n, priorKind[k], total); r != "" {
 			why[group{k, ""}] = r
 		}
 	}

@@ -40,6 +40,9 @@ type Record struct {
 	MemberRefs  []string `json:"-"`
 	Deleted     bool     `json:"deleted,omitempty"`
 	Fingerprint string   `json:"-"`
+	// disableOnly marks a known object whose record is quarantined but says
+	// it is disabled: only that is planned (see Builder.Add).
+	disableOnly bool
 }
 
 // Quarantine explains why a record (or one of its values) was not synchronised.
@@ -81,12 +84,23 @@ func Normalize(rec connectors.Record, internal Domains) (Record, []Quarantine, b
 	if err != nil {
 		return Record{}, q("mail", err.Error(), "correct the address in the source"), false
 	}
+	var warnings []Quarantine
+	if !internal(mailaddr.Domain(addr)) {
+		if fb, err := mailaddr.Normalize(rec.MailFallback); rec.MailFallback != "" && err == nil && internal(mailaddr.Domain(fb)) {
+			warnings = append(warnings, Quarantine{Record: name, Field: "mail",
+				Reason: fmt.Sprintf("primary address %s is not in an internal domain: %s, the other of the disagreeing mail and Exchange primary, is the primary instead", addr, fb),
+				Fix:    "make mail and the Exchange primary (SMTP:) agree in the source, or add the domain to the internal domains"})
+			addr = fb
+		}
+	}
 	if !internal(mailaddr.Domain(addr)) {
 		return Record{}, q("mail", (&store.NotInternalError{Domain: mailaddr.Domain(addr)}).Error(),
 			"add the domain to the store's internal domains, or leave the object out of the connector's scope"), false
 	}
 	out.Address = addr
-	var warnings []Quarantine
+	for _, w := range rec.Warnings {
+		warnings = append(warnings, Quarantine{Record: name, Field: w.Field, Reason: w.Message, Fix: "correct the value in the source"})
+	}
 	for _, a := range rec.Aliases {
 		na, err := mailaddr.Normalize(a)
 		switch {

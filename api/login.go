@@ -1,0 +1,206 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/dirsync/dirsync/store/accounts"
+	"github.com/dirsync/dirsync/store/password"
+)
+
+// LoginOptions bound the public sign-in routes (/v1/auth/*), which need no
+// token: how much argon2 work runs at once, and how often one client address
+// and one account may try. Zero values take the defaults of config.Login.
+type LoginOptions struct {
+	// MaxConcurrentVerifications: argon2 runs at once (0: password.DefaultSlots).
+	MaxConcurrentVerifications int
+	// MaxWaiting and MaxWait bound the attempts waiting for a run; beyond
+	// them the answer is 503 busy.
+	MaxWaiting int
+	MaxWait    time.Duration
+	// PerClient and PerAccount are attempts per second (rate.Limit) and bursts.
+	PerClient, PerAccount           rate.Limit
+	PerClientBurst, PerAccountBurst int
+	// Tracked bounds each limiter table (least recently seen forgotten first).
+	Tracked int
+	// TrustedProxies: from these, X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+}
+
+// Defaults when LoginOptions leave a value zero; config.Login documents the
+// same (as attempts per minute).
+const (
+	defaultPerClient       = 30.0 / 60
+	defaultPerClientBurst  = 10
+	defaultPerAccount      = 10.0 / 60
+	defaultPerAccountBurst = 10
+	defaultTracked         = 10000
+)
+
+func (o LoginOptions) withDefaults(p password.Params) LoginOptions {
+	if o.MaxConcurrentVerifications <= 0 {
+		o.MaxConcurrentVerifications = password.DefaultSlots(p)
+	}
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = accounts.DefaultMaxWaiting
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = accounts.DefaultMaxWait
+	}
+	if o.PerClient <= 0 {
+		o.PerClient = defaultPerClient
+	}
+	if o.PerClientBurst <= 0 {
+		o.PerClientBurst = defaultPerClientBurst
+	}
+	if o.PerAccount <= 0 {
+		o.PerAccount = defaultPerAccount
+	}
+	if o.PerAccountBurst <= 0 {
+		o.PerAccountBurst = defaultPerAccountBurst
+	}
+	if o.Tracked <= 0 {
+		o.Tracked = defaultTracked
+	}
+	return o
+}
+
+// loginGuard holds the rate limiters of the sign-in routes. Each table is an
+// LRU of bounded size, so a flood of new addresses costs bounded memory (and
+// only forgets the quietest clients).
+type loginGuard struct {
+	o          LoginOptions
+	mu         sync.Mutex // get-or-create must be one step
+	perClient  *lru.Cache[string, *rate.Limiter]
+	perAccount *lru.Cache[string, *rate.Limiter]
+}
+
+func newLoginGuard(o LoginOptions) *loginGuard {
+	// lru.New fails only for a size below 1, which withDefaults rules out.
+	c, _ := lru.New[string, *rate.Limiter](o.Tracked)
+	a, _ := lru.New[string, *rate.Limiter](o.Tracked)
+	return &loginGuard{o: o, perClient: c, perAccount: a}
+}
+
+// limiter returns key's limiter in table, made on first sight.
+func (g *loginGuard) limiter(table *lru.Cache[string, *rate.Limiter], key string, r rate.Limit, burst int) *rate.Limiter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if l, ok := table.Get(key); ok {
+		return l
+	}
+	l := rate.NewLimiter(r, burst)
+	table.Add(key, l)
+	return l
+}
+
+// allow takes one attempt from the client's allowance and, when account is
+// not empty, from the account's: nil, or a 429 answer saying when to retry.
+// The account's allowance is the same whether it exists, so it reveals
+// nothing.
+func (g *loginGuard) allow(w http.ResponseWriter, r *http.Request, account string) error {
+	now := time.Now()
+	cl := g.limiter(g.perClient, g.client(r), g.o.PerClient, g.o.PerClientBurst)
+	if res := cl.ReserveN(now, 1); res.DelayFrom(now) > 0 {
+		res.CancelAt(now)
+		return tooMany(w, res.DelayFrom(now), "too many sign-in attempts from your address")
+	}
+	if account == "" {
+		return nil
+	}
+	al := g.limiter(g.perAccount, strings.ToLower(strings.TrimSpace(account)), g.o.PerAccount, g.o.PerAccountBurst)
+	if res := al.ReserveN(now, 1); res.DelayFrom(now) > 0 {
+		res.CancelAt(now)
+		return tooMany(w, res.DelayFrom(now), "too many sign-in attempts on this address")
+	}
+	return nil
+}
+
+// client is the rate-limiting key of the request's client: the connection's
+// address, or the last X-Forwarded-For entry not added by a trusted proxy
+// when the connection comes from one. An IPv6 client is its /64, which one
+// host can fill at will.
+func (g *loginGuard) client(r *http.Request) string {
+	addr := remoteAddr(r)
+	if addr.IsValid() && g.trusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a malformed entry: trust nothing further left
+			}
+			addr = hop.Unmap()
+			if !g.trusted(addr) {
+				break
+			}
+		}
+	}
+	if !addr.IsValid() {
+		return r.RemoteAddr
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+func (g *loginGuard) trusted(a netip.Addr) bool {
+	for _, p := range g.o.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteAddr is the connection's peer address (invalid when unknown).
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// tooMany is the 429 answer with Retry-After in whole seconds (at least 1).
+func tooMany(w http.ResponseWriter, after time.Duration, what string) error {
+	secs := retrySeconds(after)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
+		Message: fmt.Sprintf("%s: try again in %d s", what, secs)}
+}
+
+func retrySeconds(d time.Duration) int {
+	if d == rate.InfDuration || d > time.Hour {
+		return 3600
+	}
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// loginAnswer turns a full argon2 limiter into 503 busy with Retry-After;
+// other errors pass unchanged.
+func (s *server) loginAnswer(w http.ResponseWriter, err error) error {
+	if !errors.Is(err, password.ErrBusy) {
+		return err
+	}
+	secs := retrySeconds(s.guard.o.MaxWait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBusy, Err: err,
+		Message: fmt.Sprintf("the daemon is checking too many passwords at once: try again in %d s", secs)}
+}
