@@ -150,3 +150,46 @@ func writeE2EConfig(t *testing.T, dir string, connectorItems string) string {
 	require.NoError(t, os.WriteFile(cfg, []byte(body), 0o600))
 	return cfg
 }
+
+// TestADMailDisagreesWithExchangePrimaryEndToEnd: a Samba AD user whose mail
+// and capital SMTP: proxy address differ is created under the SMTP: address,
+// with mail as an alias and a warning naming both; the full and the following
+// incremental run end ok, and the DirSync cookie moves.
+func TestADMailDisagreesWithExchangePrimaryEndToEnd(t *testing.T) {
+	fx := newADFixture(t)
+	mail, smtp := "dora.old-"+fx.tag+"@example.com", "dora-"+fx.tag+"@example.com"
+	fx.add(fx.dn("dora"), map[string][]string{
+		"objectClass": {"top", "person", "organizationalPerson", "user"}, "sAMAccountName": {fx.tag + "dora"},
+		"userAccountControl": {"544"}, "mail": {mail}, "displayName": {"Dora"},
+		"proxyAddresses": {"SMTP:" + smtp},
+	})
+	dir := t.TempDir()
+	cfg := writeE2EConfig(t, dir, corpConnector(t, fx.ou))
+	requireWarned := func(rep jsonReport, res result) {
+		t.Helper()
+		require.Equal(t, 0, res.code, res.stderr)
+		run := rep.Runs[0]
+		require.Equal(t, "ok", run.Status, "%+v", run)
+		require.Empty(t, run.Quarantined)
+		var warned bool
+		for _, w := range run.Warnings {
+			warned = warned || (w.Field == "mail" && strings.Contains(w.Reason, mail) && strings.Contains(w.Reason, "SMTP:"+smtp))
+		}
+		require.True(t, warned, "a warning names both values: %+v", run.Warnings)
+	}
+
+	full, res := syncJSON(t, cfg, "--connector", "corp")
+	requireWarned(full, res)
+	require.True(t, full.Runs[0].Full)
+	require.Equal(t, []string{"create " + smtp}, opList(full))
+	require.Equal(t, []string{smtp}, aliasHolders(t, dir, mail, smtp), "mail is an alias of the SMTP: primary")
+	cookie := stateCursor(t, dir, "corp")
+	require.NotEmpty(t, cookie)
+
+	fx.modify(fx.dn("dora"), "displayName", "Dora changed")
+	inc, res := syncJSON(t, cfg, "--connector", "corp")
+	requireWarned(inc, res)
+	require.False(t, inc.Runs[0].Full, "the second run reads DirSync changes")
+	require.Equal(t, []string{"update " + smtp}, opList(inc))
+	require.NotEqual(t, cookie, stateCursor(t, dir, "corp"), "the cookie moved")
+}
