@@ -14,9 +14,16 @@ build:
 run: build
 	./$(BIN) serve --config $(CONFIG)
 
-## test: start throwaway Redis, OpenLDAP, PostgreSQL and a Samba AD DC on loopback, run every test, stop them
+## test: start throwaway Redis, OpenLDAP, PostgreSQL and a Samba AD DC on loopback, run every test,
+## then every fuzz target for a few seconds (some need the servers too), stop them
 test: vet
-	bash scripts/testenv.sh run -- $(GO) test -race -count=1 ./...
+	bash scripts/testenv.sh run -- bash -c '$(GO) test -race -count=1 ./... && FUZZTIME=3s bash scripts/fuzz.sh'
+
+## fuzz: every fuzz target of the module for FUZZTIME each (make test runs them for 3s)
+FUZZTIME ?= 1m
+.PHONY: fuzz
+fuzz:
+	bash scripts/testenv.sh run -- env FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 ## test-short: the tests that need no server
 test-short:
@@ -29,6 +36,16 @@ bench:
 ## bench-ldap: the LDAP connector and full syncs against 100k users in a throwaway slapd of its own
 bench-ldap:
 	$(GO) test -run '^$$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/
+
+## load: 200 API clients for 60 s while 10,000 users sync from OpenLDAP (SQLite, then PostgreSQL); p50/p99 per route
+.PHONY: load
+load:
+	bash scripts/testenv.sh run -- env DIRSYNC_LOAD=full $(GO) test -run TestLoadWhileSyncing -count=1 -v -timeout 30m ./internal/loadtest/
+
+## mutants: break each safety invariant on purpose in a copy of the tree; passes only if a test catches every one (not part of test)
+.PHONY: mutants
+mutants:
+	bash scripts/testenv.sh run -- bash scripts/mutants.sh $(MUTANTS)
 
 vet:
 	$(GO) vet ./...

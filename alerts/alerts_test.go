@@ -3,8 +3,6 @@ package alerts
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,10 +12,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dirsync/dirsync/internal/golden"
 	"github.com/dirsync/dirsync/sync/engine"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.json from what the webhook receives")
 
 func TestRunAlerts(t *testing.T) {
 	gate := &engine.Report{RunID: "r5", Connector: "hr", Status: engine.StatusHeld,
@@ -155,14 +152,7 @@ func TestWebhookBody(t *testing.T) {
 	require.NoError(t, json.Indent(&body, h.requests()[0].body, "", "  "))
 	body.WriteByte('\n')
 
-	golden := filepath.Join("testdata", "held.json")
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(golden, body.Bytes(), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err, "run go test ./alerts -run TestWebhookBody -update to create it")
-	require.Equal(t, string(want), body.String())
+	golden.File(t, filepath.Join("testdata", "held.json"), body.Bytes())
 }
 
 // TestLogLineJSON encodes the alert as the daemon's JSON log does (README.md

@@ -43,7 +43,8 @@ func ParseSecret(ref string) (Secret, error) {
 	case strings.HasPrefix(ref, "${") && strings.HasSuffix(ref, "}"):
 		name := ref[2 : len(ref)-1]
 		if !validEnvName(name) {
-			return Secret{}, fmt.Errorf("%q is not a valid environment variable name", name)
+			// The name is not echoed: a secret pasted between ${ and } would be.
+			return Secret{}, errors.New("the name between ${ and } is not an environment variable name: use letters, digits and _, not starting with a digit")
 		}
 		return Secret{env: name}, nil
 	case strings.HasPrefix(ref, "file:"):

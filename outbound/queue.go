@@ -148,11 +148,15 @@ func settledFor(r Result) bool {
 }
 
 // fastKey is the seen-set key of a raw sender on the answer path: trimmed,
-// without angle brackets, lower-case. It is cheap rather than canonical; a
-// sender whose key misses is normalised properly by a worker.
+// without a pair of angle brackets, lower-case. It is cheap rather than
+// canonical; a sender whose key misses is normalised properly by a worker. Only
+// a matched pair is removed: "<a@example.com" is garbage that settles as
+// invalid, and sharing the key of a@example.com would then hide that address.
 func fastKey(sender string) string {
 	s := strings.TrimSpace(sender)
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
+		s = s[1 : len(s)-1]
+	}
 	if s == "" {
 		return ""
 	}

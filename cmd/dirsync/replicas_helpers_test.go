@@ -29,7 +29,11 @@ const (
 	replicaLeaderLease = 2 * time.Second
 	replicaRunLease    = 3 * time.Second
 	replicaSchedule    = 2 * time.Second
-	replicaConnector   = "sample"
+	// replicaSettle is added to every wait for something that normally takes
+	// well under a second: a loaded 2-core CI machine under -race can stall a
+	// process for seconds, and Eventually costs nothing past success.
+	replicaSettle    = 20 * time.Second
+	replicaConnector = "sample"
 )
 
 // lockedBuffer collects a process's log lines while the test reads them.

@@ -63,8 +63,11 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	// 1. Three replicas: one leader; over several scheduled ticks every run
 	// happens once, on the leader, and the history holds exactly those runs.
 	a, b, c := set.start("a"), set.start("b"), set.start("c")
-	leader := set.waitForOneLeader(3 * replicaLeaderLease)
-	time.Sleep(4*replicaSchedule + replicaSchedule/2)
+	leader := set.waitForOneLeader(3*replicaLeaderLease + replicaSettle)
+	// Wait for the runs rather than for a time: on a loaded machine a tick can
+	// come late, and four of them are what this part needs.
+	require.Eventually(t, func() bool { return len(leader.logs.lines("run finished")) >= 4 },
+		4*replicaSchedule+replicaSettle, 50*time.Millisecond, "the start-up reconcile and the scheduled ticks")
 	require.Len(t, set.leaders(), 1, "still one leader")
 	for _, r := range []*replica{a, b, c} {
 		if r != leader {
@@ -135,21 +138,24 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	killed := time.Now()
 	require.NoError(t, leader.cmd.Process.Kill())
 	<-leader.exited
-	next := set.waitForOneLeader(2 * replicaLeaderLease)
+	next := set.waitForOneLeader(2*replicaLeaderLease + replicaSettle)
 	// Measured by the new leader's own log line, not by when this test saw it.
+	// How soon after the lease's end a follower campaigns is checked exactly
+	// in sync/cluster (TestFollowerCampaignsWhenTheHoldersLeaseEnds); here a
+	// loaded machine only has to stay within a generous bound.
 	elected := next.logs.lines("became leader: this replica runs the schedule")
 	handover := elected[len(elected)-1].TS.Sub(killed)
 	t.Logf("leader killed: %s took over after %s (lease %s)", next.name, handover.Round(time.Millisecond), replicaLeaderLease)
-	require.LessOrEqual(t, handover, replicaLeaderLease+250*time.Millisecond, "handover within the lease time")
+	require.LessOrEqual(t, handover, replicaLeaderLease+replicaSettle, "handover within the lease time")
 	startedBefore := len(next.runsStarted())
-	require.Eventually(t, func() bool { return len(next.runsStarted()) > startedBefore }, 2*replicaSchedule+time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(next.runsStarted()) > startedBefore }, 2*replicaSchedule+replicaSettle, 20*time.Millisecond,
 		"the new leader runs the schedule")
 
 	// 3. Freeze the leader in the middle of a run, past its leases: another
 	// replica takes over and runs; the frozen one, resumed, writes nothing.
 	frozen := next
 	fifo := holdAtFIFO(t, frozen)
-	require.Eventually(t, func() bool { return readingSource(frozen) }, 3*replicaSchedule, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return readingSource(frozen) }, 3*replicaSchedule+replicaSettle, 10*time.Millisecond,
 		"the leader's next run takes the lock and blocks reading its source")
 	pid, frozenToken := set.lockHolder(rdb)
 	require.Equal(t, frozen.pid(), pid)
@@ -163,7 +169,7 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	// lease has run out, and completes a run: the store's fence moves past
 	// the frozen run's token.
 	require.Eventually(t, func() bool { return fenceToken(t, dsn) > frozenToken },
-		replicaLeaderLease+replicaRunLease+3*replicaSchedule, 20*time.Millisecond, "another replica takes the connector over")
+		replicaLeaderLease+replicaRunLease+3*replicaSchedule+replicaSettle, 20*time.Millisecond, "another replica takes the connector over")
 	var taker *replica
 	require.Eventually(t, func() bool {
 		for _, r := range set.all {
@@ -172,12 +178,12 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 			}
 		}
 		return taker != nil
-	}, 10*time.Second, 20*time.Millisecond, "another replica completes a run")
+	}, 2*replicaSchedule+replicaSettle, 20*time.Millisecond, "another replica completes a run")
 	t.Logf("%s froze holding token %d; %s took over and ran with token %d", frozen.name, frozenToken, taker.name, fenceToken(t, dsn))
 
 	require.NoError(t, frozen.cmd.Process.Signal(syscall.SIGCONT))
 	feed(t, frozen, fifo, withUser(sample, "late-writer"), sample)
-	require.Eventually(t, func() bool { _, ok := frozen.finished(blocked); return ok }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { _, ok := frozen.finished(blocked); return ok }, replicaSettle, 20*time.Millisecond)
 	fin, _ := frozen.finished(blocked)
 	require.Equal(t, "failed", fin.Status)
 	require.NotEmpty(t, fin.Errors)
@@ -192,17 +198,17 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	// 4. Restart Redis in the middle of a run: the run fails without store
 	// writes, the replicas report not ready, and the next run succeeds: a
 	// full run from an empty Redis that recreates nobody.
-	cur := set.waitForOneLeader(3 * replicaLeaderLease)
+	cur := set.waitForOneLeader(3*replicaLeaderLease + replicaSettle)
 	fifo = holdAtFIFO(t, cur)
-	require.Eventually(t, func() bool { return readingSource(cur) }, 3*replicaSchedule, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return readingSource(cur) }, 3*replicaSchedule+replicaSettle, 10*time.Millisecond)
 	midRun := cur.runsStarted()[len(cur.runsStarted())-1]
 	rs.kill()
-	require.Eventually(t, func() bool { return cur.get("/readyz", nil) == http.StatusServiceUnavailable }, 5*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return cur.get("/readyz", nil) == http.StatusServiceUnavailable }, replicaSettle, 20*time.Millisecond,
 		"not ready without Redis")
 	time.Sleep(replicaRunLease / 3) // the run's lease renewal fails (or, later, finds the new Redis empty)
 	rs = startRedisServer(t, rs.port)
 	feed(t, cur, fifo, withUser(sample, "mid-run"), sample)
-	require.Eventually(t, func() bool { _, ok := cur.finished(midRun); return ok }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { _, ok := cur.finished(midRun); return ok }, replicaSettle, 20*time.Millisecond)
 	fin, _ = cur.finished(midRun)
 	require.Equal(t, "failed", fin.Status)
 	t.Logf("the run cut by the Redis restart failed with: %s", fin.Errors[0])
@@ -212,7 +218,7 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	// replica leads now) is ok and only creates the one new user.
 	for _, r := range set.all {
 		if r.alive() {
-			require.Eventually(t, func() bool { return r.get("/readyz", nil) == http.StatusOK }, 10*time.Second, 50*time.Millisecond,
+			require.Eventually(t, func() bool { return r.get("/readyz", nil) == http.StatusOK }, replicaSettle, 50*time.Millisecond,
 				"%s ready again", r.name)
 		}
 	}
@@ -221,7 +227,7 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 			require.NoError(t, os.WriteFile(r.source, withUser(sample, "mid-run"), 0o644))
 		}
 	}
-	require.Eventually(t, func() bool { return userExists("mid-run@example.com") }, 3*replicaLeaderLease+3*replicaSchedule, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return userExists("mid-run@example.com") }, 3*replicaLeaderLease+3*replicaSchedule+replicaSettle, 50*time.Millisecond)
 	var after struct {
 		Runs []struct {
 			RunID  string         `json:"run_id"`

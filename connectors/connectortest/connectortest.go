@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,16 +57,17 @@ func RunTests(t *testing.T, open func(t *testing.T) connectors.Source, want Expe
 		for _, r := range recs {
 			refs[r.Ref] = true
 		}
-		known := 0
+		members := 0
 		for _, r := range recs {
 			for _, m := range r.Members {
-				if refs[m] {
-					known++
-				}
+				members++
+				// A member the read does not know is dropped by the engine: a
+				// spelling mismatch would empty every group without an error.
+				require.True(t, refs[m], "group %s: member %q is no record of the read (members must use the Refs records carry)", r.Ref, m)
 			}
 		}
 		if want.Groups > 0 {
-			require.Positive(t, known, "group members must use the same Ref spelling as the member records")
+			require.Positive(t, members, "the fixture's groups must have members for this check to mean anything")
 		}
 	})
 	t.Run("EmitErrorStopsTheRead", func(t *testing.T) {
@@ -81,11 +83,56 @@ func RunTests(t *testing.T, open func(t *testing.T) connectors.Source, want Expe
 		err := open(t).Read(ctx, func(connectors.Record) error { return nil })
 		require.Error(t, err, "a read cut short must never look like a complete one")
 	})
+	t.Run("CancelInsideEmitStopsTheRead", func(t *testing.T) {
+		src := open(t)
+		cancelReadMidway(t, want, func(ctx context.Context, emit connectors.Emit) error { return src.Read(ctx, emit) })
+	})
 	t.Run("CloseIsSafe", func(t *testing.T) {
 		src := open(t)
 		readAll(t, src)
 		require.NoError(t, src.Close())
 	})
+}
+
+// cancelWait bounds how long a read may go on after its context is cancelled;
+// generous, so a loaded CI machine never trips it, yet far below a whole read
+// of a large fixture on a stuck connection.
+const cancelWait = 30 * time.Second
+
+// cancelReadMidway runs read with a context cancelled from inside emit after
+// about half the fixture's records, so the source is mid-stream (pages in
+// flight, connections open) rather than refusing a dead context up front. The
+// read must end with the cancellation as its error, soon, and emit nothing
+// once it was cancelled: such records belong to a read the engine gave up.
+func cancelReadMidway(t *testing.T, want Expect, read func(context.Context, connectors.Emit) error) {
+	t.Helper()
+	total := want.Users + want.Groups
+	require.Greater(t, total, 1, "the fixture needs two records to cancel between them")
+	at := total / 2
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var seen, after int
+	done := make(chan error, 1)
+	go func() {
+		done <- read(ctx, func(connectors.Record) error {
+			seen++
+			switch {
+			case seen == at:
+				cancel()
+			case seen > at:
+				after++
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err, "a read cancelled after %d of %d records must never look complete", at, total)
+		require.ErrorIs(t, err, context.Canceled, "the error says the read was cancelled")
+	case <-time.After(cancelWait):
+		t.Fatalf("the read went on for %s after it was cancelled", cancelWait)
+	}
+	require.Zero(t, after, "records emitted after the cancel (at record %d of %d)", at, total)
 }
 
 func readAll(t *testing.T, src connectors.Source) []connectors.Record {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -388,12 +389,38 @@ func NormalizeDN(dn string) string {
 			if j > 0 {
 				b.WriteByte('+')
 			}
-			b.WriteString(strings.ToLower(at.Type))
+			writeDNValue(&b, strings.ToLower(at.Type), true)
 			b.WriteByte('=')
-			b.WriteString(strings.ToLower(at.Value))
+			writeDNValue(&b, strings.ToLower(at.Value), false)
 		}
 	}
 	return b.String()
+}
+
+// writeDNValue writes a parsed RDN value escaped again (RFC 4514): unescaped,
+// "cn=a\,b=c,dc=x" and "cn=a,b=c,dc=x" (two entries) would have one normal form,
+// and a group member value would match the wrong entry. Only the characters
+// the DN syntax needs are escaped, so non-ASCII text keeps its spelling; a
+// type (always plain letters in a real directory) also has its '=' escaped.
+func writeDNValue(b *strings.Builder, v string, isType bool) {
+	// White space at either end is hex-escaped: the fast path would trim it.
+	lead := len(v) - len(strings.TrimLeftFunc(v, unicode.IsSpace))
+	trail := len(strings.TrimRightFunc(v, unicode.IsSpace))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == 0 || (c != ' ' && (i < lead || i >= trail)) {
+			fmt.Fprintf(b, `\%02x`, c) // and the DN syntax has no raw NUL
+			continue
+		}
+		switch {
+		case c == '\\' || c == ',' || c == '+' || c == '"' || c == ';' || c == '<' || c == '>',
+			i == 0 && (c == ' ' || c == '#'),
+			i == len(v)-1 && c == ' ',
+			isType && c == '=':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
 }
 
 // normalizeSimpleDN is NormalizeDN's fast path for the common DN with no escapes,

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"slices"
+	"strings"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	msgraph "github.com/microsoftgraph/msgraph-sdk-go"
@@ -50,6 +53,18 @@ func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
 	return err
 }
 
+// stopWhenDone wraps emit so that nothing more is emitted once ctx is done:
+// the rest of a Graph page, or of the groups being read in parallel, is
+// dropped and the read ends with the context's error.
+func stopWhenDone(ctx context.Context, emit connectors.Emit) connectors.Emit {
+	return func(r connectors.Record) error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return emit(r)
+	}
+}
+
 // Close implements connectors.Source.
 func (s *source) Close() error { return nil }
 
@@ -62,15 +77,14 @@ func (s *source) Fields() []string {
 // through every user (and group) with users/delta and groups/delta; with one, it
 // resumes from the stored delta links and re-reads only the objects that changed.
 func (s *source) ReadChanges(ctx context.Context, raw []byte, emit connectors.Emit) ([]byte, error) {
+	emit = stopWhenDone(ctx, emit)
 	var prev *cursor
 	if raw != nil {
-		prev = &cursor{}
-		if err := json.Unmarshal(raw, prev); err != nil || prev.V != cursorVersion || prev.Users == "" {
-			return nil, fmt.Errorf("%w: the stored Graph cursor is not one this version wrote", connectors.ErrCursorExpired)
+		c, err := decodeCursor(raw, s.cfg.GraphURL, s.cfg.readsGroups())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", connectors.ErrCursorExpired, err)
 		}
-		if s.cfg.readsGroups() && prev.Groups == "" {
-			return nil, fmt.Errorf("%w: groups were not read last time", connectors.ErrCursorExpired)
-		}
+		prev = &c
 	}
 	admins, err := s.readAdmins(ctx)
 	if err != nil {
@@ -95,6 +109,35 @@ func (s *source) ReadChanges(ctx context.Context, raw []byte, emit connectors.Em
 		}
 	}
 	return json.Marshal(next)
+}
+
+// decodeCursor reads a stored cursor. Its delta links are followed as they
+// are, so each must be a users/ (groups/) link of the configured Graph
+// endpoint: a damaged or planted state value must not send the connector's
+// requests elsewhere, or read groups as users.
+func decodeCursor(raw []byte, graphURL string, groups bool) (cursor, error) {
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil || c.V != cursorVersion || c.Users == "" {
+		return cursor{}, errors.New("the stored Graph cursor is not one this version wrote")
+	}
+	if groups && c.Groups == "" {
+		return cursor{}, errors.New("groups were not read last time")
+	}
+	base, err := url.Parse(graphURL)
+	if err != nil {
+		return cursor{}, fmt.Errorf("graph_url: %w", err)
+	}
+	for _, l := range []struct{ kind, link string }{{"users", c.Users}, {"groups", c.Groups}} {
+		if l.link == "" {
+			continue
+		}
+		u, err := url.Parse(l.link)
+		if err != nil || u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) || u.User != nil ||
+			!strings.HasPrefix(path.Clean(u.Path), strings.TrimSuffix(base.Path, "/")+"/"+l.kind+"/") {
+			return cursor{}, fmt.Errorf("the stored %s delta link is not a %s/ link of %s", l.kind, l.kind, graphURL)
+		}
+	}
+	return c, nil
 }
 
 func sortedKeys(m map[string]bool) []string {

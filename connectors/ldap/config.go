@@ -220,7 +220,19 @@ func (c *Config) Prepare(dir string) []error {
 // underDN reports whether dn is base or lies below it (DNs compared normalised).
 func underDN(dn, base string) bool {
 	d, b := dirmap.NormalizeDN(dn), dirmap.NormalizeDN(base)
-	return d == b || strings.HasSuffix(d, ","+b)
+	if d == b {
+		return true
+	}
+	if !strings.HasSuffix(d, ","+b) {
+		return false
+	}
+	// The comma must separate RDNs: "cn=x\,dc=example" is one RDN whose
+	// value ends in ",dc=example", not an entry below dc=example.
+	slashes := 0
+	for i := len(d) - len(b) - 2; i >= 0 && d[i] == '\\'; i-- {
+		slashes++
+	}
+	return slashes%2 == 0
 }
 
 func defaultUserFilter(preset string) string {

@@ -67,12 +67,11 @@ func (s *source) ReadChanges(ctx context.Context, raw []byte, emit connectors.Em
 		}
 		return json.Marshal(c)
 	}
-	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Mode != s.cfg.Incremental || c.Scope != s.scope() {
-		s.log.Info("stored cursor is from another mode or scope: full read", zap.String("mode", s.cfg.Incremental))
+	c, err := decodeCursor(raw, s.cfg.Incremental, s.scope())
+	if err != nil {
+		s.log.Info("stored cursor not usable: full read", zap.String("mode", s.cfg.Incremental), zap.String("why", err.Error()))
 		return nil, connectors.ErrCursorExpired
 	}
-	var err error
 	switch c.Mode {
 	case ModeDirSync:
 		err = s.dirsyncChanges(ctx, &c, emit)
@@ -87,6 +86,36 @@ func (s *source) ReadChanges(ctx context.Context, raw []byte, emit connectors.Em
 		return nil, err
 	}
 	return json.Marshal(c)
+}
+
+// decodeCursor reads a stored cursor. One of another mode or scope, or one
+// without the position its mode continues from, is refused: the state backend
+// hands back whatever bytes it holds, and continuing from a damaged position
+// could skip changes, where a full read only costs time.
+func decodeCursor(raw []byte, mode, scope string) (cursor, error) {
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return cursor{}, fmt.Errorf("stored cursor does not decode: %w", err)
+	}
+	var problem string
+	switch {
+	case c.Mode != mode:
+		problem = fmt.Sprintf("is of mode %q, the connector uses %q", c.Mode, mode)
+	case c.Scope != scope:
+		problem = "is from another scope (base DNs, filters or attribute map changed)"
+	case c.Mode == ModeDirSync && len(c.DirSync) == 0:
+		problem = "has no DirSync cookie"
+	case c.Mode == ModeUSN && (c.Invocation == "" || c.USN < 0):
+		problem = "has no invocationId or a negative USN"
+	case c.Mode == ModeSyncrepl && len(c.Sync) == 0:
+		problem = "has no syncrepl cookies" // mark stores one per base DN
+	case c.Mode == ModeTimestamp && c.Since == "":
+		problem = "has no timestamp"
+	}
+	if problem != "" {
+		return cursor{}, fmt.Errorf("stored cursor %s", problem)
+	}
+	return c, nil
 }
 
 // mark records, before a full read, the position incremental runs continue from.

@@ -162,10 +162,26 @@ func TestOpenLDAPSyncreplIncremental(t *testing.T) {
 	full, cur := readChanges(t, src, nil)
 	require.Len(t, full, 22)
 	before := byMail(full)
+	// Other tests delete entries on the same server at the same time, and a
+	// syncrepl refresh reports deletions by UUID without a scope (the engine
+	// ignores unknown anchors): keep only this fixture's tombstones.
+	known := map[string]bool{}
+	for _, r := range full {
+		known[r.Anchor] = true
+	}
+	own := func(changes []connectors.Record) []connectors.Record {
+		var out []connectors.Record
+		for _, r := range changes {
+			if !r.Deleted || known[r.Anchor] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
 
 	// Nothing changed: nothing read.
 	none, cur := readChanges(t, src, cur)
-	require.Empty(t, none)
+	require.Empty(t, own(none))
 
 	mustModify(t, conn, "uid=u1,"+base, map[string][]string{"employeeType": {"disabled"}})
 	mustModify(t, conn, "uid=u2,"+base, map[string][]string{"mail": {"u2.renamed@example.com"}})
@@ -177,7 +193,7 @@ func TestOpenLDAPSyncreplIncremental(t *testing.T) {
 
 	changes, _ := readChanges(t, src, cur)
 	got := map[string]connectors.Record{}
-	for _, r := range changes {
+	for _, r := range own(changes) {
 		if r.Deleted {
 			got["deleted:"+r.Anchor] = r
 			continue
@@ -199,7 +215,13 @@ func TestOpenLDAPGroupMembershipChangeIsReadFromTheGroup(t *testing.T) {
 			src := srv.config(t, "openldap", base, func(c *Config) { c.Incremental = mode }).source(t)
 			_, cur := readChanges(t, src, nil)
 			mustModify(t, conn, "cn=ops,"+base, map[string][]string{"member": {"uid=u3," + base, "uid=u4," + base}})
-			changes, _ := readChanges(t, src, cur)
+			all, _ := readChanges(t, src, cur)
+			var changes []connectors.Record
+			for _, r := range all {
+				if !r.Deleted { // other tests' deletions on the shared server (syncrepl has no scope for them)
+					changes = append(changes, r)
+				}
+			}
 			require.Len(t, changes, 1, "only the group changed (membership does not touch the member)")
 			require.Equal(t, connectors.KindGroup, changes[0].Kind)
 			require.Len(t, changes[0].Members, 2)

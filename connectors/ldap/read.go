@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -104,6 +105,11 @@ func (s *source) run(ctx context.Context, queries []query, emit connectors.Emit)
 	}()
 	var emitErr error
 	for r := range recs {
+		if emitErr == nil && ctx.Err() != nil {
+			// Cancelled: the queued records are drained, never emitted.
+			emitErr = context.Cause(ctx)
+			cancel(emitErr)
+		}
 		if emitErr == nil {
 			if emitErr = emit(r); emitErr != nil {
 				cancel(emitErr) // stop the searches; keep draining so they can exit
@@ -282,7 +288,8 @@ func parseRange(attr string) (name string, lo, hi int, ok bool) {
 			return name, l, -1, true
 		}
 		h, err := strconv.Atoi(b)
-		if err != nil || h < l {
+		// h+1 starts the next range: at math.MaxInt it would wrap negative.
+		if err != nil || h < l || h == math.MaxInt {
 			return "", 0, 0, false
 		}
 		return name, l, h, true

@@ -2,8 +2,12 @@ package ldap
 
 import (
 	"context"
+	"io"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,43 +23,130 @@ import (
 
 // TestCutConnectionDisablesNobody runs the real engine: a good full sync, then a
 // full run whose connection is cut mid-read. The run fails and every user stays
-// enabled: a partial read must never look like people left the directory.
+// enabled: a partial read must never look like people left the directory. The
+// brakes are open, so only the failed read stands between the cut and the
+// disables. At parallel 1 the one search is cut; at the default parallel 4
+// one partition's connection is cut and the other searches complete, so the
+// records read cover most of the directory and would pass for a full read.
 func TestCutConnectionDisablesNobody(t *testing.T) {
 	srv := openLDAPServer(t)
 	base, _ := openLDAPFixture(t, srv, 1200)
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	dir := t.TempDir()
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { sb.Close() })
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	eng := engine.New(st, sb, []string{"example.com"}, log)
-	pol := engine.Policy{BatchSize: 500, MaxDestructive: 5000, MaxDestructivePercent: 100, MinSourcePercent: 0, MissingRuns: 1}
-	ctx := context.Background()
-	require.NoError(t, st.AddDomain(ctx, "example.com", store.Actor{Kind: "system", Name: "test"}))
+	for _, tc := range []struct {
+		name     string
+		parallel int // 0: the default
+		proxy    func(t *testing.T, target string) (addr string, cut *atomic.Bool)
+	}{
+		{"parallel 1, every connection cut after 60 kB", 1, func(t *testing.T, target string) (string, *atomic.Bool) {
+			return cuttingProxy(t, target, 60_000), nil
+		}},
+		{"default parallel 4, one connection cut after 20 kB", 0, func(t *testing.T, target string) (string, *atomic.Bool) {
+			return cutOnceProxy(t, target, 20_000)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+			dir := t.TempDir()
+			sb, err := local.Open(filepath.Join(dir, "state.db"), log)
+			require.NoError(t, err)
+			t.Cleanup(func() { sb.Close() })
+			st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			eng := engine.New(st, sb, []string{"example.com"}, log)
+			pol := engine.Policy{BatchSize: 500, MaxDestructive: 5000, MaxDestructivePercent: 100, MinSourcePercent: 0, MissingRuns: 1}
+			ctx := context.Background()
+			require.NoError(t, st.AddDomain(ctx, "example.com", store.Actor{Kind: "system", Name: "test"}))
 
-	good := srv.config(t, "openldap", base, func(c *Config) { c.Incremental = ModeNone })
-	rep := eng.Run(ctx, engine.Job{Name: "corp", Source: good.source(t), Policy: pol}, engine.Options{Full: true})
-	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
-	require.Equal(t, 1202, rep.Counts.Create)
+			good := srv.config(t, "openldap", base, func(c *Config) { c.Incremental = ModeNone })
+			rep := eng.Run(ctx, engine.Job{Name: "corp", Source: good.source(t), Policy: pol}, engine.Options{Full: true})
+			require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
+			require.Equal(t, 1202, rep.Counts.Create)
 
-	proxy := cuttingProxy(t, strings.TrimPrefix(srv.url, "ldap://"), 60_000)
-	cut := srv.config(t, "openldap", base, func(c *Config) {
-		c.Incremental, c.URL, c.CAFile, c.Parallel, c.Timeout = ModeNone, "ldap://"+proxy, "", 1, 5*time.Second
-		c.AllowPlaintextBind = true // the cutting proxy speaks plain TCP
-	})
-	rep = eng.Run(ctx, engine.Job{Name: "corp", Source: cut.source(t), Policy: pol}, engine.Options{Full: true})
-	require.Equal(t, engine.StatusFailed, rep.Status)
-	require.Zero(t, rep.Counts.Disable)
-	users, _, err := st.Users(ctx, store.ListQuery{Limit: 5000})
-	require.NoError(t, err)
-	enabled := 0
-	for _, u := range users {
-		if u.Enabled {
-			enabled++
-		}
+			proxy, cut := tc.proxy(t, strings.TrimPrefix(srv.url, "ldap://"))
+			cfg := srv.config(t, "openldap", base, func(c *Config) {
+				c.Incremental, c.URL, c.CAFile, c.Parallel, c.Timeout = ModeNone, "ldap://"+proxy, "", tc.parallel, 5*time.Second
+				c.AllowPlaintextBind = true // the cutting proxy speaks plain TCP
+			})
+			if tc.parallel == 0 {
+				require.Equal(t, 4, cfg.Parallel, "the default")
+			}
+			rep = eng.Run(ctx, engine.Job{Name: "corp", Source: cfg.source(t), Policy: pol}, engine.Options{Full: true})
+			if cut != nil {
+				require.True(t, cut.Load(), "the proxy cut a connection")
+			}
+			require.Equal(t, engine.StatusFailed, rep.Status)
+			require.Contains(t, rep.Errors[0], "nobody disabled")
+			require.Zero(t, rep.Counts.Disable)
+			users, _, err := st.Users(ctx, store.ListQuery{Limit: 5000})
+			require.NoError(t, err)
+			enabled := 0
+			for _, u := range users {
+				if u.Enabled {
+					enabled++
+				}
+			}
+			require.Equal(t, 1202, enabled, "everyone enabled before stays enabled")
+		})
 	}
-	require.Equal(t, 1202, enabled, "everyone enabled before stays enabled")
+}
+
+// cutOnceProxy forwards to target and closes the first connection that has
+// sent the client more than after bytes; every other connection, before and
+// after it, is forwarded whole. cut reports whether it happened.
+func cutOnceProxy(t *testing.T, target string, after int64) (addr string, cut *atomic.Bool) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cut = &atomic.Bool{}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			go func() {
+				_, _ = io.Copy(up, c)
+				_ = up.Close() // the client hung up: so does the server side
+			}()
+			go func() {
+				defer c.Close()
+				var sent int64
+				buf := make([]byte, 4096)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 {
+						sent += int64(n)
+						if sent > after && cut.CompareAndSwap(false, true) {
+							return
+						}
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), cut
 }

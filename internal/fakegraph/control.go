@@ -18,6 +18,9 @@ type Fault struct {
 	// Count is how many matching requests fail (0 is taken as 1); < 0 = every
 	// one until ClearFaults.
 	Count int
+	// After lets this many matching requests through first: with a delta
+	// path, a read that fails after After pages (0: from the first request).
+	After int
 }
 
 // PutUser creates or replaces a user. A user in deleted items comes back
@@ -137,6 +140,10 @@ func (s *Server) takeFault(path string, graph bool) *Fault {
 	defer s.faultMu.Unlock()
 	for i, f := range s.faults {
 		if (f.Path == "" && !graph) || !strings.HasPrefix(path, f.Path) {
+			continue
+		}
+		if f.After > 0 {
+			f.After--
 			continue
 		}
 		hit := *f

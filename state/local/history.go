@@ -89,6 +89,11 @@ func (b *Backend) Runs(ctx context.Context, connector string, limit int) ([]stat
 		c, n := runs.Cursor(), 0
 		for k, v := c.Last(); k != nil && n < limit; k, v = c.Prev() {
 			n++
+			if len(k) != 8 {
+				// A damaged file: the key is not a run sequence (and would
+				// panic Uint64).
+				return fmt.Errorf("run key %x is not an 8-byte sequence", k)
+			}
 			var r state.Run
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode run %x: %w", k, err)

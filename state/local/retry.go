@@ -148,7 +148,7 @@ func (b *Backend) DestructiveSince(ctx context.Context, connector string, since 
 		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(since.UnixNano()))); k != nil; k, v = c.Next() {
 			var d state.Destructive
 			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode ledger line: %w", err)
+				return fmt.Errorf("decode ledger line %q: %w", k, err)
 			}
 			out = append(out, d)
 		}

@@ -31,23 +31,37 @@ func TestLeaderLease(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, l.Held, "a holds the lease")
 	require.Equal(t, "a", l.Holder)
-	require.InDelta(t, 300*time.Millisecond, l.Left, float64(100*time.Millisecond), "for what is left of it")
+	require.Positive(t, l.Left, "for what is left of it")
+	require.LessOrEqual(t, l.Left, 300*time.Millisecond, "never more than a's ttl")
 
-	// Renewing keeps it past the first ttl.
-	time.Sleep(200 * time.Millisecond)
-	l, err = a.HoldLeader(ctx, "a", 300*time.Millisecond)
+	// Renewing keeps it past the first ttl: renewed for a minute, it still
+	// holds once the first 300ms are certainly over (sleeping longer under
+	// load only makes that more certain).
+	l, err = a.HoldLeader(ctx, "a", time.Minute)
 	require.NoError(t, err)
 	require.True(t, l.Held)
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
 	l, err = b.HoldLeader(ctx, "b", time.Second)
 	require.NoError(t, err)
 	require.False(t, l.Held, "a renewed")
+	require.Greater(t, l.Left, 300*time.Millisecond, "by the renewal's ttl")
 
-	// Not renewed: it expires and b takes it; a's release then touches nothing.
-	time.Sleep(350 * time.Millisecond)
-	l, err = b.HoldLeader(ctx, "b", time.Second)
+	// Not renewed: it expires and b takes it, not before the ttl is over (Redis
+	// counts it from when it ran a's SET, after renewed); a's release then
+	// touches nothing.
+	renewed := time.Now()
+	l, err = a.HoldLeader(ctx, "a", 300*time.Millisecond)
 	require.NoError(t, err)
 	require.True(t, l.Held)
+	var took time.Duration
+	require.Eventually(t, func() bool { // runs in its own goroutine: no require inside
+		if l, err := b.HoldLeader(ctx, "b", time.Second); err != nil || !l.Held {
+			return false
+		}
+		took = time.Since(renewed)
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "the lease expires and b takes it")
+	require.GreaterOrEqual(t, took, 300*time.Millisecond, "b took it only once a's ttl was over")
 	require.NoError(t, a.ReleaseLeader(ctx, "a"))
 	l, err = a.HoldLeader(ctx, "a", time.Second)
 	require.NoError(t, err)

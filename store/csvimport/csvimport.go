@@ -125,7 +125,6 @@ func Parse(data []byte, opts Options) ([]Row, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			probs = append(probs, csvProblem(err))
 			if len(probs) > 100 {
@@ -133,6 +132,9 @@ func Parse(data []byte, opts Options) ([]Row, error) {
 			}
 			continue
 		}
+		// Only a record read whole has field positions: asking after a
+		// parse error (an unterminated quote) panics.
+		line, _ := r.FieldPos(0)
 		if blank(rec) {
 			continue
 		}

@@ -28,7 +28,13 @@ func TestHashAndVerify(t *testing.T) {
 
 func TestVerifyRejectsCorruptHashes(t *testing.T) {
 	for _, bad := range []string{"", "plain", "$argon2i$v=19$m=1024,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=18$m=1024,t=1,p=1$c2FsdA$a2V5",
-		"$argon2id$v=19$m=x$c2FsdA$a2V5", "$argon2id$v=19$m=1024,t=1,p=1$!!$a2V5", "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$"} {
+		"$argon2id$v=19$m=x$c2FsdA$a2V5", "$argon2id$v=19$m=1024,t=1,p=1$!!$a2V5", "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$",
+		// Trailing garbage, non-canonical numbers, and costs no hash of ours has
+		// (a planted row must not make Verify spend them) were all accepted once.
+		"$argon2id$v=19$m=64,t=1,p=1xyz$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=19$m=+64,t=01,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=19$m=64,t=65,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5",
+		"x$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5"} {
 		err := password.Verify("x", bad)
 		require.Error(t, err, bad)
 		require.NotErrorIs(t, err, password.ErrMismatch, bad)

@@ -39,6 +39,9 @@ type Options struct {
 	OnElected func()
 	// Start starts a run a follower forwarded; called on the leader only.
 	Start func(state.Trigger)
+	// Now is the clock the lease is counted by (time.Now if nil); tests set it
+	// to check the lease's end exactly instead of racing a real one.
+	Now func() time.Time
 }
 
 // Node is this replica's part in the election.
@@ -58,6 +61,9 @@ func New(coord state.Coordinator, opts Options, log *zap.Logger) *Node {
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	host, _ := os.Hostname()
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -76,12 +82,12 @@ func (n *Node) ID() string { return n.id }
 func (n *Node) IsLeader() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return time.Now().Before(n.leaderUntil)
+	return n.opts.Now().Before(n.leaderUntil)
 }
 
 // Forward queues a run for the leader.
 func (n *Node) Forward(ctx context.Context, t state.Trigger) error {
-	t.From, t.At = n.id, time.Now().UTC()
+	t.From, t.At = n.id, n.opts.Now().UTC()
 	if err := n.coord.PublishTrigger(ctx, t); err != nil {
 		return fmt.Errorf("forward the run of %s to the leader: %w", t.Connector, err)
 	}
@@ -121,7 +127,7 @@ func (n *Node) Run(ctx context.Context) {
 // leader that died is replaced within the lease time.
 func (n *Node) campaign(ctx context.Context) time.Duration {
 	every := n.opts.Lease / 3
-	start := time.Now()
+	start := n.opts.Now()
 	rctx, cancel := context.WithTimeout(ctx, every)
 	l, err := n.coord.HoldLeader(rctx, n.id, n.opts.Lease)
 	cancel()

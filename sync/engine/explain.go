@@ -271,7 +271,7 @@ func (e *Engine) explainPlan(ctx context.Context, x *Explanation, job Job, pol p
 		return err
 	}
 	x.Plan.Refused = b.Plan.Quarantined
-	held, err := loadHeld(ctx, e.state, job.Name)
+	held, err := loadHeld(ctx, e.state, e.log, job.Name)
 	if err != nil {
 		return err
 	}

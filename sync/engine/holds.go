@@ -70,22 +70,55 @@ func holdID(connector string, op plan.Op) string {
 }
 
 // loadHeld returns the connector's held operations (all statuses).
-func loadHeld(ctx context.Context, st state.Backend, connector string) ([]HeldOp, error) {
+func loadHeld(ctx context.Context, st state.Backend, log *zap.Logger, connector string) ([]HeldOp, error) {
 	holds, err := st.Holds(ctx, connector)
 	if err != nil {
 		return nil, fmt.Errorf("read holds of %s: %w", connector, err)
 	}
 	var out []HeldOp
 	for _, h := range holds {
-		var ops []HeldOp
-		if err := json.Unmarshal(h.Operations, &ops); err != nil || (len(ops) > 0 && ops[0].ID == "") {
+		ops, err := decodeHeld(h)
+		if err != nil && ops == nil {
 			// Written by an older version (bare changes): its operations are
 			// planned again by the next run, so dropping it loses nothing.
 			continue
 		}
+		if err != nil {
+			log.Warn("damaged held operations dropped; the next run plans them again", zap.Error(err))
+		}
 		out = append(out, ops...)
 	}
 	return out, nil
+}
+
+// decodeHeld reads a hold record's operations. An operation that is not what
+// mergeHeld writes (its ID does not name its connector, action and anchor, or
+// its status is unknown) is left out, never approved or applied, and the error
+// names it; a record that does not decode at all gives no operations.
+func decodeHeld(h state.Hold) ([]HeldOp, error) {
+	var ops []HeldOp
+	if err := json.Unmarshal(h.Operations, &ops); err != nil {
+		return nil, fmt.Errorf("hold %q of %q: %w", h.ID, h.Connector, err)
+	}
+	if len(ops) > 0 && ops[0].ID == "" {
+		return nil, fmt.Errorf("hold %q of %q: operations without IDs (an older version's)", h.ID, h.Connector)
+	}
+	out := ops[:0]
+	var bad []error
+	for i, op := range ops {
+		switch {
+		case op.Connector != h.Connector || op.ID != holdID(h.Connector, plan.Op{Change: op.Change}):
+			bad = append(bad, fmt.Errorf("hold %q of %q: operation %d (%q) does not match its connector, action and anchor", h.ID, h.Connector, i, op.ID))
+		case !slices.Contains([]string{HoldPending, HoldApplied, HoldRejected, HoldExpired}, op.Status):
+			bad = append(bad, fmt.Errorf("hold %q of %q: operation %q has the unknown status %q", h.ID, h.Connector, op.ID, op.Status))
+		default:
+			out = append(out, op)
+		}
+	}
+	if len(out) == 0 {
+		out = []HeldOp{} // decoded, but nothing usable
+	}
+	return out, errors.Join(bad...)
 }
 
 // saveHeld stores the connector's held operations as its one hold record.
@@ -151,7 +184,7 @@ func mergeHeld(old []HeldOp, connector, runID, reason string, held []plan.Op, fu
 // apply the other half), and a rejection stands for as long as the source
 // keeps asking for the operation.
 func (r *run) keepHeld(ctx context.Context, p *plan.Plan) ([]HeldOp, error) {
-	old, err := loadHeld(ctx, r.e.state, r.job.Name)
+	old, err := loadHeld(ctx, r.e.state, r.log, r.job.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +252,7 @@ func heldAddresses(ops []plan.Op, limit int) []string {
 // Held lists held operations of a connector ("" = all), filtered by status
 // ("" = all), oldest first.
 func (e *Engine) Held(ctx context.Context, connector, status string) ([]HeldOp, error) {
-	ops, err := loadHeld(ctx, e.state, connector)
+	ops, err := loadHeld(ctx, e.state, e.log, connector)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +294,7 @@ type DecisionResult struct {
 // not plan them again. The lock also keeps a run from replacing the holds
 // meanwhile.
 func (e *Engine) Decide(ctx context.Context, d Decision) ([]DecisionResult, error) {
-	all, err := loadHeld(ctx, e.state, d.Connector)
+	all, err := loadHeld(ctx, e.state, e.log, d.Connector)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +331,7 @@ func (e *Engine) decideOne(ctx context.Context, connector string, ids []string, 
 	}
 	defer func() { _ = e.state.Release(context.WithoutCancel(ctx), lease) }()
 	// Read again under the lock: a run may have replaced the holds.
-	ops, err := loadHeld(ctx, e.state, connector)
+	ops, err := loadHeld(ctx, e.state, e.log, connector)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -56,9 +57,34 @@ func (r *run) loadRetries(ctx context.Context) error {
 		return fmt.Errorf("load the retry set: %w", err)
 	}
 	for _, e := range list {
+		if err := checkRetry(e); err != nil {
+			// Kept without its record: feedRetries drops it with a warning
+			// and the commit deletes it; it is never planned as it stands.
+			r.log.Warn("damaged retry entry", zap.Error(err))
+			e = state.Retry{Anchor: e.Anchor, Address: e.Address}
+		}
 		rs.prev[e.Anchor] = e
 	}
 	r.retry = rs
+	return nil
+}
+
+// checkRetry refuses a retry entry that the engine never writes: a negative
+// attempt count (the entry would never be given up), or a record for another
+// anchor than the entry's.
+func checkRetry(e state.Retry) error {
+	if e.Attempts < 0 {
+		return fmt.Errorf("retry entry %q: %d attempts", e.Anchor, e.Attempts)
+	}
+	var rec struct {
+		Anchor string `json:"anchor"`
+	}
+	if err := json.Unmarshal(e.Record, &rec); err != nil {
+		return fmt.Errorf("retry entry %q: record: %w", e.Anchor, err)
+	}
+	if e.Anchor == "" || rec.Anchor != e.Anchor {
+		return fmt.Errorf("retry entry %q: holds the record of %q", e.Anchor, rec.Anchor)
+	}
 	return nil
 }
 
@@ -221,11 +247,26 @@ func (r *run) window(ctx context.Context) (map[plan.WindowKey]int, string, error
 	if err != nil {
 		return nil, "", fmt.Errorf("load the destructive operations of the last %s: %w", windowName(w), err)
 	}
-	counts := map[plan.WindowKey]int{}
-	for _, l := range lines {
-		counts[plan.WindowKey{Kind: l.Kind, Domain: l.Domain}] += l.Count
+	counts, err := windowCounts(lines)
+	if err != nil {
+		return nil, "", fmt.Errorf("load the destructive operations of the last %s: %w", windowName(w), err)
 	}
 	return counts, "in the last " + windowName(w), nil
+}
+
+// windowCounts adds up ledger lines by kind and domain. A line the engine
+// never writes (a negative count, or one that overflows the sum) is an error:
+// counted, it would loosen the brakes.
+func windowCounts(lines []state.Destructive) (map[plan.WindowKey]int, error) {
+	counts := map[plan.WindowKey]int{}
+	for _, l := range lines {
+		k := plan.WindowKey{Kind: l.Kind, Domain: l.Domain}
+		if l.Count < 0 || counts[k] > math.MaxInt-l.Count {
+			return nil, fmt.Errorf("ledger line of run %q at %s: count %d is damaged", l.RunID, l.At.Format(time.RFC3339), l.Count)
+		}
+		counts[k] += l.Count
+	}
+	return counts, nil
 }
 
 func windowName(w time.Duration) string {

@@ -208,7 +208,9 @@ func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy 
 	if full {
 		healthy, reason = b.Healthy(minPercent)
 		if healthy {
-			b.Plan.Add(Missing(b.policy, b.snap, func(a string) bool { return b.seen[a] }))
+			missing := Missing(b.policy, b.snap, func(a string) bool { return b.seen[a] })
+			brakes.Pending = pendingDisables(missing)
+			b.Plan.Add(missing)
 		}
 	}
 	b.Plan.Sort()
@@ -220,6 +222,21 @@ func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy 
 		b.Plan.HoldAll(reason)
 	}
 	return healthy, reason
+}
+
+// pendingDisables counts, per domain, the objects Missing found absent but
+// not yet for long enough to disable them.
+func pendingDisables(missing Result) map[WindowKey]int {
+	var by map[WindowKey]int
+	for _, e := range missing.Entries {
+		if e.Missing > 0 && !e.Gone {
+			if by == nil {
+				by = map[WindowKey]int{}
+			}
+			by[WindowKey{KindDisable, Domain(e.Address)}]++
+		}
+	}
+	return by
 }
 
 // cachedByDomain counts the connector's objects per mail domain, as of the

@@ -3,7 +3,6 @@ package plan_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,12 +13,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/internal/golden"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/plan"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected plans in testdata/*.golden")
 
 const separator = "--- plan ---\n"
 
@@ -202,11 +200,7 @@ func TestGolden(t *testing.T) {
 			got, err := json.MarshalIndent(runGolden(t, in), "", "  ")
 			require.NoError(t, err)
 			got = append(got, '\n')
-			if *update {
-				require.NoError(t, os.WriteFile(file, append(append(input, separator...), got...), 0o644))
-				return
-			}
-			require.Equal(t, string(want), string(got), "plan differs from %s (rerun with -update if the change is intended)", file)
+			golden.Compare(t, file, want, got, append(append(input, separator...), got...))
 		})
 	}
 }

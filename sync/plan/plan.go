@@ -161,6 +161,12 @@ type Brakes struct {
 	Window map[WindowKey]int
 	// WindowName describes the window in reasons ("in the last 7 days").
 	WindowName string
+	// Pending counts, by kind and domain, the objects a full run found missing
+	// but not yet for sync.missing_runs runs: disables already on their way.
+	// With the window on they count too, for the disables of objects that
+	// went missing, so a source shrinking a little on every run is held
+	// before its first step is applied, not after.
+	Pending map[WindowKey]int
 }
 
 // WindowKey is a kind of destructive operation in one mail domain.
@@ -180,13 +186,22 @@ func (p *Plan) Check(b Brakes, cached map[string]int) {
 	for _, n := range cached {
 		total += n
 	}
-	priorKind := map[string]int{}
+	if b.WindowName == "" {
+		b.Pending = nil // without a window, a run is measured on its own
+	}
+	priorKind, pendingKind := map[string]int{}, map[string]int{}
 	for k, n := range b.Window {
 		priorKind[k.Kind] += n
 	}
-	limit := func(kind, where, objects string, now, prior, of int) string {
-		n := now + prior
-		if prior > 0 {
+	for k, n := range b.Pending {
+		pendingKind[k.Kind] += n
+	}
+	limit := func(kind, where, objects string, now, prior, pending, of int) string {
+		n := now + prior + pending
+		switch {
+		case pending > 0:
+			where = fmt.Sprintf("%s %s incl. this run (%d in this run, %d missing from the source and due to follow)", where, b.WindowName, now, pending)
+		case prior > 0:
 			where = fmt.Sprintf("%s %s incl. this run (%d in this run)", where, b.WindowName, now)
 		}
 		switch {
@@ -205,30 +220,51 @@ func (p *Plan) Check(b Brakes, cached map[string]int) {
 			perDomain[group{k, Domain(op.Address)}]++
 		}
 	}
-	why := map[group]string{}
-	perKind := map[string]int{}
-	for g, n := range perDomain {
-		if r := limit(g.kind, "in "+g.domain, "objects in "+g.domain, n, b.Window[WindowKey{g.kind, g.domain}], cached[g.domain]); r != "" {
-			why[g] = r
-		} else {
-			perKind[g.kind] += n
+	// Two verdicts: one on the operations alone (with the window), and one
+	// that also counts the pending disables. The second holds only disables
+	// of objects that went missing: those are what a shrink in progress is
+	// made of, while a source that explicitly disables someone it still
+	// lists is no evidence of one.
+	verdict := func(pending map[WindowKey]int, pendingKind map[string]int) map[group]string {
+		why := map[group]string{}
+		perKind := map[string]int{}
+		for g, n := range perDomain {
+			key := WindowKey{g.kind, g.domain}
+			if r := limit(g.kind, "in "+g.domain, "objects in "+g.domain, n, b.Window[key], pending[key], cached[g.domain]); r != "" {
+				why[g] = r
+			} else {
+				perKind[g.kind] += n
+			}
 		}
-	}
-	for k, n := range perKind {
-		if r := limit(k, "across the connector", "objects", n, priorKind[k], total); r != "" {
-			why[group{k, ""}] = r
+		for k, n := range perKind {
+			if r := limit(k, "across the connector", "objects", n, priorKind[k], pendingKind[k], total); r != "" {
+				why[group{k, ""}] = r
+			}
 		}
+		return why
 	}
-	if len(why) == 0 {
+	why := verdict(nil, nil)
+	var whyPending map[group]string
+	if len(b.Pending) > 0 {
+		whyPending = verdict(b.Pending, pendingKind)
+	}
+	find := func(why map[group]string, k, domain string) (string, bool) {
+		r, ok := why[group{k, domain}]
+		if !ok {
+			r, ok = why[group{k, ""}]
+		}
+		return r, ok
+	}
+	if len(why) == 0 && len(whyPending) == 0 {
 		return
 	}
 	var reasons []string
 	keep := p.Ops[:0]
 	for _, op := range p.Ops {
 		k := DestructiveKind(op)
-		r, ok := why[group{k, Domain(op.Address)}]
-		if !ok {
-			r, ok = why[group{k, ""}]
+		r, ok := find(why, k, Domain(op.Address))
+		if !ok && goneDisable(op) {
+			r, ok = find(whyPending, k, Domain(op.Address))
 		}
 		if k == "" || !ok {
 			keep = append(keep, op)
@@ -243,6 +279,13 @@ func (p *Plan) Check(b Brakes, cached map[string]int) {
 	p.Ops = keep
 	slices.Sort(reasons)
 	p.HoldReason = strings.Join(reasons, "; ")
+}
+
+// goneDisable reports whether op disables an object because it left the
+// source (missing from full runs, or a tombstone), rather than because the
+// source disabled it.
+func goneDisable(op Op) bool {
+	return op.Action == store.ActionDisable && op.Entry != nil && op.Entry.Gone
 }
 
 // Domain is the domain part of an address ("" without one).
