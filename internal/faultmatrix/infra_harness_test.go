@@ -34,46 +34,6 @@ import (
 // under -race is slow, and a hung run must fail the row, not the suite.
 const infraRunTimeout = 3 * time.Minute
 
-var (
-	infraBinOnce sync.Once
-	infraBin     string
-	infraBinErr  error
-)
-
-// infraBinary builds the dirsync binary once per test process. The file is
-// unlinked as soon as it is open and run through /proc/PID/fd/N, so that no
-// copy is left behind however the test process ends (TestFaultMatrix has no
-// TestMain of its own to remove it).
-func infraBinary(t *testing.T) string {
-	t.Helper()
-	infraBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dirsync-faultmatrix")
-		if err != nil {
-			infraBinErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		path := filepath.Join(dir, "dirsync")
-		out, err := exec.Command("go", "build", "-o", path, "github.com/dirsync/dirsync/cmd/dirsync").CombinedOutput()
-		if err != nil {
-			infraBinErr = fmt.Errorf("build dirsync: %w\n%s", err, out)
-			return
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			infraBinErr = err
-			return
-		}
-		// Kept open (and reachable) for the life of the process.
-		infraBinFile = f
-		infraBin = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
-	})
-	require.NoError(t, infraBinErr)
-	return infraBin
-}
-
-var infraBinFile *os.File
-
 // infraLog collects a process's log lines while the test reads them.
 type infraLog struct {
 	mu sync.Mutex
@@ -131,7 +91,7 @@ type infraProc struct {
 func infraStart(t *testing.T, args ...string) *infraProc {
 	t.Helper()
 	p := &infraProc{logs: &infraLog{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(infraBinary(t), args...)
+	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, p.logs
 	require.NoError(t, p.cmd.Start())
 	go func() {
