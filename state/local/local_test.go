@@ -376,3 +376,32 @@ func TestReportsPruned(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(body), string(got.Body))
 }
+
+// A run lock held by a process of this machine that no longer runs (a
+// `dirsync sync` killed mid-run) is taken over at once, with the next token;
+// one held by a live process, or by another host, still waits for its lease.
+func TestLockOfADeadProcessIsTakenOver(t *testing.T) {
+	ctx := t.Context()
+	b := open(t, filepath.Join(t.TempDir(), "state.db"))
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	gone := exec.Command("true")
+	require.NoError(t, gone.Run())
+	deadOwner := fmt.Sprintf("%s:%d", host, gone.Process.Pid)
+
+	dead, err := b.Acquire(ctx, "c", deadOwner, time.Hour)
+	require.NoError(t, err)
+	taken, err := b.Acquire(ctx, "c", "next", time.Minute)
+	require.NoError(t, err, "the dead process's lock is taken over before its lease ends")
+	require.Greater(t, taken.Token, dead.Token)
+	require.ErrorIs(t, b.Commit(ctx, dead, state.Commit{}), state.ErrStaleLease)
+	require.NoError(t, b.Release(ctx, taken))
+
+	for _, owner := range []string{fmt.Sprintf("%s:%d", host, os.Getpid()), fmt.Sprintf("other-host:%d", gone.Process.Pid), "no-pid"} {
+		held, err := b.Acquire(ctx, "c", owner, time.Hour)
+		require.NoError(t, err)
+		_, err = b.Acquire(ctx, "c", "next", time.Minute)
+		require.ErrorIs(t, err, state.ErrLocked, "owner %s", owner)
+		require.NoError(t, b.Release(ctx, held))
+	}
+}

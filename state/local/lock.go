@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,7 +39,8 @@ func (b *Backend) Acquire(ctx context.Context, connector, owner string, ttl time
 		if err != nil {
 			return err
 		}
-		if ok && now.Before(held.Expires) {
+		dead := ok && now.Before(held.Expires) && ownerGone(held.Owner)
+		if ok && now.Before(held.Expires) && !dead {
 			return fmt.Errorf("%w (owner %q, until %s)",
 				state.ErrLocked, held.Owner, held.Expires.Format(time.RFC3339))
 		}
@@ -59,7 +64,13 @@ func (b *Backend) Acquire(ctx context.Context, connector, owner string, ttl time
 			// the caller's lease equals the stored one.
 			Expires: now.Add(ttl).Round(0),
 		}
-		if ok {
+		if dead {
+			b.log.Warn("taking over the run lock of a process that no longer runs",
+				zap.String("connector", connector),
+				zap.String("previous_owner", held.Owner),
+				zap.Uint64("previous_token", held.Token),
+				zap.Time("would_expire", held.Expires))
+		} else if ok {
 			b.log.Info("taking over expired run lock",
 				zap.String("connector", connector),
 				zap.String("previous_owner", held.Owner),
@@ -74,6 +85,25 @@ func (b *Backend) Acquire(ctx context.Context, connector, owner string, ttl time
 	b.log.Debug("run lock acquired", zap.String("connector", connector),
 		zap.String("owner", owner), zap.Uint64("token", lease.Token))
 	return lease, nil
+}
+
+// ownerGone reports whether a lock's owner ("host:pid", as the engine names
+// it) is a process of this machine that no longer runs: a `dirsync sync` that
+// was killed. The local file is only ever shared by processes of one machine,
+// so such a lock needs no waiting out. Anything else (another host's name, a
+// pid that is alive or cannot be checked, an owner of another shape) counts as
+// running.
+func ownerGone(owner string) bool {
+	i := strings.LastIndexByte(owner, ':')
+	if i <= 0 {
+		return false
+	}
+	pid, err := strconv.Atoi(owner[i+1:])
+	host, herr := os.Hostname()
+	if err != nil || pid <= 0 || herr != nil || owner[:i] != host {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // Renew extends a lease that is still the current one. A lease past its expiry that
