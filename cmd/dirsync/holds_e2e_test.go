@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,46 +88,12 @@ func moveOU(t *testing.T, conn *goldap.Conn, dn, rdn, parent string) {
 // stops forwarding after budget bytes to the client: an LDAP server that
 // hangs mid-read.
 func stallingProxy(t *testing.T, target string, budget int, stall *atomic.Bool) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
+	return testenv.TCPProxy(t, target, func() testenv.ProxyFault {
+		if stall.Load() {
+			return testenv.ProxyFault{After: int64(budget), Stall: true}
 		}
+		return testenv.NoFault
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			go func() { _, _ = io.Copy(s, c) }()
-			hang := stall.Load()
-			go func() {
-				if !hang {
-					_, _ = io.Copy(c, s)
-					return
-				}
-				_, _ = io.CopyN(c, s, int64(budget))
-				_, _ = io.Copy(io.Discard, s) // swallow the rest: the client waits for ever
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 type holdsEnv struct {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -115,50 +112,10 @@ func enabledPeople(t *testing.T, dir, tag string, n int) int {
 // is closed once it has sent the client more than budget bytes: a directory
 // whose connection drops mid-read.
 func truncatingProxy(t *testing.T, target string, budget int64, cutting *atomic.Bool) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
+	return testenv.TCPProxy(t, target, func() testenv.ProxyFault {
+		if cutting.Load() {
+			return testenv.ProxyFault{After: budget}
 		}
+		return testenv.NoFault
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, up)
-			mu.Unlock()
-			go func() {
-				_, _ = io.Copy(up, c)
-				_ = up.Close()
-			}()
-			limit := int64(-1)
-			if cutting.Load() {
-				limit = budget
-			}
-			go func() {
-				defer c.Close()
-				if limit < 0 {
-					_, _ = io.Copy(c, up)
-					return
-				}
-				_, _ = io.CopyN(c, up, limit)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }

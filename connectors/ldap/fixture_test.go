@@ -6,10 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"io"
-	"net"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,44 +133,7 @@ func byMail(recs []connectors.Record) map[string]connectors.Record {
 // cuttingProxy forwards TCP to target and cuts every connection once the server
 // has sent after bytes, like a firewall dropping a long-lived session.
 func cuttingProxy(t *testing.T, target string, after int64) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { _, _ = io.Copy(up, c) }()
-				var sent atomic.Int64
-				buf := make([]byte, 4096)
-				for {
-					n, err := up.Read(buf)
-					if n > 0 {
-						if sent.Add(int64(n)) > after {
-							return
-						}
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testenv.TCPProxy(t, target, func() testenv.ProxyFault { return testenv.ProxyFault{After: after} })
 }
 
 func parseSecret(ref string) (config.Secret, error) { return config.ParseSecret(ref) }

@@ -2,11 +2,8 @@ package ldap
 
 import (
 	"context"
-	"io"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
@@ -94,59 +92,7 @@ func TestCutConnectionDisablesNobody(t *testing.T) {
 // sent the client more than after bytes; every other connection, before and
 // after it, is forwarded whole. cut reports whether it happened.
 func cutOnceProxy(t *testing.T, target string, after int64) (addr string, cut *atomic.Bool) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	cut = &atomic.Bool{}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, up)
-			mu.Unlock()
-			go func() {
-				_, _ = io.Copy(up, c)
-				_ = up.Close() // the client hung up: so does the server side
-			}()
-			go func() {
-				defer c.Close()
-				var sent int64
-				buf := make([]byte, 4096)
-				for {
-					n, err := up.Read(buf)
-					if n > 0 {
-						sent += int64(n)
-						if sent > after && cut.CompareAndSwap(false, true) {
-							return
-						}
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), cut
+	once := func() bool { return cut.CompareAndSwap(false, true) }
+	return testenv.TCPProxy(t, target, func() testenv.ProxyFault { return testenv.ProxyFault{After: after, Once: once} }), cut
 }
