@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
 )
 
 // Portal logins: what admins do to a user's login (unlock, register,

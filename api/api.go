@@ -7,9 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts"
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // handlerFunc is an API handler: it writes a successful answer itself and

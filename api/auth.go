@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
 )
 
 // TokenPrefix starts every API token, so a leaked one is easy to recognise

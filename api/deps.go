@@ -7,9 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // Errors a Syncer returns (wrapped); the API maps them to unknown_connector,

@@ -9,10 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts"
+	"github.com/dirsync/dirsync/accounts/password"
+	"github.com/dirsync/dirsync/csvimport"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
-	"github.com/dirsync/dirsync/store/csvimport"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // apiError is an error with its answer decided: handlers return one when they

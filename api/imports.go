@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/dirsync/dirsync/accounts/password"
+	"github.com/dirsync/dirsync/csvimport"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/csvimport"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // CSV import (SPEC §8): the whole file is validated, against the store too,

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/csvimport"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/csvimport"
 )
 
 func (h *harness) importCSV(body string) *response {

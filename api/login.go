@@ -15,8 +15,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
-	"github.com/dirsync/dirsync/store/accounts"
-	"github.com/dirsync/dirsync/store/password"
+	"github.com/dirsync/dirsync/accounts"
+	"github.com/dirsync/dirsync/accounts/password"
 )
 
 // LoginOptions bound the public sign-in routes (/v1/auth/*), which need no

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/store/password"
+	"github.com/dirsync/dirsync/accounts/password"
 )
 
 // TestLoginClientKey: the rate-limiting key is the connection's address;

@@ -12,9 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // signIn posts a login with extra headers and returns status, Retry-After

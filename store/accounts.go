@@ -12,7 +12,7 @@ import (
 // Portal logins, roles and API tokens: what admins manage beyond the synchronised
 // fields. The store keeps only hashes (argon2id for passwords and security answers,
 // SHA-256 for high-entropy tokens); hashing and verifying is the caller's job
-// (store/password, store/accounts), so no plaintext secret ever reaches a backend.
+// (accounts/password, accounts), so no plaintext secret ever reaches a backend.
 
 // More sentinel errors (wrapped by backends; errors.Is works).
 var (

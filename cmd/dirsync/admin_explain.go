@@ -1,12 +1,10 @@
 package main
 
-// dirsync explain: one source object through every stage of a sync, and the
-// adapter that serves POST /v1/explain from the engine.
+// dirsync explain: one source object through every stage of a sync.
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -14,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -181,31 +178,4 @@ func show(v any) string {
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	return fmt.Sprint(v)
-}
-
-// explainAPI serves POST /v1/explain from the engine and the daemon's jobs.
-type explainAPI struct {
-	eng  *engine.Engine
-	jobs func() []engine.Job
-}
-
-func (x explainAPI) Explain(ctx context.Context, req api.ExplainRequest) (json.RawMessage, error) {
-	var names []string
-	for _, j := range x.jobs() {
-		if j.Name != req.Connector {
-			names = append(names, j.Name)
-			continue
-		}
-		ex, err := x.eng.Explain(ctx, j, req.User, req.Apply)
-		switch {
-		case errors.Is(err, connectors.ErrNotInSource):
-			return nil, fmt.Errorf("%w: %w", api.ErrNotInSource, err)
-		case errors.Is(err, engine.ErrCannotExplain):
-			return nil, fmt.Errorf("%w: %w", api.ErrExplainUnsupported, err)
-		case err != nil:
-			return nil, err
-		}
-		return json.Marshal(ex)
-	}
-	return nil, fmt.Errorf("%w %q: configured connectors are %v", api.ErrUnknownConnector, req.Connector, names)
 }

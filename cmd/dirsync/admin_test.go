@@ -24,9 +24,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/password"
 	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/plan"

@@ -19,6 +19,7 @@ import (
 	"github.com/dirsync/dirsync/alerts"
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/config"
+	"github.com/dirsync/dirsync/daemon/apiwire"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/cluster"
 	"github.com/dirsync/dirsync/sync/runner"
@@ -121,11 +122,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	})
 	handler := serveMux(a, node, m.Handler(), api.New(api.Options{Store: a.store, Syncer: runs, Senders: out.svc,
-		Holds: holdsAPI{eng: a.engine, decided: func(pending map[string]int) {
+		Holds: apiwire.NewHolds(a.engine, func(pending map[string]int) {
 			for _, j := range rl.jobs() {
 				m.SetHeld(j.Name, pending[j.Name])
 			}
-		}}, Explainer: explainAPI{eng: a.engine, jobs: rl.jobs}, Observe: m.APIRequest, Log: a.log,
+		}), Explainer: apiwire.NewExplainer(a.engine, rl.jobs), Observe: m.APIRequest, Log: a.log,
 		Login: loginOptions(a.cfg.Server.Login)}))
 	srv := newHTTPServer(handler, a.cfg.Server.Timeouts, log)
 	srvErr := make(chan error, 1)

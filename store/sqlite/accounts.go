@@ -134,7 +134,7 @@ func (s *Store) Credentials(ctx context.Context, address string) (store.Credenti
 // SetPassword sets the password hash and the force-change flag.
 func (s *Store) SetPassword(ctx context.Context, address, hash string, forceChange bool, actor store.Actor) error {
 	if hash == "" {
-		return fmt.Errorf("sqlite set password of %s: %w: the password hash is empty; hash the password (store/password) "+
+		return fmt.Errorf("sqlite set password of %s: %w: the password hash is empty; hash the password (accounts/password) "+
 			"or use Unregister to remove portal access", address, store.ErrInvalid)
 	}
 	return s.inTx(ctx, "set password of "+address, func(tx *sql.Tx) error {

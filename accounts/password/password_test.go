@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/store/password"
+	"github.com/dirsync/dirsync/accounts/password"
 )
 
 // fast keeps the tests quick; Default is exercised once.

@@ -11,9 +11,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dirsync/dirsync/accounts"
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
-	"github.com/dirsync/dirsync/store/password"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/csvimport"
 	"github.com/dirsync/dirsync/internal/mailaddr"
-	"github.com/dirsync/dirsync/store/csvimport"
 )
 
 // FuzzParse feeds whole files. Parse returns rows or an *Error, never both; an

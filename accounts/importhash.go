@@ -3,7 +3,7 @@ package accounts
 import (
 	"context"
 
-	"github.com/dirsync/dirsync/store/password"
+	"github.com/dirsync/dirsync/accounts/password"
 )
 
 // HashTemporaryPassword checks pw against the password rules for address and

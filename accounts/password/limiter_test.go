@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/store/password"
+	"github.com/dirsync/dirsync/accounts/password"
 )
 
 // TestLimiterBounds: never more than slots run at once, never more than

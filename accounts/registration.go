@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // Registration is what an admin (Register, a preset Invite) or an invited user

@@ -49,8 +49,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/password"
 )
 
 // Errors of the login and invitation flows. Invitation expiry and reuse are

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/store/csvimport"
+	"github.com/dirsync/dirsync/csvimport"
 )
 
 var opts = csvimport.Options{

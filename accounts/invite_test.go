@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
 )
 
 func TestInviteAndRedeem(t *testing.T) {

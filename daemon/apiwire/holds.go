@@ -1,4 +1,4 @@
-package main
+package apiwire
 
 import (
 	"context"
@@ -10,17 +10,23 @@ import (
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
-// holdsAPI serves /v1/holds from the engine.
-type holdsAPI struct {
+// NewHolds serves /v1/holds from the engine; decided, when set, is given the
+// count of pending holds per connector after every decision.
+func NewHolds(eng *engine.Engine, decided func(pending map[string]int)) Holds {
+	return Holds{eng: eng, decided: decided}
+}
+
+// Holds serves /v1/holds from the engine.
+type Holds struct {
 	eng *engine.Engine
 	// decided, when set, is given the count of pending holds per connector
 	// after every decision (the dirsync_held_operations gauge).
 	decided func(pending map[string]int)
 }
 
-var _ api.Holds = holdsAPI{}
+var _ api.Holds = Holds{}
 
-func (h holdsAPI) Holds(ctx context.Context, connector, status string) ([]api.Hold, error) {
+func (h Holds) Holds(ctx context.Context, connector, status string) ([]api.Hold, error) {
 	ops, err := h.eng.Held(ctx, connector, status)
 	if err != nil {
 		return nil, err
@@ -34,7 +40,7 @@ func (h holdsAPI) Holds(ctx context.Context, connector, status string) ([]api.Ho
 	return out, nil
 }
 
-func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, by string) ([]api.HoldResult, error) {
+func (h Holds) Decide(ctx context.Context, d api.DecideHolds, approve bool, by string) ([]api.HoldResult, error) {
 	res, err := h.eng.Decide(ctx, engine.Decision{IDs: d.IDs, RunID: d.RunID, Connector: d.Connector, Approve: approve, By: by})
 	if errors.Is(err, state.ErrLocked) {
 		return nil, fmt.Errorf("%w: %w", api.ErrSyncBusy, err)
@@ -64,7 +70,7 @@ func (h holdsAPI) Decide(ctx context.Context, d api.DecideHolds, approve bool, b
 }
 
 // afterDecision reports the holds still pending, per connector.
-func (h holdsAPI) afterDecision(ctx context.Context) {
+func (h Holds) afterDecision(ctx context.Context) {
 	if h.decided == nil {
 		return
 	}

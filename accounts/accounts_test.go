@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts"
+	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/accounts"
-	"github.com/dirsync/dirsync/store/password"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
 
