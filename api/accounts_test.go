@@ -135,7 +135,7 @@ func TestInvitations(t *testing.T) {
 	var inv api.Invitation
 	h.call("POST", "/v1/users/bob@example.com/invite", h.admin, nil).ok(http.StatusCreated, &inv)
 	require.Equal(t, "bob@example.com", inv.Address)
-	require.Equal(t, h.clk.now().Add(72*time.Hour), inv.Expires)
+	require.Equal(t, h.clk.Now().Add(72*time.Hour), inv.Expires)
 	require.NotEmpty(t, inv.Token)
 	h.secret(inv.Token, api.HashToken(inv.Token)) // shown once: never again
 
@@ -153,7 +153,7 @@ func TestInvitations(t *testing.T) {
 	// Expiry: the clock moves past it.
 	h.call("POST", "/v1/users/cy@example.com/invite", h.admin, api.Invite{ExpiresIn: "1h"}).ok(201, &inv)
 	h.secret(inv.Token)
-	h.clk.add(time.Hour + time.Second)
+	h.clk.Advance(time.Hour + time.Second)
 	redeem(api.Redeem{Token: inv.Token, Password: goodPass, Question: "City?", Answer: "Oslo"}).apiErr(410, api.CodeInvitationExpired)
 
 	// Preset: the user only confirms.

@@ -196,7 +196,7 @@ func (s *server) handle(rt route) http.Handler {
 		}()
 		defer func() {
 			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
+				if p == http.ErrAbortHandler { //nolint:errorlint // a panic value, not an error chain: net/http recognises the abort by identity too
 					panic(p)
 				}
 				s.log.Error("handler panicked", zap.String("method", r.Method), zap.String("path", r.URL.Path),

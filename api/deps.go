@@ -46,7 +46,7 @@ type Syncer interface {
 // RunPending) for GET /v1/runs?state=; for a Syncer without it, the API filters
 // Runs by status.
 type RunStateLister interface {
-	RunsByState(ctx context.Context, connector, state string, limit int) ([]Run, error)
+	RunsByState(ctx context.Context, connector string, state RunStatus, limit int) ([]Run, error)
 }
 
 // Holds lists and decides held operations: the engine in the daemon.

@@ -137,10 +137,17 @@ func classify(err error) *apiError {
 	return status(http.StatusInternalServerError, CodeInternal, internalMessage)
 }
 
+// RaisedAs is raisedAs for the adapters (daemon/apiwire) that translate
+// another package's sentinel into the API's, keeping the message the API
+// would have given.
+func RaisedAs(err, target error) string { return raisedAs(err, target) }
+
 // raisedAs is the message of the error that wrapped target where target was
 // raised ("unknown connector \"x\": configured connectors are [a b]"), written
 // for the caller by the code that knew what went wrong. What outer layers
 // added ("redis 10.0.0.5:6379: ...") is left out: it was written for the log.
+//
+//nolint:errorlint // the walk compares by identity on purpose: it looks for the layer holding target itself, which errors.Is cannot tell
 func raisedAs(err, target error) string {
 	for e := err; e != nil; {
 		if e == target {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -20,10 +19,10 @@ var (
 
 // Explainer explains one object of a connector: the engine in the daemon.
 type Explainer interface {
-	// Explain returns the explanation's JSON (engine.Explanation); with
-	// req.Apply it also applies the planned operations through a one-object
-	// run (audited as that connector's sync, like any run).
-	Explain(ctx context.Context, req ExplainRequest) (json.RawMessage, error)
+	// Explain returns the explanation; with req.Apply it also applies the
+	// planned operations through a one-object run (audited as that
+	// connector's sync, like any run).
+	Explain(ctx context.Context, req ExplainRequest) (*Explanation, error)
 }
 
 // ExplainRequest is POST /v1/explain.
@@ -58,8 +57,6 @@ func (s *server) explain(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(append(out, '\n'))
-	return err
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

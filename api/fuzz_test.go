@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,9 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 )
 
 // fuzzRoutes are the API's routes ({p} is the fuzzed path parameter).
@@ -59,8 +58,8 @@ func (fzHolds) Holds(context.Context, string, string) ([]api.Hold, error) { retu
 func (fzHolds) Decide(context.Context, api.DecideHolds, bool, string) ([]api.HoldResult, error) {
 	return []api.HoldResult{}, nil
 }
-func (fzExplainer) Explain(context.Context, api.ExplainRequest) (json.RawMessage, error) {
-	return json.RawMessage(`{}`), nil
+func (fzExplainer) Explain(context.Context, api.ExplainRequest) (*api.Explanation, error) {
+	return &api.Explanation{}, nil
 }
 func (fzSenders) Report(context.Context, []string, string) ([]outbound.Result, error) {
 	return nil, nil
@@ -72,10 +71,7 @@ func (fzSenders) Report(context.Context, []string, string) ([]outbound.Result, e
 // of a service this process does not run, or of a busy sign-in), and every
 // error is the API's JSON error shape.
 func FuzzRequest(f *testing.F) {
-	st, err := sqlite.Open(filepath.Join(f.TempDir(), "store.db"), zap.NewNop())
-	require.NoError(f, err)
-	f.Cleanup(func() { _ = st.Close() })
-	require.NoError(f, st.AddDomain(f.Context(), "example.com", store.Actor{Kind: "system"}))
+	st := testenv.SQLiteStore(f, "example.com")
 	tok, hash, err := api.NewToken()
 	require.NoError(f, err)
 	_, err = st.CreateToken(f.Context(), store.Token{Name: "admin-token", Hash: hash, Scopes: []string{store.ScopeAdmin}}, store.Actor{Kind: "system"})

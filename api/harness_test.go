@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
@@ -34,23 +34,11 @@ const (
 	otherPass = "Another-Battery-7"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type harness struct {
 	t    *testing.T
 	st   *sqlite.Store
 	srv  *httptest.Server
-	clk  *clock
+	clk  *testenv.Clock
 	logs *observer.ObservedLogs
 
 	// Tokens by scope.
@@ -74,15 +62,11 @@ func newHarness(t *testing.T, syncer api.Syncer, st *sqlite.Store) *harness {
 func newHarnessWith(t *testing.T, o api.Options, st *sqlite.Store) *harness {
 	t.Helper()
 	if st == nil {
-		var err error
-		st, err = sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close() })
-		require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+		st = testenv.SQLiteStore(t, "example.com")
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	h := &harness{t: t, st: st, clk: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: logs}
-	o.Store, o.Log, o.Now, o.PasswordParams = st, zap.New(core), h.clk.now, fast
+	h := &harness{t: t, st: st, clk: testenv.NewClock(time.Now().UTC().Truncate(time.Second)), logs: logs}
+	o.Store, o.Log, o.Now, o.PasswordParams = st, zap.New(core), h.clk.Now, fast
 	h.srv = httptest.NewServer(api.New(o))
 	t.Cleanup(h.srv.Close)
 	for _, scope := range store.Scopes {

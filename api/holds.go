@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,7 +10,15 @@ import (
 // Held operations: listed with their status, approved or rejected one by one
 // or in bulk.
 
-var holdStatuses = []string{"pending", "applied", "rejected", "expired"}
+var holdStatuses = []HoldStatus{HoldPending, HoldApplied, HoldRejected, HoldExpired}
+
+func joinStatuses(ss []HoldStatus) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ", ")
+}
 
 func (s *server) holdsOr503() (Holds, error) {
 	if s.holds == nil {
@@ -29,8 +38,8 @@ func (s *server) listHolds(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	status := q.Get("status")
-	if status != "" && !slices.Contains(holdStatuses, status) {
-		return badRequest("status %q: use one of %s", status, strings.Join(holdStatuses, ", "))
+	if status != "" && !slices.Contains(holdStatuses, HoldStatus(status)) {
+		return badRequest("status %q: use one of %s", status, joinStatuses(holdStatuses))
 	}
 	list, err := h.Holds(r.Context(), q.Get("connector"), status)
 	if err != nil {
@@ -60,8 +69,9 @@ func (s *server) rejectHolds(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decideOne decides the hold named in the path; a refusal is the answer's
-// error (404 hold_not_found, 409 hold_decided, or 409 hold_expired when the
-// approval found the operation no longer planned or too old).
+// error (404 hold_not_found, 409 hold_decided, 409 hold_expired when the
+// approval found the operation no longer planned or too old, or 422
+// apply_failed when the store refused the approved operation).
 func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool) error {
 	h, err := s.holdsOr503()
 	if err != nil {
@@ -78,9 +88,12 @@ func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool)
 			return &apiError{Status: http.StatusNotFound, Code: x.Code, Message: x.Error + "; GET /v1/holds lists them"}
 		case CodeHoldDecided, CodeHoldExpired:
 			return &apiError{Status: http.StatusConflict, Code: x.Code, Message: x.Error}
+		case CodeApplyFailed:
+			return &apiError{Status: http.StatusUnprocessableEntity, Code: x.Code, Message: x.Error}
 		case "":
 		default:
-			return &apiError{Status: http.StatusUnprocessableEntity, Code: x.Code, Message: x.Error}
+			// Only catalogued codes reach the wire (TestErrorCatalogue).
+			return fmt.Errorf("hold %s: result code %q is not in the catalogue: %s", x.ID, x.Code, x.Error)
 		}
 	}
 	writeJSON(w, http.StatusOK, HoldResults{Results: res})

@@ -32,7 +32,7 @@ func TestHoldDecisionRefusals(t *testing.T) {
 		{code: api.CodeHoldNotFound, status: http.StatusNotFound},
 		{code: api.CodeHoldDecided, status: http.StatusConflict},
 		{code: api.CodeHoldExpired, status: http.StatusConflict},
-		{code: "apply_failed", status: http.StatusUnprocessableEntity},
+		{code: api.CodeApplyFailed, status: http.StatusUnprocessableEntity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/postgres"
-	"github.com/dirsync/dirsync/store/sqlite"
 )
 
 // racingStore lets another admin create an address just before the import's
@@ -46,12 +44,7 @@ func (r *racingStore) Import(ctx context.Context, req store.ImportRequest) ([]st
 // column, the problem and the fix. Against both real stores.
 func TestImportIsAtomic(t *testing.T) {
 	backends := map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = st.Close() })
-			return st
-		},
+		"sqlite": func(t *testing.T) store.Store { return testenv.SQLiteStore(t) },
 		"postgres": func(t *testing.T) store.Store {
 			st, err := postgres.OpenConfig(t.Context(), testenv.PostgresSchema(t), zap.NewNop())
 			require.NoError(t, err)

@@ -15,8 +15,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
-
-	"github.com/dirsync/dirsync/sync/engine"
 )
 
 // The OpenAPI file is checked against the code so the two cannot drift: the
@@ -149,7 +147,12 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ChangePassword": ChangePassword{}, "Status": Status{}, "SyncTouch": SyncTouch{}, "SetRoles": SetRoles{},
 		"Role": Role{}, "RoleList": RoleList{}, "ImportResult": ImportResult{}, "ImportProblem": ImportProblem{},
 		"FieldProblem": FieldProblem{}, "TriggerSync": TriggerSync{}, "Triggered": Triggered{}, "Run": Run{},
-		"RunList": RunList{}, "Error": ErrorBody{}, "ExplainRequest": ExplainRequest{}, "Explanation": engine.Explanation{},
+		"RunList": RunList{}, "Error": ErrorBody{}, "ExplainRequest": ExplainRequest{}, "Explanation": Explanation{},
+		"TriggeredRun": TriggeredRun{}, "RunReport": RunReport{}, "RunCounts": RunCounts{}, "Operation": Operation{},
+		"FieldChange": FieldChange{}, "QuarantineEntry": QuarantineEntry{}, "Retry": Retry{}, "Hold": Hold{},
+		"HoldResult": HoldResult{}, "ExplainRead": ExplainRead{}, "ExplainScope": ExplainScope{}, "ScopeCheck": ScopeCheck{},
+		"ExplainNormalise": ExplainNormalise{}, "ExplainRecord": ExplainRecord{}, "ExplainJoin": ExplainJoin{},
+		"JoinedUser": JoinedUser{}, "CachedEntry": CachedEntry{}, "ExplainPlan": ExplainPlan{}, "PlannedOp": PlannedOp{},
 	}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]
@@ -159,7 +162,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			props = append(props, p)
 		}
 		sort.Strings(props)
-		fields := fieldNames(v)
+		fields := jsonFields(reflect.TypeOf(v))
 		sort.Strings(fields)
 		require.Equal(t, fields, props, "schema %s and type %s", name, reflect.TypeOf(v).Name())
 	}
@@ -185,8 +188,25 @@ func TestOpenAPIRunStates(t *testing.T) {
 		names = append(names, p.Name)
 		if p.Name == "state" {
 			require.Equal(t, "query", p.In)
-			require.Equal(t, []string{RunRunning, RunPending}, p.Schema.Enum)
+			require.Equal(t, []string{string(RunRunning), string(RunPending)}, p.Schema.Enum)
 		}
 	}
 	require.ElementsMatch(t, []string{"connector", "limit", "state"}, names)
+}
+
+// jsonFields lists the JSON names of struct type t, embedded structs' fields
+// included (encoding/json flattens them).
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && name == "":
+			out = append(out, jsonFields(f.Type)...)
+		case name != "" && name != "-":
+			out = append(out, name)
+		}
+	}
+	return out
 }

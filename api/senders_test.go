@@ -4,24 +4,19 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 )
 
 func TestReportSenders(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+	st := testenv.SQLiteStore(t, "example.com")
 	svc, err := outbound.New(outbound.Options{Store: st})
 	require.NoError(t, err)
 	h := newHarnessWith(t, api.Options{Senders: svc}, st)
@@ -79,10 +74,7 @@ func (downStore) Lookup(context.Context, string, []string, []string) ([]store.Us
 }
 
 func TestReportSendersStoreDown(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
+	st := testenv.SQLiteStore(t, "example.com")
 	svc, err := outbound.New(outbound.Options{Store: downStore{st}})
 	require.NoError(t, err)
 	h := newHarnessWith(t, api.Options{Senders: svc}, st)

@@ -78,7 +78,7 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var runs []Run
-	switch st := q.Get("state"); st {
+	switch st := RunStatus(q.Get("state")); st {
 	case "":
 		runs, err = sy.Runs(r.Context(), q.Get("connector"), limit)
 	case RunRunning, RunPending:
@@ -114,7 +114,7 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
 
 // runsInState lists the runs in one state, through the Syncer's filter when it
 // has one.
-func runsInState(r *http.Request, sy Syncer, connector, state string, limit int) ([]Run, error) {
+func runsInState(r *http.Request, sy Syncer, connector string, state RunStatus, limit int) ([]Run, error) {
 	if l, ok := sy.(RunStateLister); ok {
 		return l.RunsByState(r.Context(), connector, state, limit)
 	}

@@ -2,9 +2,7 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,9 +10,10 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/connectors"
-	"github.com/dirsync/dirsync/state/local"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/daemon/apiwire"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
 )
@@ -22,79 +21,57 @@ import (
 // The sync routes are tested with the daemon's real Syncer (sync/runner) over
 // the real engine, a local state file and the same SQLite store.
 
-// source emits n users; with a gate it waits for the gate first, so a test
-// can hold a run in progress.
-type source struct {
-	n    int
-	gate chan struct{}
-}
-
-func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
-	if s.gate != nil {
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// users are n users with a display name.
+func users(n int) []connectors.Record {
+	recs := make([]connectors.Record, n)
+	for i := range recs {
+		recs[i] = connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%d", i),
+			Anchor: fmt.Sprintf("a%d", i), Mail: fmt.Sprintf("u%d@example.com", i), DisplayName: fmt.Sprintf("U %d", i)}
 	}
-	for i := range s.n {
-		if err := emit(connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%d", i),
-			Anchor: fmt.Sprintf("a%d", i), Mail: fmt.Sprintf("u%d@example.com", i), DisplayName: fmt.Sprintf("U %d", i)}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return recs
 }
-
-func (s *source) Close() error { return nil }
 
 // nameOnly owns only the display name.
-type nameOnly struct{ source }
+type nameOnly struct{ *connectortest.Static }
 
-func (*nameOnly) Fields() []string { return []string{store.FieldDisplayName} }
+func (nameOnly) Fields() []string { return []string{store.FieldDisplayName} }
 
 func newSyncHarness(t *testing.T, jobs ...engine.Job) (*harness, *runner.Runner) {
 	t.Helper()
 	log := zap.NewNop()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
+	st, sb := testenv.SQLiteStore(t, "example.com"), testenv.LocalState(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := runner.New(ctx, engine.New(st, sb, []string{"example.com"}, log), sb, jobs, log, runner.Options{})
 	t.Cleanup(func() { _ = r.Wait(context.Background()); cancel() })
-	return newHarness(t, r, st), r
+	return newHarness(t, apiwire.NewSyncs(r), st), r
 }
 
 func TestTriggerAndRuns(t *testing.T) {
-	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &nameOnly{source{n: 2}}}, engine.Job{Name: "file", Source: &source{n: 1}})
+	ad := nameOnly{&connectortest.Static{Records: users(2)}}
+	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: ad}, engine.Job{Name: "file", Source: &connectortest.Static{Records: users(1)}})
 
 	var trig api.Triggered
 	h.call("POST", "/v1/syncs", h.sync, api.TriggerSync{Connectors: []string{"ad"}}).ok(202, &trig)
 	require.Len(t, trig.Runs, 1)
 	require.Equal(t, "ad", trig.Runs[0].Connector)
-	require.Empty(t, trig.Runs[0].Report, "not waited for")
+	require.Nil(t, trig.Runs[0].Report, "not waited for")
 	firstID := trig.Runs[0].RunID
 	require.NoError(t, r.Idle(t.Context(), ""))
 
 	var detail api.RunDetail
 	h.call("GET", "/v1/runs/"+trig.Runs[0].RunID, h.sync, nil).ok(200, &detail)
 	require.Equal(t, "ad", detail.Connector)
-	require.Equal(t, engine.StatusOK, detail.Status)
+	require.Equal(t, api.RunOK, detail.Status)
 	require.Equal(t, 2, detail.Counts["create"], detail.Counts)
-	require.NotEmpty(t, detail.Report)
+	require.NotNil(t, detail.Report)
+	require.Len(t, detail.Report.Operations, 2)
 
 	// Waiting: every connector, the reports in the answer.
 	h.call("POST", "/v1/syncs", h.admin, api.TriggerSync{Wait: true, Full: true}).ok(200, &trig)
 	require.Len(t, trig.Runs, 2)
 	for _, run := range trig.Runs {
-		var rep engine.Report
-		require.NoError(t, json.Unmarshal(run.Report, &rep))
-		require.Equal(t, run.RunID, rep.RunID)
+		require.NotNil(t, run.Report)
+		require.Equal(t, run.RunID, run.Report.RunID)
 	}
 
 	var runs api.RunList
@@ -120,7 +97,7 @@ func TestTriggerAndRuns(t *testing.T) {
 
 func TestSyncErrors(t *testing.T) {
 	gate := make(chan struct{})
-	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &source{n: 1, gate: gate}})
+	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &connectortest.Static{Records: users(1), Gate: gate}})
 
 	e := h.call("POST", "/v1/syncs", h.sync, api.TriggerSync{Connectors: []string{"nope"}}).apiErr(404, api.CodeUnknownConnector)
 	require.Contains(t, e.Message, "ad", "the message lists the configured connectors")
@@ -143,7 +120,7 @@ func TestSyncErrors(t *testing.T) {
 // and GET /v1/runs?state= lists runs by state.
 func TestTriggerQueues(t *testing.T) {
 	gate := make(chan struct{})
-	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &source{n: 1, gate: gate}})
+	h, r := newSyncHarness(t, engine.Job{Name: "ad", Source: &connectortest.Static{Records: users(1), Gate: gate}})
 
 	var first, second, third api.Triggered
 	h.call("POST", "/v1/syncs", h.sync, nil).ok(202, &first)
@@ -177,7 +154,7 @@ func TestTriggerQueues(t *testing.T) {
 	h.call("GET", "/v1/runs", h.read, nil).ok(200, &runs)
 	require.Len(t, runs.Runs, 2)
 	for _, run := range runs.Runs {
-		require.Equal(t, engine.StatusOK, run.Status)
+		require.Equal(t, api.RunOK, run.Status)
 	}
 
 	// A stopping daemon takes no more triggers.

@@ -18,11 +18,11 @@ func TestExpiredToken(t *testing.T) {
 	require.NoError(t, err)
 	h.secret(tok, hash)
 	_, err = h.st.CreateToken(t.Context(), store.Token{Name: "contractor", Hash: hash, Scopes: []string{store.ScopeRead},
-		Expires: h.clk.now().Add(time.Hour)}, store.Actor{Kind: "system"})
+		Expires: h.clk.Now().Add(time.Hour)}, store.Actor{Kind: "system"})
 	require.NoError(t, err)
 	h.call("GET", "/v1/users", tok, nil).ok(200, nil)
 
-	h.clk.add(time.Hour)
+	h.clk.Advance(time.Hour)
 	info := h.call("GET", "/v1/users", tok, nil).apiErr(401, api.CodeUnauthorized)
 	require.Contains(t, info.Message, "expired token")
 	require.NotContains(t, info.Message, "contractor")
@@ -47,14 +47,14 @@ func TestTokenLastUsedThrottled(t *testing.T) {
 		t.Fatal("no read token")
 		return time.Time{}
 	}
-	start := h.clk.now()
+	start := h.clk.Now()
 	var seen []time.Time
 	for range 1000 {
 		h.call("GET", "/v1/users", h.read, nil).ok(200, nil)
 		if lu := lastUsed(); len(seen) == 0 || !lu.Equal(seen[len(seen)-1]) {
 			seen = append(seen, lu)
 		}
-		h.clk.add(time.Second)
+		h.clk.Advance(time.Second)
 	}
 	require.Equal(t, start, seen[0].UTC())
 	require.LessOrEqual(t, len(seen), 17, "1,000 s of requests: at most one write a minute")

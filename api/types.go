@@ -6,11 +6,9 @@
 package api
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/dirsync/dirsync/outbound"
-	"github.com/dirsync/dirsync/store"
 )
 
 // ErrorBody is every error response: {"error": {"code", "message", "details"}}.
@@ -62,6 +60,7 @@ const (
 	CodeHoldNotFound       = "hold_not_found"           // 404: no held operation with that id
 	CodeHoldDecided        = "hold_decided"             // 409: the held operation was already applied, rejected or expired
 	CodeHoldExpired        = "hold_expired"             // 409: expired at this decision: no longer planned, or older than holds.max_age
+	CodeApplyFailed        = "apply_failed"             // 422: the store refused an approved held operation (also a bulk HoldResult code)
 	CodeNotInSource        = "not_in_source"            // 404: explain found no object with that address or anchor
 	CodeExplainUnsupported = "explain_unsupported"      // 422: the connector's type cannot read one object
 	CodeUnavailable        = "unavailable"              // 503: this process has no sync side (Options.Syncer nil)
@@ -312,19 +311,13 @@ type Triggered struct {
 // the leader and queued the run for the leader; a forwarded run's report stays
 // on the leader, so a waiting request gets the run's summary (Run) instead.
 type TriggeredRun struct {
-	Connector string          `json:"connector"`
-	RunID     string          `json:"run_id"`
-	Queued    bool            `json:"queued,omitempty"`
-	Forwarded bool            `json:"forwarded,omitempty"`
-	Report    json.RawMessage `json:"report,omitempty"`
-	Run       *Run            `json:"run,omitempty"`
+	Connector string     `json:"connector"`
+	RunID     string     `json:"run_id"`
+	Queued    bool       `json:"queued,omitempty"`
+	Forwarded bool       `json:"forwarded,omitempty"`
+	Report    *RunReport `json:"report,omitempty"`
+	Run       *Run       `json:"run,omitempty"`
 }
-
-// Statuses of runs that have not finished, which GET /v1/runs?state= selects.
-const (
-	RunRunning = "running"
-	RunPending = "pending" // queued behind the connector's run in progress
-)
 
 // Run is an entry of GET /v1/runs: a run in progress or pending, or one of the
 // state backend's run history. RequestedBy and Triggers are set for runs not
@@ -334,7 +327,7 @@ const (
 type Run struct {
 	RunID     string         `json:"run_id"`
 	Connector string         `json:"connector"`
-	Status    string         `json:"status"`
+	Status    RunStatus      `json:"status"`
 	Full      bool           `json:"full"`
 	DryRun    bool           `json:"dry_run"`
 	Started   time.Time      `json:"started"`
@@ -356,7 +349,7 @@ type RunList struct {
 // backend keeps it (reports.retention).
 type RunDetail struct {
 	Run
-	Report json.RawMessage `json:"report,omitempty"`
+	Report *RunReport `json:"report,omitempty"`
 }
 
 // ReportSenders is the body of POST /v1/senders: the senders of outbound mail,
@@ -379,20 +372,20 @@ type SendersReport struct {
 
 // Hold is one destructive operation a run held for an admin (GET /v1/holds).
 type Hold struct {
-	ID        string              `json:"id"`
-	Connector string              `json:"connector"`
-	RunID     string              `json:"run_id"`
-	Reason    string              `json:"reason"`
-	Created   time.Time           `json:"created"`
-	Action    string              `json:"action"`
-	Kind      string              `json:"kind"`
-	Address   string              `json:"address"`
-	Changes   []store.FieldChange `json:"changes,omitempty"`
+	ID        string        `json:"id"`
+	Connector string        `json:"connector"`
+	RunID     string        `json:"run_id"`
+	Reason    string        `json:"reason"`
+	Created   time.Time     `json:"created"`
+	Action    string        `json:"action"`
+	Kind      string        `json:"kind"`
+	Address   string        `json:"address"`
+	Changes   []FieldChange `json:"changes,omitempty"`
 	// Status: pending, applied, rejected or expired.
-	Status  string    `json:"status"`
-	Decided time.Time `json:"decided,omitzero"`
-	By      string    `json:"by,omitempty"`
-	Error   string    `json:"error,omitempty"`
+	Status  HoldStatus `json:"status"`
+	Decided time.Time  `json:"decided,omitzero"`
+	By      string     `json:"by,omitempty"`
+	Error   string     `json:"error,omitempty"`
 }
 
 // HoldList answers GET /v1/holds.
@@ -410,10 +403,11 @@ type DecideHolds struct {
 
 // HoldResult is the outcome of deciding one held operation.
 type HoldResult struct {
-	ID     string `json:"id"`
-	Status string `json:"status,omitempty"`
+	ID     string     `json:"id"`
+	Status HoldStatus `json:"status,omitempty"`
 	// Code is set when the decision was refused: hold_not_found, hold_decided,
-	// hold_expired (Error says why; Status is "expired"), or apply_failed.
+	// hold_expired (Error says why; Status is "expired"), or apply_failed
+	// (the store refused the approved operation; Error says why).
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
 }

@@ -103,7 +103,10 @@ type Server struct {
 }
 
 // Policy holds the engine's brakes and batching; the top-level `sync:` sets the
-// defaults and each connector's `sync:` may override any of them.
+// defaults and each connector's `sync:` may override any of them. It is the one
+// type for them: the engine runs a job with it as it is (engine.Job.Policy), and
+// hands the two diff rules (SoftMatch, MissingRuns) to package plan, which stays
+// free of configuration, in one place (engine's diffConnector).
 type Policy struct {
 	// BatchSize is how many records are joined, and how many changes applied, at once.
 	BatchSize int `yaml:"batch_size"`
@@ -386,35 +389,7 @@ func (c *Config) validate() []Problem {
 	default:
 		add("log.format", "%q is not a format: use json or console", c.Log.Format)
 	}
-	switch c.State.Backend {
-	case "local":
-		if c.State.Path == "" {
-			add("state.path", "missing: the local state file, e.g. data/state.db")
-		}
-		if c.State.Redis.IsSet() {
-			add("state.redis", "only the redis backend uses it: remove it or set state.backend: redis")
-		}
-	case "redis":
-		probs = append(probs, c.State.Redis.validate("state.redis")...)
-	default:
-		add("state.backend", "%q is not a state backend: use local or redis", c.State.Backend)
-	}
-	switch c.Store.Backend {
-	case "sqlite":
-		if c.Store.Path == "" {
-			add("store.path", "missing: the SQLite database file, e.g. data/dirsync.db")
-		}
-		if c.Store.DSN.IsSet() {
-			add("store.dsn", "only the postgres backend uses a connection string: remove it or set store.backend: postgres")
-		}
-	case "postgres":
-		if !c.Store.DSN.IsSet() {
-			add("store.dsn", "missing: a reference to the PostgreSQL connection string, ${ENV_VAR} or file:PATH "+
-				"(e.g. ${DIRSYNC_STORE_DSN} holding postgres://dirsync:PASSWORD@db.example.com/dirsync)")
-		}
-	default:
-		add("store.backend", "%q is not a store backend: use sqlite or postgres", c.Store.Backend)
-	}
+	probs = append(probs, c.validateBackends()...) // config/backends.go
 	probs = append(probs, c.Server.validate()...)
 	probs = append(probs, c.Server.Login.validate()...)
 	for i, d := range c.Domains {

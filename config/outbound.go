@@ -109,7 +109,7 @@ func (o Outbound) validate(stateBackend string) []Problem {
 		}
 	}
 	if o.Stream.Enabled {
-		if stateBackend != "redis" {
+		if !stateBackends[stateBackend].streams {
 			add("stream.enabled", "the sender stream lives in the state's Redis: set state.backend: redis, or use outbound.policy or POST /v1/senders")
 		}
 		if o.Stream.Name == "" {

@@ -66,12 +66,9 @@ mutant engine-commits-cursor-before-apply sync/engine/engine.go "./sync/engine" 
 	'if err := r.e.state.Commit(ctx, r.lease, state.Commit{Cursor: commit.next, ClearCursor: commit.clear}); err != nil { r.rep.fail(err); return }; done, err := r.apply(ctx, p.Ops)'
 
 # One writer per connector: the stores accept a stale fencing token.
-mutant sqlite-skips-fence-check store/sqlite/apply.go "./store/sqlite ./sync/engine" \
-	'case uint64(seen) > f.Token:' \
-	'case false && uint64(seen) > f.Token:'
-mutant postgres-skips-fence-check store/postgres/apply.go "./store/postgres" \
-	'case uint64(seen) > f.Token:' \
-	'case false && uint64(seen) > f.Token:'
+mutant store-skips-fence-check store/sqlstore/apply.go "./store/sqlite ./store/postgres ./sync/engine" \
+	'if f != nil && found && uint64(seen) > f.Token {' \
+	'if false && f != nil && found && uint64(seen) > f.Token {'
 
 # A partial read counted as complete, inside a connector: an LDAP search whose
 # connection drops ends as if its last page had come; a Graph page that fails

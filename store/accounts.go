@@ -152,8 +152,9 @@ var Permissions = []string{
 	"marketing", "training", "deals", "implementation",
 }
 
-// DefaultRoles are the portal roles created by the first migration of every
-// backend (SPEC §2). They are ordinary roles: admins may add more.
+// DefaultRoles are the portal roles every store is created with (SPEC §2),
+// seeded once by store/sqlstore when it creates the roles table. They are
+// ordinary roles: admins may add more.
 var DefaultRoles = []Role{
 	{Name: "Accounts", Permissions: []string{"accounts", "billing", "users.read"}, Default: true},
 	{Name: "Administrator", Permissions: slices.Sorted(slices.Values(Permissions)), Default: true},

@@ -1,7 +1,8 @@
 // Package store defines the user store dirsync synchronises into: internal domains,
 // users and mail-enabled groups with their aliases and members, and the audit log.
 //
-// Backends: store/sqlite (embedded, pure Go) and, later, PostgreSQL. Both pass the
+// Backends: store/sqlite (embedded, pure Go) and store/postgres, both thin
+// dialects of the one SQL implementation in store/sqlstore. Both pass the
 // conformance suite in store/storetest.
 package store
 

@@ -107,7 +107,7 @@ type RunFilter struct {
 	Connector string
 	// State is api.RunRunning or api.RunPending; "" = running, pending and
 	// the history.
-	State string
+	State api.RunStatus
 	// Limit 0 = the API's default.
 	Limit int
 }
@@ -123,7 +123,7 @@ func (c *Client) Runs(ctx context.Context, f RunFilter) (api.RunList, error) {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
 	if f.State != "" {
-		q.Set("state", f.State)
+		q.Set("state", string(f.State))
 	}
 	var out api.RunList
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/runs", query: q}, &out)

@@ -7,6 +7,7 @@ package main
 // and exit codes.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -14,9 +15,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/api/client"
@@ -34,7 +33,7 @@ const (
 type subcommand struct {
 	name     string
 	synopsis string // the arguments and main flags, for the group's usage
-	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	run      command
 }
 
 // dispatch runs the subcommand args[0] of group, or prints the group's usage.
@@ -56,8 +55,6 @@ func dispatch(ctx context.Context, group, about string, subs []subcommand, args 
 	}
 	for _, s := range subs {
 		if s.name == args[0] {
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			return s.run(ctx, args[1:], stdout, stderr)
 		}
 	}
@@ -76,11 +73,7 @@ type adminFlags struct {
 // newAdminFlags returns the flag set of "dirsync <name> <args>".
 func newAdminFlags(name, args string, stderr io.Writer) *adminFlags {
 	f := &adminFlags{FlagSet: newFlagSet(name, stderr)}
-	server := os.Getenv(envServer)
-	if server == "" {
-		server = defaultServer
-	}
-	f.StringVar(&f.server, "server", server, "the daemon's URL ($"+envServer+" sets the default)")
+	f.StringVar(&f.server, "server", cmp.Or(os.Getenv(envServer), defaultServer), "the daemon's URL ($"+envServer+" sets the default)")
 	f.StringVar(&f.output, "output", "table", "output format: table or json")
 	setUsage(f.FlagSet, name, args)
 	return f
@@ -97,29 +90,50 @@ func setUsage(fs *flag.FlagSet, name, args string) {
 // parse parses args and checks the number of positional arguments is within
 // [lo, hi] (hi < 0: no upper bound).
 func (f *adminFlags) parse(args []string, lo, hi int) ([]string, error) {
-	pos, err := parseMixed(f.FlagSet, args)
+	pos, err := parseArgs(f.FlagSet, args, lo, hi)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkArgs(f.FlagSet, pos, lo, hi); err != nil {
+	if err := checkOutput(f.output); err != nil {
 		return nil, err
-	}
-	if f.output != "table" && f.output != "json" {
-		return nil, usageError("--output %q: use table or json", f.output)
 	}
 	return pos, nil
 }
 
-// checkArgs reports too few or too many positional arguments.
-func checkArgs(fs *flag.FlagSet, pos []string, lo, hi int) error {
+// start is parse, then connect: for the commands that check nothing of
+// their own before they call the daemon.
+func (f *adminFlags) start(args []string, lo, hi int, stdout io.Writer) (*admin, []string, error) {
+	pos, err := f.parse(args, lo, hi)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := f.connect(stdout)
+	return a, pos, err
+}
+
+// checkOutput checks an --output value of the commands that print tables.
+func checkOutput(output string) error {
+	if output != "table" && output != "json" {
+		return usageError("--output %q: use table or json", output)
+	}
+	return nil
+}
+
+// parseArgs is parseMixed, then a check that the number of positional
+// arguments is within [lo, hi] (hi < 0: no upper bound).
+func parseArgs(fs *flag.FlagSet, args []string, lo, hi int) ([]string, error) {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case len(pos) < lo:
 		fs.Usage()
-		return usageError("%s: missing argument", fs.Name())
+		return nil, usageError("%s: missing argument", fs.Name())
 	case hi >= 0 && len(pos) > hi:
-		return usageError("%s: unexpected argument %q", fs.Name(), pos[hi])
+		return nil, usageError("%s: unexpected argument %q", fs.Name(), pos[hi])
 	}
-	return nil
+	return pos, nil
 }
 
 // parseMixed parses flags that may come before, between or after positional
@@ -150,7 +164,6 @@ func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
 // admin is an admin command connected to the daemon.
 type admin struct {
 	client *client.Client
-	server string
 	json   bool
 	stdout io.Writer
 }
@@ -167,7 +180,7 @@ func (f *adminFlags) connect(stdout io.Writer) (*admin, error) {
 	if err != nil {
 		return nil, usageError("--server: %v", err)
 	}
-	return &admin{client: c, server: c.BaseURL(), json: f.output == "json", stdout: stdout}, nil
+	return &admin{client: c, json: f.output == "json", stdout: stdout}, nil
 }
 
 // fail turns an error of the API client into what the user reads: the API's
@@ -179,10 +192,7 @@ func (a *admin) fail(err error) error {
 	}
 	var ae *client.Error
 	if errors.As(err, &ae) {
-		code := ae.Code
-		if code == "" {
-			code = fmt.Sprintf("HTTP %d", ae.Status)
-		}
+		code := cmp.Or(ae.Code, fmt.Sprintf("HTTP %d", ae.Status))
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s (%s)", ae.Summary(), code)
 		for _, line := range ae.DetailLines() {
@@ -200,7 +210,7 @@ func (a *admin) fail(err error) error {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("the dirsync daemon is not reachable at %s (%v)\n"+
 			"  start it with 'make run' (the quickstart) or 'dirsync serve --config FILE',\n"+
-			"  or point --server or $%s at it", a.server, op.Err, envServer)}
+			"  or point --server or $%s at it", a.client.BaseURL(), op.Err, envServer)}
 	}
 	if errors.Is(err, context.Canceled) {
 		return &exitError{code: exitFailed, msg: "interrupted"}

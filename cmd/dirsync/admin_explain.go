@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -12,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/sync/engine"
 )
 
 func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,30 +29,18 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	raw, err := a.client.Explain(ctx, api.ExplainRequest{Connector: *connector, User: *user, Apply: *apply})
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("decode the explanation: %w", err)
+	x, err := a.client.Explain(ctx, api.ExplainRequest{Connector: *connector, User: *user, Apply: *apply})
+	return answer(a, x, err, func(w io.Writer, x *api.Explanation) error {
+		renderExplanation(w, x)
+		if x.Apply != nil && x.Apply.Status != api.RunOK {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("apply: run %s ended %s", x.Apply.RunID, x.Apply.Status)}
 		}
-		return printJSON(stdout, v)
-	}
-	var x engine.Explanation
-	if err := json.Unmarshal(raw, &x); err != nil {
-		return fmt.Errorf("decode the explanation: %w", err)
-	}
-	renderExplanation(stdout, &x)
-	if x.Apply != nil && x.Apply.Status != engine.StatusOK {
-		return &exitError{code: exitFailed, msg: fmt.Sprintf("apply: run %s ended %s", x.Apply.RunID, x.Apply.Status)}
-	}
-	return nil
+		return nil
+	})
 }
 
 // renderExplanation prints the stages as numbered sections.
-func renderExplanation(w io.Writer, x *engine.Explanation) {
+func renderExplanation(w io.Writer, x *api.Explanation) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("%s in connector %s", x.Key, x.Connector)
 	p("")
@@ -66,10 +52,7 @@ func renderExplanation(w io.Writer, x *engine.Explanation) {
 	}
 	p("2. scope      %s", map[bool]string{true: "in scope", false: "OUT OF SCOPE"}[x.Scope.InScope])
 	for _, c := range x.Scope.Checks {
-		mark := "admitted"
-		if !c.Admitted {
-			mark = "EXCLUDED"
-		}
+		mark := map[bool]string{true: "admitted", false: "EXCLUDED"}[c.Admitted]
 		line := fmt.Sprintf("               %-8s %s", mark, c.Rule)
 		if c.Detail != "" {
 			line += ": " + c.Detail
@@ -109,11 +92,7 @@ func renderExplanation(w io.Writer, x *engine.Explanation) {
 	}
 	p("4. join       by %s: %s", x.Join.By, x.Join.Detail)
 	if u := x.Join.User; u != nil {
-		state := "enabled"
-		if !u.Enabled {
-			state = "disabled"
-		}
-		p("               store object %s (%s, origin %s, %s)", u.Address, u.Kind, u.Origin, state)
+		p("               store object %s (%s, origin %s, %s)", u.Address, u.Kind, u.Origin, enabledText(u.Enabled))
 		if u.Protected != "" {
 			p("               protected: %s", u.Protected)
 		}

@@ -22,40 +22,28 @@ func holdsList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f := newAdminFlags("holds list", "[--connector NAME] [--status STATUS]", stderr)
 	connector := f.String("connector", "", "only this connector's holds")
 	status := f.String("status", "pending", "pending, applied, rejected, expired or all")
-	if _, err := f.parse(args, 0, 0); err != nil {
+	a, _, err := f.start(args, 0, 0, stdout)
+	if err != nil {
 		return err
 	}
 	if *status == "all" {
 		*status = ""
 	}
-	a, err := f.connect(stdout)
-	if err != nil {
-		return err
-	}
-	list, err := a.client.Holds(ctx, *connector, *status)
-	if err != nil {
-		return a.fail(err)
-	}
-	if list.Holds == nil {
-		list.Holds = []api.Hold{}
-	}
-	if a.json {
-		return printJSON(stdout, list)
-	}
-	t := newTable(stdout, "HOLD ID", "CONNECTOR", "RUN ID", "ACTION", "ADDRESS", "STATUS", "REASON")
-	for _, h := range list.Holds {
-		st := h.Status
-		if h.By != "" {
-			st += " (" + h.By + ")"
-		}
-		t.row(h.ID, h.Connector, h.RunID, h.Action, h.Address, st, h.Reason)
-	}
-	return t.flush()
+	l, err := a.client.Holds(ctx, *connector, *status)
+	l.Holds = orEmpty(l.Holds)
+	return list(a, l, err, []string{"HOLD ID", "CONNECTOR", "RUN ID", "ACTION", "ADDRESS", "STATUS", "REASON"}, l.Holds,
+		func(h api.Hold) []string {
+			st := string(h.Status)
+			if h.By != "" {
+				st += " (" + h.By + ")"
+			}
+			return []string{h.ID, h.Connector, h.RunID, h.Action, h.Address, st, h.Reason}
+		})
 }
 
 // holdsDecider approves or rejects by IDs, run or connector; it fails (exit 1)
 // when any selected operation was refused, after printing every result.
-func holdsDecider(approve bool) func(context.Context, []string, io.Writer, io.Writer) error {
+func holdsDecider(approve bool) command {
 	verb := map[bool]string{true: "approve", false: "reject"}[approve]
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		f := newAdminFlags("holds "+verb, "HOLD-ID... | --run RUN-ID | --connector NAME", stderr)
@@ -74,21 +62,11 @@ func holdsDecider(approve bool) func(context.Context, []string, io.Writer, io.Wr
 			return err
 		}
 		res, err := a.client.DecideHolds(ctx, api.DecideHolds{IDs: ids, RunID: *run, Connector: *connector}, approve)
+		err = list(a, res, err, []string{"HOLD ID", "STATUS", "ERROR"}, res.Results, func(r api.HoldResult) []string {
+			return []string{r.ID, string(r.Status), r.Error}
+		})
 		if err != nil {
-			return a.fail(err)
-		}
-		if a.json {
-			if err := printJSON(stdout, res); err != nil {
-				return err
-			}
-		} else {
-			t := newTable(stdout, "HOLD ID", "STATUS", "ERROR")
-			for _, r := range res.Results {
-				t.row(r.ID, r.Status, r.Error)
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
+			return err
 		}
 		refused := 0
 		for _, r := range res.Results {

@@ -4,6 +4,7 @@ package main
 // aligned tables and "key: value" blocks for people.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,28 +25,52 @@ func printJSON(w io.Writer, v any) error {
 	return nil
 }
 
-// table writes aligned columns.
-type table struct{ tw *tabwriter.Writer }
-
-func newTable(w io.Writer, header ...string) *table {
-	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
-	t.row(header...)
-	return t
-}
-
-func (t *table) row(cells ...string) {
-	for i, c := range cells {
-		if c == "" {
-			cells[i] = "-"
-		}
-		// A tab or newline inside a value would break the columns.
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])
+// answer ends an admin command with the API's answer v: the error as the
+// user reads it (see fail), v itself with --output json, or text(v) for people.
+func answer[T any](a *admin, v T, err error, text func(io.Writer, T) error) error {
+	if err != nil {
+		return a.fail(err)
 	}
-	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	if a.json {
+		return printJSON(a.stdout, v)
+	}
+	return text(a.stdout, v)
 }
 
-func (t *table) flush() error {
-	if err := t.tw.Flush(); err != nil {
+// list is answer for a listing: the API's list object (wire) with --output
+// json, else a table of its items under header, one row each.
+func list[T any](a *admin, wire any, err error, header []string, items []T, row func(T) []string) error {
+	return answer(a, wire, err, func(w io.Writer, _ any) error {
+		return writeTable(w, header, items, row)
+	})
+}
+
+// orEmpty is s, or an empty slice for nil, so that the JSON of a list with no
+// items shows [] rather than null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// writeTable writes items as aligned columns under header, one row each; an
+// empty cell shows as "-".
+func writeTable[T any](w io.Writer, header []string, items []T, row func(T) []string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// A tab or newline inside a value would break the columns.
+	flat := strings.NewReplacer("\t", " ", "\n", " ")
+	line := func(cells []string) {
+		for i, c := range cells {
+			cells[i] = flat.Replace(cmp.Or(c, "-"))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	line(header)
+	for _, it := range items {
+		line(row(it))
+	}
+	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
 	return nil
@@ -60,10 +85,7 @@ func newFields(w io.Writer) *fields {
 }
 
 func (f *fields) add(key, value string) {
-	if value == "" {
-		value = "-"
-	}
-	fmt.Fprintf(f.tw, "%s:\t%s\n", key, value)
+	fmt.Fprintf(f.tw, "%s:\t%s\n", key, cmp.Or(value, "-"))
 }
 
 func (f *fields) flush() error {

@@ -21,50 +21,26 @@ func cmdDomains(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func domainsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("domains list", "", stderr)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	a, err := f.connect(stdout)
+	a, _, err := newAdminFlags("domains list", "", stderr).start(args, 0, 0, stdout)
 	if err != nil {
 		return err
 	}
 	ds, err := a.client.Domains(ctx)
-	if err != nil {
-		return a.fail(err)
-	}
-	if ds == nil {
-		ds = []api.Domain{}
-	}
-	if a.json {
-		return printJSON(stdout, map[string]any{"domains": ds})
-	}
-	t := newTable(stdout, "DOMAIN")
-	for _, d := range ds {
-		t.row(d.Name)
-	}
-	return t.flush()
+	return list(a, api.DomainList{Domains: orEmpty(ds)}, err, []string{"DOMAIN"}, ds, func(d api.Domain) []string {
+		return []string{d.Name}
+	})
 }
 
 func domainsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("domains add", "NAME", stderr)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	a, err := f.connect(stdout)
+	a, pos, err := newAdminFlags("domains add", "NAME", stderr).start(args, 1, 1, stdout)
 	if err != nil {
 		return err
 	}
 	d, err := a.client.AddDomain(ctx, pos[0])
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, d)
-	}
-	fmt.Fprintf(stdout, "added internal domain %s\n", d.Name)
-	return nil
+	return answer(a, d, err, func(w io.Writer, d api.Domain) error {
+		fmt.Fprintf(w, "added internal domain %s\n", d.Name)
+		return nil
+	})
 }
 
 func cmdRoles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,29 +52,15 @@ func cmdRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func rolesList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("roles list", "", stderr)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	a, err := f.connect(stdout)
+	a, _, err := newAdminFlags("roles list", "", stderr).start(args, 0, 0, stdout)
 	if err != nil {
 		return err
 	}
 	rs, err := a.client.Roles(ctx)
-	if err != nil {
-		return a.fail(err)
-	}
-	if rs == nil {
-		rs = []api.Role{}
-	}
-	if a.json {
-		return printJSON(stdout, map[string]any{"roles": rs})
-	}
-	t := newTable(stdout, "ROLE", "PERMISSIONS", "SUPPORT CONTACT", "DEFAULT")
-	for _, r := range rs {
-		t.row(r.Name, permissionsText(r.Permissions), yesNo(r.SupportContact), yesNo(r.Default))
-	}
-	return t.flush()
+	return list(a, api.RoleList{Roles: orEmpty(rs)}, err, []string{"ROLE", "PERMISSIONS", "SUPPORT CONTACT", "DEFAULT"}, rs,
+		func(r api.Role) []string {
+			return []string{r.Name, permissionsText(r.Permissions), yesNo(r.SupportContact), yesNo(r.Default)}
+		})
 }
 
 // permissionsText lists a role's permissions, or "all" for a role holding
@@ -125,33 +87,29 @@ func rolesAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var list []string
+	var names []string
 	for _, p := range perms {
 		for _, one := range strings.Split(p, ",") {
 			if one = strings.TrimSpace(one); one != "" {
-				list = append(list, one)
+				names = append(names, one)
 			}
 		}
 	}
-	if len(list) == 0 {
+	if len(names) == 0 {
 		return usageError("roles add %s: give at least one --permission (%s)", pos[0], strings.Join(store.Permissions, ", "))
 	}
 	a, err := f.connect(stdout)
 	if err != nil {
 		return err
 	}
-	r, err := a.client.AddRole(ctx, api.Role{Name: pos[0], Permissions: list})
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, r)
-	}
-	fmt.Fprintf(stdout, "added role %s: %s\n", r.Name, strings.Join(r.Permissions, ", "))
-	if r.SupportContact {
-		fmt.Fprintln(stdout, "its holders are support contacts (the name contains \"Admin\")")
-	}
-	return nil
+	r, err := a.client.AddRole(ctx, api.Role{Name: pos[0], Permissions: names})
+	return answer(a, r, err, func(w io.Writer, r api.Role) error {
+		fmt.Fprintf(w, "added role %s: %s\n", r.Name, strings.Join(r.Permissions, ", "))
+		if r.SupportContact {
+			fmt.Fprintln(w, "its holders are support contacts (the name contains \"Admin\")")
+		}
+		return nil
+	})
 }
 
 func rolesAssign(ctx context.Context, args []string, stdout, stderr io.Writer) error {

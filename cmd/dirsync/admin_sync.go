@@ -5,17 +5,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/api/client"
-	"github.com/dirsync/dirsync/sync/engine"
 )
 
 // maxImportFile bounds what import reads: 500 rows are far below it, so a
@@ -33,8 +29,6 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		f.Usage()
 		return usageError("import: give a CSV file (- for standard input), or --template")
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	a, err := f.connect(stdout)
 	if err != nil {
 		return err
@@ -52,21 +46,15 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	res, err := a.client.Import(ctx, bytes.NewReader(raw))
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, res)
-	}
-	fmt.Fprintf(stdout, "imported %s: %d added, %d updated, %d unchanged\n", pos[0], res.Added, res.Updated, res.Unchanged)
-	if len(res.Rows) > 0 {
-		t := newTable(stdout, "ROW", "OUTCOME", "ADDRESS")
-		for _, r := range res.Rows {
-			t.row(fmt.Sprint(r.Row), r.Outcome, r.Address)
+	return answer(a, res, err, func(w io.Writer, res api.ImportResult) error {
+		fmt.Fprintf(w, "imported %s: %d added, %d updated, %d unchanged\n", pos[0], res.Added, res.Updated, res.Unchanged)
+		if len(res.Rows) == 0 {
+			return nil
 		}
-		return t.flush()
-	}
-	return nil
+		return writeTable(w, []string{"ROW", "OUTCOME", "ADDRESS"}, res.Rows, func(r api.ImportRow) []string {
+			return []string{fmt.Sprint(r.Row), r.Outcome, r.Address}
+		})
+	})
 }
 
 func readImportFile(path string) ([]byte, error) {
@@ -76,7 +64,7 @@ func readImportFile(path string) ([]byte, error) {
 		if err != nil {
 			return nil, usageError("import: %v", err)
 		}
-		defer fh.Close()
+		defer func() { _ = fh.Close() }() // only read: its close loses nothing
 		r = fh
 	}
 	raw, err := io.ReadAll(io.LimitReader(r, maxImportFile+1))
@@ -107,35 +95,25 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *limit < 0 {
 		return usageError("--limit %d: use a positive number", *limit)
 	}
-	if *runState != "" && *runState != api.RunRunning && *runState != api.RunPending {
+	if st := api.RunStatus(*runState); st != "" && st != api.RunRunning && st != api.RunPending {
 		return usageError("--state %q: use %s or %s", *runState, api.RunRunning, api.RunPending)
 	}
 	a, err := f.connect(stdout)
 	if err != nil {
 		return err
 	}
-	list, err := a.client.Runs(ctx, client.RunFilter{Connector: *connector, State: *runState, Limit: *limit})
-	if err != nil {
-		return a.fail(err)
-	}
-	if list.Runs == nil {
-		list.Runs = []api.Run{}
-	}
-	if a.json {
-		return printJSON(stdout, list)
-	}
-	t := newTable(stdout, "RUN ID", "CONNECTOR", "STATUS", "STARTED", "DURATION", "COUNTS")
-	for _, r := range list.Runs {
+	l, err := a.client.Runs(ctx, client.RunFilter{Connector: *connector, State: api.RunStatus(*runState), Limit: *limit})
+	l.Runs = orEmpty(l.Runs)
+	return list(a, l, err, []string{"RUN ID", "CONNECTOR", "STATUS", "STARTED", "DURATION", "COUNTS"}, l.Runs, func(r api.Run) []string {
+		duration, counts := durationText(r.Started, r.Finished), countsText(r.Counts)
 		switch r.Status {
 		case api.RunPending:
-			t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), "queued", requestedText(r))
+			duration, counts = "queued", requestedText(r)
 		case api.RunRunning:
-			t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), "running", requestedText(r))
-		default:
-			t.row(r.RunID, r.Connector, r.Status+runMode(r), timeText(r.Started), durationText(r.Started, r.Finished), countsText(r.Counts))
+			duration, counts = "running", requestedText(r)
 		}
-	}
-	return t.flush()
+		return []string{r.RunID, r.Connector, string(r.Status) + runMode(r), timeText(r.Started), duration, counts}
+	})
 }
 
 // requestedText says who asked for a run not finished: "requested by api,
@@ -160,31 +138,22 @@ func runMode(r api.Run) string {
 }
 
 func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("runs show", "RUN-ID", stderr)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	a, err := f.connect(stdout)
+	a, pos, err := newAdminFlags("runs show", "RUN-ID", stderr).start(args, 1, 1, stdout)
 	if err != nil {
 		return err
 	}
 	r, err := a.client.Run(ctx, pos[0])
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, r)
-	}
-	if rep, ok := decodeReport(r.Report); ok {
-		printText(stdout, rep)
+	return answer(a, r, err, func(w io.Writer, r api.RunDetail) error {
+		if rep, ok := reportOf(r.Report); ok {
+			printText(w, rep)
+			return nil
+		}
+		if err := printRunSummary(w, r.Run); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "(the full report is gone: older than reports.retention, or never stored; operations are in the daemon's logs and the audit log)")
 		return nil
-	}
-	if err := printRunSummary(stdout, r.Run); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "(the full report is gone: older than reports.retention, or never stored; operations are in the daemon's logs and the audit log)")
-	return nil
+	})
 }
 
 // printRunSummary prints a run from the history, which has no operations.
@@ -192,11 +161,8 @@ func printRunSummary(stdout io.Writer, r api.Run) error {
 	fl := newFields(stdout)
 	fl.add("Run", r.RunID)
 	fl.add("Connector", r.Connector)
-	fl.add("Status", r.Status)
-	mode := "incremental"
-	if r.Full {
-		mode = "full"
-	}
+	fl.add("Status", string(r.Status))
+	mode := map[bool]string{true: "full", false: "incremental"}[r.Full]
 	if r.DryRun {
 		mode += ", dry run"
 	}
@@ -209,16 +175,10 @@ func printRunSummary(stdout io.Writer, r api.Run) error {
 	return fl.flush()
 }
 
-// decodeReport reads a run report the API passes through (engine.Report's JSON).
-func decodeReport(raw json.RawMessage) (*engine.Report, bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, false
-	}
-	var rep engine.Report
-	if err := json.Unmarshal(raw, &rep); err != nil || rep.Status == "" {
-		return nil, false
-	}
-	return &rep, true
+// reportOf is a run's full report, when the API sent one (a report without a
+// status is none: only the summary is worth showing).
+func reportOf(rep *api.RunReport) (*api.RunReport, bool) {
+	return rep, rep != nil && rep.Status != ""
 }
 
 func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -228,42 +188,37 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dry := f.Bool("dry-run", false, "plan only: print what would change and change nothing")
 	full := f.Bool("full", false, "full read and reconcile, even where incremental runs are possible")
 	noWait := f.Bool("no-wait", false, "return at once with the run ids (follow them with 'dirsync runs show')")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a, err := f.connect(stdout)
+	a, _, err := f.start(args, 0, 0, stdout)
 	if err != nil {
 		return err
 	}
 	got, err := a.client.Trigger(ctx, api.TriggerSync{Connectors: connectors, DryRun: *dry, Full: *full, Wait: !*noWait})
-	if err != nil {
-		return a.fail(err)
+	if err := answer(a, got, err, printTriggered); err != nil {
+		return err
 	}
-	var reports []*engine.Report
+	var reports []*api.RunReport
 	for _, r := range got.Runs {
-		if rep, ok := decodeReport(r.Report); ok {
+		if rep, ok := reportOf(r.Report); ok {
 			reports = append(reports, rep)
 		} else if r.Run != nil {
 			// A forwarded run: its status still sets the exit code.
-			reports = append(reports, &engine.Report{RunID: r.RunID, Connector: r.Connector, Status: r.Run.Status})
+			reports = append(reports, &api.RunReport{RunID: r.RunID, Connector: r.Connector, Status: r.Run.Status})
 		}
 	}
-	if a.json {
-		if err := printJSON(stdout, got); err != nil {
-			return err
-		}
-		return statusError(reports)
-	}
+	return statusError(reports)
+}
+
+// printTriggered says what became of each run a trigger asked for: its
+// report, or where it runs and how to follow it.
+func printTriggered(w io.Writer, got api.Triggered) error {
 	for _, r := range got.Runs {
-		if rep, ok := decodeReport(r.Report); ok {
-			printText(stdout, rep)
+		if rep, ok := reportOf(r.Report); ok {
+			printText(w, rep)
 			continue
 		}
 		if r.Run != nil {
-			fmt.Fprintf(stdout, "%s: run %s ran on the leader replica, which holds its full report:\n", r.Connector, r.RunID)
-			if err := printRunSummary(stdout, *r.Run); err != nil {
+			fmt.Fprintf(w, "%s: run %s ran on the leader replica, which holds its full report:\n", r.Connector, r.RunID)
+			if err := printRunSummary(w, *r.Run); err != nil {
 				return err
 			}
 			continue
@@ -275,10 +230,10 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case r.Queued:
 			where = "queued (behind the run in progress)"
 		}
-		fmt.Fprintf(stdout, "%s: %s run %s (follow it with: dirsync runs show %s)\n", r.Connector, where, r.RunID, r.RunID)
+		fmt.Fprintf(w, "%s: %s run %s (follow it with: dirsync runs show %s)\n", r.Connector, where, r.RunID, r.RunID)
 	}
 	if len(got.Runs) == 0 {
-		fmt.Fprintln(stdout, "no runs started: the daemon has no enabled connector")
+		fmt.Fprintln(w, "no runs started: the daemon has no enabled connector")
 	}
-	return statusError(reports)
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/daemon/apiwire"
 	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
@@ -68,15 +69,16 @@ func TestAdminImport(t *testing.T) {
 func TestAdminTriggerExitCodes(t *testing.T) {
 	e := newAdminEnv(t)
 	tests := []struct {
-		status string
+		status api.RunStatus
 		args   []string
 		code   int
 	}{
-		{engine.StatusOK, nil, exitOK},
-		{engine.StatusOK, []string{"--dry-run"}, exitOK},
-		{engine.StatusFailed, nil, exitFailed},
-		{engine.StatusHeld, nil, exitHeld},
-		{engine.StatusPartial, nil, exitPartial},
+		{api.RunOK, nil, exitOK},
+		{api.RunOK, []string{"--dry-run"}, exitOK},
+		{api.RunFailed, nil, exitFailed},
+		{api.RunHeld, nil, exitHeld},
+		{api.RunHeld, []string{"--dry-run"}, exitHeld}, // what applying would do
+		{api.RunPartial, nil, exitPartial},
 	}
 	for _, tt := range tests {
 		e.syncer.mu.Lock()
@@ -85,18 +87,18 @@ func TestAdminTriggerExitCodes(t *testing.T) {
 		res := e.fails(tt.code, append([]string{"trigger", "--connector", "sample"}, tt.args...)...)
 		want := tt.status
 		if len(tt.args) > 0 {
-			want = engine.StatusDryRun
+			want = api.RunDryRun
 		}
-		require.Regexp(t, `^sample: `+want+` \(incremental run run-\d+, `, res.stdout)
+		require.Regexp(t, `^sample: `+string(want)+` \(incremental run run-\d+, `, res.stdout)
 		require.Contains(t, res.stdout, "create 2  update 0")
 	}
-	e.syncer.status = engine.StatusHeld
+	e.syncer.status = api.RunHeld
 	res := e.fails(exitHeld, "trigger")
 	require.Contains(t, res.stdout, "HELD: 11 disables")
 	require.Contains(t, res.stdout, "\nother: held")
 
 	var got api.Triggered
-	e.syncer.status = engine.StatusOK
+	e.syncer.status = api.RunOK
 	e.jsonOf(&got, "trigger", "--connector", "other", "--full")
 	require.Len(t, got.Runs, 1)
 	require.Equal(t, "other", got.Runs[0].Connector)
@@ -138,37 +140,16 @@ func TestAdminRuns(t *testing.T) {
 }
 
 // heldSource emits one user (and any extra records), each read waiting for
-// its gate first (closing reading as the first read begins), so a test can
+// its gate first (closing Reading as the first read begins), so a test can
 // hold a run in progress.
-type heldSource struct {
-	gate    chan struct{}
-	reading chan struct{}
-	once    sync.Once
-	extra   []connectors.Record
-}
-
-func newHeldSource() *heldSource {
-	return &heldSource{gate: make(chan struct{}), reading: make(chan struct{})}
-}
-
-func (s *heldSource) Read(ctx context.Context, emit connectors.Emit) error {
-	s.once.Do(func() { close(s.reading) })
-	select {
-	case <-s.gate:
-	case <-ctx.Done():
-		return ctx.Err()
+func heldSource(extra ...connectors.Record) *connectortest.Static {
+	return &connectortest.Static{
+		Gate:    make(chan struct{}),
+		Reading: make(chan struct{}),
+		Records: append([]connectors.Record{{Kind: connectors.KindUser, Ref: "uid=held", Anchor: "held",
+			Mail: "held@example.com", DisplayName: "Held"}}, extra...),
 	}
-	recs := append([]connectors.Record{{Kind: connectors.KindUser, Ref: "uid=held", Anchor: "held",
-		Mail: "held@example.com", DisplayName: "Held"}}, s.extra...)
-	for _, r := range recs {
-		if err := emit(r); err != nil {
-			return err
-		}
-	}
-	return nil
 }
-
-func (s *heldSource) Close() error { return nil }
 
 // newRunnerEnv is newAdminEnv with the daemon's real sync side (startDaemon).
 func newRunnerEnv(t *testing.T, jobs ...engine.Job) (*adminEnv, *runner.Runner) {
@@ -188,28 +169,28 @@ func startDaemon(t *testing.T, dir string, jobs ...engine.Job) (*runner.Runner, 
 	log := zap.NewNop()
 	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
 	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system", Name: "test"}))
 	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
 	require.NoError(t, err)
-	t.Cleanup(func() { sb.Close() })
+	t.Cleanup(func() { _ = sb.Close() })
 	r := runner.New(context.Background(), engine.New(st, sb, []string{"example.com"}, log), sb, jobs, log, runner.Options{})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
-	srv := httptest.NewServer(api.New(api.Options{Store: st, Syncer: r, Log: log}))
+	srv := httptest.NewServer(api.New(api.Options{Store: st, Syncer: apiwire.NewSyncs(r), Log: log}))
 	t.Cleanup(srv.Close)
 	t.Setenv(envServer, srv.URL)
 	return r, st
 }
 
 func TestAdminRunsPending(t *testing.T) {
-	src := newHeldSource()
+	src := heldSource()
 	e, r := newRunnerEnv(t, engine.Job{Name: "sample", Source: src})
 
 	res := e.ok("trigger", "--no-wait")
 	m := regexp.MustCompile(`^sample: started run (\S+) `).FindStringSubmatch(res.stdout)
 	require.NotNil(t, m, res.stdout)
 	first := m[1]
-	<-src.reading
+	<-src.Reading
 	res = e.ok("trigger", "--no-wait", "--full")
 	m = regexp.MustCompile(`^sample: queued \(behind the run in progress\) run (\S+) `).FindStringSubmatch(res.stdout)
 	require.NotNil(t, m, res.stdout)
@@ -237,7 +218,7 @@ func TestAdminRunsPending(t *testing.T) {
 	require.True(t, list.Runs[0].Full)
 	e.fails(exitUsage, "runs", "list", "--state", "finished")
 
-	close(src.gate)
+	close(src.Gate)
 	require.NoError(t, r.Idle(t.Context(), "sample"))
 	e.jsonOf(&list, "runs", "list", "--state", "pending")
 	require.Empty(t, list.Runs)
@@ -248,9 +229,8 @@ func TestAdminRunsPending(t *testing.T) {
 // TestAdminRunsShowAfterRestart: the full report comes from the state backend
 // once the daemon that ran it is gone.
 func TestAdminRunsShowAfterRestart(t *testing.T) {
-	src := newHeldSource()
-	close(src.gate)
-	src.extra = []connectors.Record{{Kind: connectors.KindUser, Ref: "uid=nomail", Anchor: "nomail", DisplayName: "No Mail"}}
+	src := heldSource(connectors.Record{Kind: connectors.KindUser, Ref: "uid=nomail", Anchor: "nomail", DisplayName: "No Mail"})
+	close(src.Gate)
 	jobs := []engine.Job{{Name: "sample", Source: src}}
 	e, r := newRunnerEnv(t, jobs...)
 	res := e.ok("trigger")

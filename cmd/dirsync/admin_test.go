@@ -28,8 +28,6 @@ import (
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
-	"github.com/dirsync/dirsync/sync/engine"
-	"github.com/dirsync/dirsync/sync/plan"
 )
 
 // strongPassword passes the password strength check.
@@ -100,9 +98,9 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	token := createToken(t, cfg, "test-admin", "admin")
 	st, err := sqlite.Open(filepath.Join(dir, "store.db"), zap.NewNop())
 	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	require.NoError(t, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system", Name: "test"}))
-	fs := &fakeSyncer{status: engine.StatusOK}
+	fs := &fakeSyncer{status: api.RunOK}
 	srv := httptest.NewServer(api.New(api.Options{Store: st, Syncer: fs, Log: zap.NewNop(),
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1}}))
 	t.Cleanup(srv.Close)
@@ -138,7 +136,7 @@ func (e *adminEnv) jsonOf(v any, args ...string) {
 // (dry-run for a dry run) and two creates.
 type fakeSyncer struct {
 	mu     sync.Mutex
-	status string
+	status api.RunStatus
 	runs   []api.RunDetail
 }
 
@@ -161,27 +159,24 @@ func (f *fakeSyncer) Trigger(_ context.Context, req api.TriggerSync) ([]api.Trig
 		id := fmt.Sprintf("run-%d", len(f.runs)+1)
 		status := f.status
 		if req.DryRun {
-			status = engine.StatusDryRun
+			status = api.RunDryRun
 		}
-		rep := engine.Report{RunID: id, Connector: n, Status: status, Full: req.Full,
-			Counts:     plan.Counts{Create: 2, Unchanged: 5},
-			Operations: []engine.Operation{}, Quarantined: []plan.Quarantine{}, Errors: []string{}}
-		if status == engine.StatusHeld {
+		rep := &api.RunReport{RunID: id, Connector: n, Status: status, Full: req.Full,
+			Counts:     api.RunCounts{Create: 2, Unchanged: 5},
+			Operations: []api.Operation{}, Quarantined: []api.QuarantineEntry{}, Errors: []string{}}
+		if f.status == api.RunHeld {
+			// A dry run plans what the real run would hold.
 			rep.HoldReason = "11 disables exceed max_destructive_percent 10"
 		}
-		if status == engine.StatusFailed {
+		if status == api.RunFailed {
 			rep.Errors = []string{"ldap search: connection reset"}
 		}
 		rep.Finished = rep.Started
-		raw, err := json.Marshal(rep)
-		if err != nil {
-			return nil, err
-		}
 		f.runs = append(f.runs, api.RunDetail{Run: api.Run{RunID: id, Connector: n, Status: status, Full: req.Full,
-			DryRun: req.DryRun, Counts: map[string]int{"create": 2, "unchanged": 5}}, Report: raw})
+			DryRun: req.DryRun, Counts: map[string]int{"create": 2, "unchanged": 5}}, Report: rep})
 		tr := api.TriggeredRun{Connector: n, RunID: id}
 		if req.Wait {
-			tr.Report = raw
+			tr.Report = rep
 		}
 		out = append(out, tr)
 	}

@@ -5,21 +5,21 @@ package main
 // come from an API that wants a token.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/config"
-	"github.com/dirsync/dirsync/connectors/registry"
+	"github.com/dirsync/dirsync/daemon"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -32,53 +32,56 @@ func cmdTokens(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}, args, stdout, stderr)
 }
 
-// tokenFlags are the flags of every tokens command.
+// tokenFlags is a tokens command's flag set with the flags every tokens
+// command has: --config and --output.
 type tokenFlags struct {
+	*flag.FlagSet
 	cfgPath string
 	output  string
 }
 
-func (t *tokenFlags) register(f *flag.FlagSet) {
-	f.StringVar(&t.cfgPath, "config", "", "configuration file (its store holds the tokens)")
-	f.StringVar(&t.output, "output", "table", "output format: table or json")
+// newTokenFlags returns the flag set of "dirsync <name> <args>".
+func newTokenFlags(name, args string, stderr io.Writer) *tokenFlags {
+	f := &tokenFlags{FlagSet: newFlagSet(name, stderr)}
+	setUsage(f.FlagSet, name, args)
+	f.StringVar(&f.cfgPath, "config", "", "configuration file (its store holds the tokens)")
+	f.StringVar(&f.output, "output", "table", "output format: table or json")
+	return f
 }
 
-func (t *tokenFlags) check() error {
-	if t.cfgPath == "" {
-		return usageError("--config is required: the tokens live in the store the configuration names")
-	}
-	if t.output != "table" && t.output != "json" {
-		return usageError("--output %q: use table or json", t.output)
-	}
-	return nil
-}
-
-// openTokenStore opens only the configured store: no state backend, no
-// connectors, no domain registration.
-func openTokenStore(ctx context.Context, path string, stderr io.Writer) (*app, error) {
-	cfg, err := config.Load(path, registry.Builtin())
+// parse parses the flags and from lo to hi positional arguments, and checks
+// the shared flags.
+func (f *tokenFlags) parse(args []string, lo, hi int) ([]string, error) {
+	pos, err := parseArgs(f.FlagSet, args, lo, hi)
 	if err != nil {
 		return nil, err
 	}
+	if f.cfgPath == "" {
+		return nil, usageError("--config is required: the tokens live in the store the configuration names")
+	}
+	if err := checkOutput(f.output); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+// openStore opens only the configured store: no state backend, no
+// connectors, no domain registration. done closes it.
+func (f *tokenFlags) openStore(ctx context.Context) (st store.Store, done func(), err error) {
 	// Keep the store's informational lines (migrations) off the terminal.
-	cfg.Log.Level = "warn"
-	log, err := newLogger(cfg.Log, stderr)
+	cfg, log, err := loadConfig(f.cfgPath, f.Output(), "warn")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	a := &app{cfg: cfg, log: log}
-	if cfg.Store.Backend != "postgres" {
-		// Before the daemon's first start the store's folder may not exist
-		// yet (openApp makes it when it opens the state file beside it).
-		if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
-			return nil, fmt.Errorf("store folder: %w", err)
+	if st, err = daemon.OpenStore(ctx, cfg, log); err != nil {
+		return nil, nil, err
+	}
+	return st, func() {
+		if err := st.Close(); err != nil {
+			log.Warn("close", zap.Error(err))
 		}
-	}
-	if a.store, err = a.openStore(ctx, false); err != nil {
-		a.close()
-		return nil, err
-	}
-	return a, nil
+		_ = log.Sync()
+	}, nil
 }
 
 // tokenActor is who the audit log says made a token change.
@@ -91,23 +94,13 @@ func tokenActor() store.Actor {
 }
 
 func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tokens create", stderr)
-	setUsage(fs, "tokens create", "--config FILE --name NAME --scope SCOPE... [--expires-in DURATION | --expires DATE]")
-	var tf tokenFlags
-	tf.register(fs)
-	name := fs.String("name", "", "the token's name (unique), e.g. the admin or the automation using it")
+	tf := newTokenFlags("tokens create", "--config FILE --name NAME --scope SCOPE... [--expires-in DURATION | --expires DATE]", stderr)
+	name := tf.String("name", "", "the token's name (unique), e.g. the admin or the automation using it")
 	var scopeFlags stringList
-	fs.Var(&scopeFlags, "scope", "a scope (repeatable, or comma-separated): "+strings.Join(store.Scopes, ", "))
-	expiresIn := fs.Duration("expires-in", 0, "the token stops working after this long, e.g. 720h (default: never)")
-	expiresAt := fs.String("expires", "", "the token stops working at this date: YYYY-MM-DD (local midnight) or RFC 3339 (default: never)")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := checkArgs(fs, pos, 0, 0); err != nil {
-		return err
-	}
-	if err := tf.check(); err != nil {
+	tf.Var(&scopeFlags, "scope", "a scope (repeatable, or comma-separated): "+strings.Join(store.Scopes, ", "))
+	expiresIn := tf.Duration("expires-in", 0, "the token stops working after this long, e.g. 720h (default: never)")
+	expiresAt := tf.String("expires", "", "the token stops working at this date: YYYY-MM-DD (local midnight) or RFC 3339 (default: never)")
+	if _, err := tf.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" {
@@ -121,16 +114,16 @@ func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	a, err := openTokenStore(ctx, tf.cfgPath, stderr)
+	st, done, err := tf.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer done()
 	secret, hash, err := api.NewToken()
 	if err != nil {
 		return fmt.Errorf("tokens create: %w", err)
 	}
-	tok, err := a.store.CreateToken(ctx, store.Token{Name: *name, Hash: hash, Scopes: scopes, Expires: expires}, tokenActor())
+	tok, err := st.CreateToken(ctx, store.Token{Name: *name, Hash: hash, Scopes: scopes, Expires: expires}, tokenActor())
 	if errors.Is(err, store.ErrConflict) {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("a token named %q already exists: pick another name, "+
 			"or revoke it first with: dirsync tokens revoke --config %s %s", *name, tf.cfgPath, *name)}
@@ -215,42 +208,27 @@ type tokenJSON struct {
 }
 
 func toTokenJSON(t store.Token) tokenJSON {
-	j := tokenJSON{Name: t.Name, Scopes: t.Scopes, Created: t.Created}
+	j := tokenJSON{Name: t.Name, Scopes: orEmpty(t.Scopes), Created: t.Created}
 	if !t.LastUsed.IsZero() {
-		lu := t.LastUsed
-		j.LastUsed = &lu
+		j.LastUsed = new(t.LastUsed)
 	}
 	if !t.Expires.IsZero() {
-		ex := t.Expires
-		j.Expires = &ex
-	}
-	if j.Scopes == nil {
-		j.Scopes = []string{}
+		j.Expires = new(t.Expires)
 	}
 	return j
 }
 
 func tokensList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tokens list", stderr)
-	setUsage(fs, "tokens list", "--config FILE")
-	var tf tokenFlags
-	tf.register(fs)
-	pos, err := parseMixed(fs, args)
+	tf := newTokenFlags("tokens list", "--config FILE", stderr)
+	if _, err := tf.parse(args, 0, 0); err != nil {
+		return err
+	}
+	st, done, err := tf.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	if err := checkArgs(fs, pos, 0, 0); err != nil {
-		return err
-	}
-	if err := tf.check(); err != nil {
-		return err
-	}
-	a, err := openTokenStore(ctx, tf.cfgPath, stderr)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	toks, err := a.store.Tokens(ctx)
+	defer done()
+	toks, err := st.Tokens(ctx)
 	if err != nil {
 		return fmt.Errorf("tokens list: %w", err)
 	}
@@ -261,13 +239,9 @@ func tokensList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return printJSON(stdout, map[string]any{"tokens": out})
 	}
-	t := newTable(stdout, "NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES")
 	now := time.Now()
-	for _, tok := range toks {
-		lastUsed := timeText(tok.LastUsed)
-		if lastUsed == "" {
-			lastUsed = "never"
-		}
+	return writeTable(stdout, []string{"NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES"}, toks, func(tok store.Token) []string {
+		lastUsed := cmp.Or(timeText(tok.LastUsed), "never")
 		expires := "never"
 		if !tok.Expires.IsZero() {
 			expires = timeText(tok.Expires)
@@ -275,32 +249,22 @@ func tokensList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				expires += " (expired)"
 			}
 		}
-		t.row(tok.Name, strings.Join(tok.Scopes, ","), timeText(tok.Created), lastUsed, expires)
-	}
-	return t.flush()
+		return []string{tok.Name, strings.Join(tok.Scopes, ","), timeText(tok.Created), lastUsed, expires}
+	})
 }
 
 func tokensRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tokens revoke", stderr)
-	setUsage(fs, "tokens revoke", "--config FILE NAME")
-	var tf tokenFlags
-	tf.register(fs)
-	pos, err := parseMixed(fs, args)
+	tf := newTokenFlags("tokens revoke", "--config FILE NAME", stderr)
+	pos, err := tf.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if err := checkArgs(fs, pos, 1, 1); err != nil {
-		return err
-	}
-	if err := tf.check(); err != nil {
-		return err
-	}
-	a, err := openTokenStore(ctx, tf.cfgPath, stderr)
+	st, done, err := tf.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	err = a.store.RevokeToken(ctx, pos[0], tokenActor())
+	defer done()
+	err = st.RevokeToken(ctx, pos[0], tokenActor())
 	if errors.Is(err, store.ErrNotFound) {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("no token named %q (dirsync tokens list --config %s shows them)", pos[0], tf.cfgPath)}
 	}

@@ -21,19 +21,12 @@ func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"create", "ADDRESS [--name NAME] [--alias A]... [--password-file F | --password-stdin] [--no-force-change]\n" +
 			"                  [--disabled] [--default-lead] [other field flags]", usersCreate},
 		{"update", "ADDRESS [field flags: only those given change]", usersUpdate},
-		{"disable", "ADDRESS", userAction("disable", "disabled", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
-			return c.DisableUser(ctx, addr)
+		{"disable", "ADDRESS", userAction("disable", "disabled", (*client.Client).DisableUser)},
+		{"enable", "ADDRESS", userAction("enable", "enabled", func(c *client.Client, ctx context.Context, addr string) (*api.User, error) {
+			return c.UpdateUser(ctx, addr, api.UpdateUser{Enabled: new(true)})
 		})},
-		{"enable", "ADDRESS", userAction("enable", "enabled", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
-			on := true
-			return c.UpdateUser(ctx, addr, api.UpdateUser{Enabled: &on})
-		})},
-		{"unlock", "ADDRESS", userAction("unlock", "unlocked (failed logins cleared)", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
-			return c.UnlockUser(ctx, addr)
-		})},
-		{"unregister", "ADDRESS", userAction("unregister", "unregistered (portal access removed, user kept)", func(ctx context.Context, c *client.Client, addr string) (*api.User, error) {
-			return c.UnregisterUser(ctx, addr)
-		})},
+		{"unlock", "ADDRESS", userAction("unlock", "unlocked (failed logins cleared)", (*client.Client).UnlockUser)},
+		{"unregister", "ADDRESS", userAction("unregister", "unregistered (portal access removed, user kept)", (*client.Client).UnregisterUser)},
 		{"register", "ADDRESS --question Q (--password-file F | --password-stdin) (--answer-file F | --answer-stdin | --answer A)", usersRegister},
 		{"invite", "ADDRESS [--expires 72h] [--question Q --password-file F --answer-file F (preset the registration)]", usersInvite},
 		{"delete", "ADDRESS --yes", usersDelete},
@@ -78,90 +71,57 @@ func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var list api.UserList
+	var page api.UserList
 	if *all {
-		list.Users, err = a.client.AllUsers(ctx, q)
+		page.Users, err = a.client.AllUsers(ctx, q)
 	} else {
-		list, err = a.client.Users(ctx, q)
+		page, err = a.client.Users(ctx, q)
 	}
-	if err != nil {
-		return a.fail(err)
-	}
-	if list.Users == nil {
-		list.Users = []api.User{}
-	}
-	if a.json {
-		return printJSON(stdout, list)
-	}
-	t := newTable(stdout, "ADDRESS", "NAME", "STATUS", "REGISTERED", "LOCKED", "ORIGIN", "ROLES")
-	for _, u := range list.Users {
-		t.row(u.Address, u.DisplayName, enabledText(u.Enabled), yesNo(u.Registered), yesNo(u.Locked), u.Origin, strings.Join(u.Roles, ", "))
-	}
-	if err := t.flush(); err != nil {
+	page.Users = orEmpty(page.Users)
+	err = list(a, page, err, []string{"ADDRESS", "NAME", "STATUS", "REGISTERED", "LOCKED", "ORIGIN", "ROLES"}, page.Users,
+		func(u api.User) []string {
+			return []string{u.Address, u.DisplayName, enabledText(u.Enabled), yesNo(u.Registered), yesNo(u.Locked), u.Origin,
+				strings.Join(u.Roles, ", ")}
+		})
+	if err != nil || a.json {
 		return err
 	}
-	if list.NextCursor != "" {
-		fmt.Fprintf(stderr, "more users: add --cursor %s, or --all for every page\n", list.NextCursor)
+	if page.NextCursor != "" {
+		fmt.Fprintf(stderr, "more users: add --cursor %s, or --all for every page\n", page.NextCursor)
 	}
-	if len(list.Users) == 0 && q.Registration == "" {
+	if len(page.Users) == 0 && q.Registration == "" {
 		fmt.Fprintln(stderr, "no registered users match; --registration all lists unregistered users too")
 	}
 	return nil
 }
 
 func usersShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("users show", "ADDRESS", stderr)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	a, err := f.connect(stdout)
+	a, pos, err := newAdminFlags("users show", "ADDRESS", stderr).start(args, 1, 1, stdout)
 	if err != nil {
 		return err
 	}
 	u, err := a.client.User(ctx, pos[0])
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, u)
-	}
-	return printUser(stdout, u)
+	return answer(a, u, err, printUser)
 }
 
 func usersStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("users status", "ADDRESS", stderr)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	a, err := f.connect(stdout)
+	a, pos, err := newAdminFlags("users status", "ADDRESS", stderr).start(args, 1, 1, stdout)
 	if err != nil {
 		return err
 	}
 	s, err := a.client.UserStatus(ctx, pos[0])
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, s)
-	}
-	return printStatus(stdout, s)
+	return answer(a, s, err, printStatus)
 }
 
-// userAction is a one-address command (disable, enable, unlock, unregister).
-func userAction(name, done string, do func(context.Context, *client.Client, string) (*api.User, error)) func(context.Context, []string, io.Writer, io.Writer) error {
+// userAction is a one-address command (disable, enable, unlock, unregister);
+// do has the shape of a method expression such as (*client.Client).UnlockUser.
+func userAction(name, done string, do func(*client.Client, context.Context, string) (*api.User, error)) command {
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		f := newAdminFlags("users "+name, "ADDRESS", stderr)
-		pos, err := f.parse(args, 1, 1)
+		a, pos, err := newAdminFlags("users "+name, "ADDRESS", stderr).start(args, 1, 1, stdout)
 		if err != nil {
 			return err
 		}
-		a, err := f.connect(stdout)
-		if err != nil {
-			return err
-		}
-		u, err := do(ctx, a.client, pos[0])
+		u, err := do(a.client, ctx, pos[0])
 		if err != nil {
 			return a.fail(err)
 		}
@@ -204,14 +164,11 @@ func usersDelete(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if err := a.client.DeleteUser(ctx, pos[0]); err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, map[string]any{"address": pos[0], "deleted": true})
-	}
-	fmt.Fprintf(stdout, "%s: deleted\n", pos[0])
-	return nil
+	err = a.client.DeleteUser(ctx, pos[0])
+	return answer(a, map[string]any{"address": pos[0], "deleted": true}, err, func(w io.Writer, _ map[string]any) error {
+		fmt.Fprintf(w, "%s: deleted\n", pos[0])
+		return nil
+	})
 }
 
 // printUser shows every field of a user.

@@ -81,26 +81,20 @@ func usersCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		req.Kind = "group"
 	}
 	if uf.disabled {
-		off := false
-		req.Enabled = &off
+		req.Enabled = new(false)
 	}
 	if uf.noForceChange {
-		no := false
-		req.ForceChangePassword = &no
+		req.ForceChangePassword = new(false)
 	}
 	a, err := f.connect(stdout)
 	if err != nil {
 		return err
 	}
 	u, err := a.client.CreateUser(ctx, req)
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, u)
-	}
-	fmt.Fprintf(stdout, "created %s\n", u.Address)
-	return printUser(stdout, u)
+	return answer(a, u, err, func(w io.Writer, u api.User) error {
+		fmt.Fprintf(w, "created %s\n", u.Address)
+		return printUser(w, u)
+	})
 }
 
 func usersUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -111,41 +105,31 @@ func usersUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	var req api.UpdateUser
+	// The text fields given, by flag name: each sets its value as given.
+	text := map[string]**string{"name": &req.DisplayName, "given-name": &req.GivenName, "surname": &req.Surname,
+		"phone": &req.Phone, "department": &req.Department, "title": &req.Title}
 	changes := 0
-	str := func(v string) *string { return &v }
 	f.Visit(func(fl *flag.Flag) {
 		changes++
+		if field, ok := text[fl.Name]; ok {
+			*field = new(fl.Value.String())
+			return
+		}
 		switch fl.Name {
-		case "name":
-			req.DisplayName = str(uf.name)
-		case "given-name":
-			req.GivenName = str(uf.given)
-		case "surname":
-			req.Surname = str(uf.surname)
-		case "phone":
-			req.Phone = str(uf.phone)
-		case "department":
-			req.Department = str(uf.department)
-		case "title":
-			req.Title = str(uf.title)
 		case "alias":
-			al := []string(uf.aliases)
-			req.Aliases = &al
+			req.Aliases = new([]string(uf.aliases))
 		case "no-aliases":
 			req.Aliases = &[]string{}
 		case "member":
-			ms := []string(uf.members)
-			req.Members = &ms
+			req.Members = new([]string(uf.members))
 		case "no-members":
 			req.Members = &[]string{}
 		case "disabled":
-			on := !uf.disabled
-			req.Enabled = &on
+			req.Enabled = new(!uf.disabled)
 		case "default-lead":
 			req.DefaultImplementationLead = &uf.defaultLead
 		case "no-force-change":
-			no := !uf.noForceChange
-			req.ForceChangePassword = &no
+			req.ForceChangePassword = new(!uf.noForceChange)
 		default: // --server, --output, the password flags
 			changes--
 		}
@@ -267,16 +251,12 @@ func usersInvite(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	got, err := a.client.InviteUser(ctx, pos[0], inv)
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.json {
-		return printJSON(stdout, got)
-	}
-	fmt.Fprintf(stdout, "Invitation for %s, valid until %s:\n\n  %s\n\n", got.Address, timeText(got.Expires), got.Token)
-	if got.Preset {
-		fmt.Fprintln(stdout, "The password and security question are preset: the user only confirms them.")
-	}
-	fmt.Fprintln(stdout, "The token is shown only this once: send it to the user now.")
-	return nil
+	return answer(a, got, err, func(w io.Writer, got api.Invitation) error {
+		fmt.Fprintf(w, "Invitation for %s, valid until %s:\n\n  %s\n\n", got.Address, timeText(got.Expires), got.Token)
+		if got.Preset {
+			fmt.Fprintln(w, "The password and security question are preset: the user only confirms them.")
+		}
+		fmt.Fprintln(w, "The token is shown only this once: send it to the user now.")
+		return nil
+	})
 }

@@ -22,7 +22,7 @@ func aliasHolders(t *testing.T, dir, alias string, addrs ...string) []string {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(dir, "data", "dirsync.db"), zap.NewNop())
 	require.NoError(t, err)
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	var holders []string
 	for _, a := range addrs {
 		u, err := st.User(context.Background(), a)
@@ -39,7 +39,7 @@ func stateCursor(t *testing.T, dir, connector string) string {
 	t.Helper()
 	sb, err := local.OpenReadOnly(filepath.Join(dir, "data", "state.db"), zap.NewNop())
 	require.NoError(t, err)
-	defer sb.Close()
+	defer func() { _ = sb.Close() }()
 	c, err := sb.Cursor(context.Background(), connector)
 	require.NoError(t, err)
 	return string(c)

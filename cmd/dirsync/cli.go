@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/dirsync/dirsync/config"
 )
@@ -81,40 +84,50 @@ $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
                                        API tokens, straight in the store (no daemon needed)
 Run 'dirsync COMMAND --help' or 'dirsync COMMAND SUBCOMMAND --help' for details.
 
-Exit codes: 0 ok or dry-run, 1 failed, 2 usage or configuration error,
-3 held (operations await approval), 4 partial.
+Exit codes: 0 ok or a dry run that would apply, 1 failed, 2 usage or configuration
+error, 3 held (or a dry run that would hold operations), 4 partial.
 `
+
+// command is a command (or a group's subcommand) given its arguments.
+type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// commands are the commands run dispatches to, by name. explain and config
+// are not interruptible: an interrupt ends them at once.
+var commands = map[string]command{
+	"serve":   interruptible(cmdServe),
+	"sync":    interruptible(cmdSync),
+	"users":   interruptible(cmdUsers),
+	"domains": interruptible(cmdDomains),
+	"roles":   interruptible(cmdRoles),
+	"import":  interruptible(cmdImport),
+	"runs":    interruptible(cmdRuns),
+	"trigger": interruptible(cmdTrigger),
+	"holds":   interruptible(cmdHolds),
+	"explain": cmdExplain,
+	"tokens":  interruptible(cmdTokens),
+	"config":  cmdConfig,
+}
+
+// interruptible runs cmd with a context that ends on an interrupt or SIGTERM,
+// so that the command stops in order (the daemon drains its runs, a sync
+// stops before its next step, a request is cancelled) instead of being killed.
+func interruptible(cmd command) command {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return cmd(ctx, args, stdout, stderr)
+	}
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &exitError{code: exitUsage}
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(ctx, args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "serve":
-		return cmdServe(ctx, args[1:], stderr)
-	case "sync":
-		return cmdSync(ctx, args[1:], stdout, stderr)
-	case "users":
-		return cmdUsers(ctx, args[1:], stdout, stderr)
-	case "domains":
-		return cmdDomains(ctx, args[1:], stdout, stderr)
-	case "roles":
-		return cmdRoles(ctx, args[1:], stdout, stderr)
-	case "import":
-		return cmdImport(ctx, args[1:], stdout, stderr)
-	case "runs":
-		return cmdRuns(ctx, args[1:], stdout, stderr)
-	case "trigger":
-		return cmdTrigger(ctx, args[1:], stdout, stderr)
-	case "holds":
-		return cmdHolds(ctx, args[1:], stdout, stderr)
-	case "explain":
-		return cmdExplain(ctx, args[1:], stdout, stderr)
-	case "tokens":
-		return cmdTokens(ctx, args[1:], stdout, stderr)
-	case "config":
-		return cmdConfig(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "dirsync", version())
 		return nil

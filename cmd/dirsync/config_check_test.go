@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/daemon"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
 
@@ -123,12 +124,12 @@ connectors:
 	var rep checkReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.True(t, rep.OK)
-	byName := map[string]checkResult{}
+	byName := map[string]daemon.CheckResult{}
 	for _, r := range rep.Checks {
 		byName[r.Check+" "+r.Name] = r
 	}
-	require.Equal(t, checkOK, byName["connector corp"].Status)
-	require.Equal(t, checkOK, byName["store postgres"].Status)
+	require.Equal(t, daemon.CheckOK, byName["connector corp"].Status)
+	require.Equal(t, daemon.CheckOK, byName["store postgres"].Status)
 
 	// A wrong bind password: the connector fails, naming the fix, not the value.
 	t.Setenv("CHECK_LDAP_PASSWORD", "wrong-"+password)

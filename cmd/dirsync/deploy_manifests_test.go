@@ -33,6 +33,7 @@ import (
 
 	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors/registry"
+	"github.com/dirsync/dirsync/daemon"
 )
 
 var (
@@ -325,11 +326,11 @@ func TestKubeManifests(t *testing.T) {
 	// /readyz asks the store and the state backend with a 3 s timeout each.
 	require.GreaterOrEqual(t, c.ReadinessProbe.TimeoutSeconds, int32(4), "readiness timeoutSeconds above /readyz's own 3 s")
 
-	// Shutdown: SIGTERM waits drainTimeout for runs in flight, then stops the
+	// Shutdown: SIGTERM waits daemon.DrainTimeout for runs in flight, then stops the
 	// API and delivers queued alerts.
 	require.NotNil(t, pod.Spec.TerminationGracePeriodSeconds)
-	require.GreaterOrEqual(t, *pod.Spec.TerminationGracePeriodSeconds, int64(drainTimeout.Seconds())+15,
-		"terminationGracePeriodSeconds leaves time to drain a run (%s) and stop", drainTimeout)
+	require.GreaterOrEqual(t, *pod.Spec.TerminationGracePeriodSeconds, int64(daemon.DrainTimeout.Seconds())+15,
+		"terminationGracePeriodSeconds leaves time to drain a run (%s) and stop", daemon.DrainTimeout)
 
 	// Hardening.
 	psc, sc := pod.Spec.SecurityContext, c.SecurityContext

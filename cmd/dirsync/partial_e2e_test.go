@@ -93,7 +93,7 @@ func enabledPeople(t *testing.T, dir, tag string, n int) int {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(dir, "data", "dirsync.db"), zap.NewNop())
 	require.NoError(t, err)
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	enabled := 0
 	for i := range n {
 		u, err := st.User(context.Background(), fmt.Sprintf("p%s-%02d@example.com", tag, i))

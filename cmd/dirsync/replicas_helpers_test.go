@@ -95,7 +95,7 @@ func startRedisServer(t *testing.T, port string) *redisServer {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + port})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	require.Eventually(t, func() bool { return rdb.Ping(context.Background()).Err() == nil }, 10*time.Second, 20*time.Millisecond)
 	return &redisServer{port: port, cmd: cmd}
 }
@@ -169,7 +169,7 @@ func fenceToken(t *testing.T, dsn string) uint64 {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var tok int64
 	err = conn.QueryRow(ctx, `SELECT token FROM fences WHERE name = $1`, replicaConnector).Scan(&tok)
 	require.NoError(t, err)
@@ -182,7 +182,6 @@ type replicaSet struct {
 	dsnFile string
 	redis   string
 	sample  []byte
-	token   string
 	all     []*replica
 }
 

@@ -206,7 +206,7 @@ connectors: [{name: %s, type: file, config: {path: %s, preset: openldap}}]
 	require.Eventually(t, func() bool { return cur.get("/readyz", nil) == http.StatusServiceUnavailable }, replicaSettle, 20*time.Millisecond,
 		"not ready without Redis")
 	time.Sleep(replicaRunLease / 3) // the run's lease renewal fails (or, later, finds the new Redis empty)
-	rs = startRedisServer(t, rs.port)
+	startRedisServer(t, rs.port)
 	feed(t, cur, fifo, withUser(sample, "mid-run"), sample)
 	require.Eventually(t, func() bool { _, ok := cur.finished(midRun); return ok }, replicaSettle, 20*time.Millisecond)
 	fin, _ = cur.finished(midRun)

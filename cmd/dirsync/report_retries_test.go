@@ -7,12 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/api"
 )
 
 func TestTextReportListsTheRetrySet(t *testing.T) {
 	at := time.Date(2025, 3, 1, 9, 5, 0, 0, time.UTC)
-	rep := &engine.Report{Connector: "ad", Status: engine.StatusPartial, Retries: []engine.Retry{
+	rep := &api.RunReport{Connector: "ad", Status: api.RunPartial, Retries: []api.Retry{
 		{Anchor: "a1", Address: "ann@example.com", Attempts: 2, LastError: "the store refused it", NextAttempt: at},
 		{Anchor: "b2", Address: "bob@example.com", Attempts: 10, LastError: "still refused", GivenUp: true},
 		{Anchor: "c3", Address: "cy@example.com", Attempts: 1, LastError: "once"},
@@ -25,6 +25,6 @@ func TestTextReportListsTheRetrySet(t *testing.T) {
 		"    cy@example.com (c3) attempts 1, next run; last error: once\n")
 
 	out.Reset()
-	printText(&out, &engine.Report{Connector: "ad", Status: engine.StatusOK})
+	printText(&out, &api.RunReport{Connector: "ad", Status: api.RunOK})
 	require.NotContains(t, out.String(), "retries")
 }

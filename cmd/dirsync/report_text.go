@@ -12,22 +12,28 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/api"
 )
 
-// statusError maps the worst run status to the exit code.
-func statusError(reports []*engine.Report) error {
+// statusError maps the worst run status to the exit code. A dry run whose
+// plan the real run would hold exits as held: the code tells a script what
+// applying would do.
+func statusError(reports []*api.RunReport) error {
 	code := exitOK
 	rank := map[int]int{exitOK: 0, exitHeld: 1, exitPartial: 2, exitFailed: 3}
 	for _, r := range reports {
 		c := exitOK
 		switch r.Status {
-		case engine.StatusFailed:
+		case api.RunFailed:
 			c = exitFailed
-		case engine.StatusPartial:
+		case api.RunPartial:
 			c = exitPartial
-		case engine.StatusHeld:
+		case api.RunHeld:
 			c = exitHeld
+		case api.RunDryRun:
+			if wouldHold(r) {
+				c = exitHeld
+			}
 		}
 		if rank[c] > rank[code] {
 			code = c
@@ -44,26 +50,32 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func progressPrinter(w io.Writer) func(engine.Progress) {
-	return func(p engine.Progress) {
+// wouldHold says a dry run planned what a real run would hold: held
+// operations, or a hold reason (the source-health gate holds every
+// destructive operation, however many there are).
+func wouldHold(r *api.RunReport) bool {
+	return len(r.Held) > 0 || r.HoldReason != ""
+}
+
+// progressPrinter draws a run's progress on one terminal line.
+func progressPrinter(w io.Writer) func(api.Progress) {
+	return func(p api.Progress) {
 		switch p.Stage {
-		case "read":
+		case api.StageRead:
 			fmt.Fprintf(w, "\r\033[K%s: read %d records", p.Connector, p.Read)
-		case "plan":
+		case api.StagePlan:
 			fmt.Fprintf(w, "\r\033[K%s: read %d records, planning", p.Connector, p.Read)
-		case "apply":
+		case api.StageApply:
 			fmt.Fprintf(w, "\r\033[K%s: applied %d/%d changes", p.Connector, p.Applied, p.Total)
-		case "commit":
+		case api.StageCommit:
 			fmt.Fprintf(w, "\r\033[K%s: committing state", p.Connector)
 		}
 	}
 }
 
-func printText(w io.Writer, r *engine.Report) {
-	mode := "incremental"
-	if r.Full {
-		mode = "full"
-	}
+// printText renders one run report.
+func printText(w io.Writer, r *api.RunReport) {
+	mode := map[bool]string{true: "full", false: "incremental"}[r.Full]
 	fmt.Fprintf(w, "%s: %s (%s run %s, %s)\n", r.Connector, r.Status, mode, r.RunID, r.Finished.Sub(r.Started).Round(1e6))
 	c := r.Counts
 	fmt.Fprintf(w, "  create %d  update %d  disable %d  enable %d  delete %d  unchanged %d  quarantined %d  held %d\n",
@@ -94,7 +106,7 @@ func printText(w io.Writer, r *engine.Report) {
 
 // printRetries lists the connector's retry set: failed operations later runs
 // plan again, and those given up that wait for an admin (or a full run).
-func printRetries(w io.Writer, retries []engine.Retry) {
+func printRetries(w io.Writer, retries []api.Retry) {
 	if len(retries) == 0 {
 		return
 	}
@@ -111,7 +123,8 @@ func printRetries(w io.Writer, retries []engine.Retry) {
 	}
 }
 
-func describeChanges(op engine.Operation) string {
+// describeChanges lists an update's field changes (a create's are its fields).
+func describeChanges(op api.Operation) string {
 	if op.Action == "create" || len(op.Changes) == 0 {
 		return ""
 	}

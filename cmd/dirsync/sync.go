@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/daemon"
 )
 
 func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -27,43 +25,26 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *output != "text" && *output != "json" {
 		return usageError("--output %q: use text or json", *output)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a, err := openApp(ctx, *cfgPath, stderr, *dry, *logLevel)
+	cfg, log, err := loadConfig(*cfgPath, stderr, *logLevel)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-
-	jobs := a.jobs
-	if len(only) > 0 {
-		jobs = nil
-		for _, name := range only {
-			j, ok := a.job(name)
-			if !ok {
-				return usageError("--connector %q: no enabled connector of that name in %s", name, *cfgPath)
-			}
-			jobs = append(jobs, j)
-		}
-	}
-	opts := engine.Options{Full: *full, DryRun: *dry}
-	showProgress := *output == "text" && isTerminal(stderr)
-	if showProgress {
+	opts := daemon.SyncOptions{Connectors: only, Full: *full, DryRun: *dry}
+	if *output == "text" && isTerminal(stderr) {
 		opts.Progress = progressPrinter(stderr)
+		opts.Finished = func(*api.RunReport) { fmt.Fprint(stderr, "\r\033[K") }
 	}
-	var reports []*engine.Report
-	for _, j := range jobs {
-		rep := a.engine.Run(ctx, j, opts)
-		if showProgress {
-			fmt.Fprint(stderr, "\r\033[K")
-		}
-		reports = append(reports, rep)
+	reports, err := daemon.SyncOnce(ctx, cfg, log, opts)
+	var unknown *daemon.UnknownConnectorError
+	if errors.As(err, &unknown) {
+		return usageError("--connector %q: no enabled connector of that name in %s", unknown.Name, *cfgPath)
+	}
+	if err != nil {
+		return err
 	}
 	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"runs": reports}); err != nil {
-			return fmt.Errorf("write report: %w", err)
+		if err := printJSON(stdout, map[string]any{"runs": reports}); err != nil {
+			return err
 		}
 	} else {
 		for _, rep := range reports {

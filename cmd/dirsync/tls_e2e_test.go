@@ -104,7 +104,7 @@ connectors:
 		if err != nil {
 			return 0
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 	}
 	require.Eventually(t, func() bool { return served() == 1 }, 30*time.Second, 50*time.Millisecond, "HTTPS with the first certificate")
@@ -149,7 +149,7 @@ connectors:
 	// read_header (500ms), well before the test's own limit.
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots})
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: dirsync\r\nX-Slow: ")
 	require.NoError(t, err)
 	start := time.Now()

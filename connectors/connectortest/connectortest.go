@@ -1,5 +1,7 @@
 // Package connectortest is the behaviour suite every connector passes: the engine's
-// safety depends on these properties, whatever the source.
+// safety depends on these properties, whatever the source. It also holds Static,
+// the in-memory source the tests of the engine, the runner, the API and the CLI
+// read, which passes the same suite.
 package connectortest
 
 import (

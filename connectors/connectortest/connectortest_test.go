@@ -2,12 +2,11 @@ package connectortest
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,25 +14,16 @@ import (
 	"github.com/dirsync/dirsync/connectors"
 )
 
-// memSource is an in-memory incremental directory. flaw names one deliberate
-// breakage of the connector contract, so the suite's own test can show each
-// check catches it.
-type memSource struct {
-	mu      sync.Mutex
-	flaw    string
-	seq     int
-	objects map[string]connectors.Record // by anchor
-	changed map[string]int               // anchor -> seq of its last change
-	deleted map[string]int
-}
-
-func newMem(flaw string) *memSource {
-	s := &memSource{flaw: flaw, objects: map[string]connectors.Record{}, changed: map[string]int{}, deleted: map[string]int{}}
+// newDirectory is the fixture the suite's own tests read: six users, the
+// first two in one group. With the flaw "member-spelling" the group names a
+// member in another spelling than its record's Ref.
+func newDirectory(flaw string) *Static {
+	s := &Static{}
 	var members []string
 	for i := range 6 {
 		ref := fmt.Sprintf("uid=u%d", i)
-		s.objects[fmt.Sprint(i)] = connectors.Record{Kind: connectors.KindUser, Ref: ref, Anchor: fmt.Sprint(i),
-			Mail: fmt.Sprintf("u%d@example.com", i)}
+		s.Records = append(s.Records, connectors.Record{Kind: connectors.KindUser, Ref: ref, Anchor: fmt.Sprint(i),
+			Mail: fmt.Sprintf("u%d@example.com", i)})
 		if i < 2 {
 			members = append(members, ref)
 		}
@@ -41,111 +31,96 @@ func newMem(flaw string) *memSource {
 	if flaw == "member-spelling" {
 		members[1] = "UID=U1"
 	}
-	s.objects["g"] = connectors.Record{Kind: connectors.KindGroup, Ref: "cn=g", Anchor: "g", Mail: "g@example.com", Members: members}
+	s.Records = append(s.Records, connectors.Record{Kind: connectors.KindGroup, Ref: "cn=g", Anchor: "g", Mail: "g@example.com", Members: members})
 	return s
 }
 
-type memCursor struct {
-	V   int `json:"v"`
-	Seq int `json:"seq"`
+// modify changes user anchor's display name in the directory; the next read
+// of changes gives just that record.
+func modify(s *Static, anchor string) string {
+	i := slices.IndexFunc(s.Records, func(r connectors.Record) bool { return r.Anchor == anchor })
+	s.Records[i].DisplayName = "changed"
+	s.Changes = []connectors.Record{s.Records[i]}
+	return anchor
 }
 
-func (s *memSource) Read(ctx context.Context, emit connectors.Emit) error {
-	_, err := s.ReadChanges(ctx, nil, emit)
+// remove deletes user anchor from the directory; the next read of changes
+// gives just its tombstone.
+func remove(s *Static, anchor string) string {
+	s.Records = slices.DeleteFunc(s.Records, func(r connectors.Record) bool { return r.Anchor == anchor })
+	s.Changes = []connectors.Record{{Kind: connectors.KindUser, Anchor: anchor, Deleted: true}}
+	return anchor
+}
+
+// flawed is the Static directory with one deliberate breakage of the
+// connector contract, so the suite's own test can show each check catches it.
+type flawed struct {
+	IncrementalStatic
+	flaw string
+}
+
+func (f flawed) Read(ctx context.Context, emit connectors.Emit) error {
+	_, err := f.ReadChanges(ctx, nil, emit)
 	return err
 }
 
-func (s *memSource) Close() error { return nil }
-
-func (s *memSource) ReadChanges(ctx context.Context, raw []byte, emit connectors.Emit) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	since := -1
-	if raw != nil {
-		var c memCursor
-		if err := json.Unmarshal(raw, &c); (err != nil || c.V != 1) && s.flaw != "garbage-cursor-accepted" {
-			return nil, fmt.Errorf("%w: not a cursor of this source", connectors.ErrCursorExpired)
-		}
-		since = c.Seq
-	}
-	s.mu.Lock()
-	var out []connectors.Record
-	for _, a := range slices.Sorted(func(yield func(string) bool) {
-		for a := range s.objects {
-			if !yield(a) {
-				return
-			}
-		}
-	}) {
-		if since < 0 || s.changed[a] > since {
-			out = append(out, s.objects[a])
-		}
-	}
-	if s.flaw != "no-tombstones" {
-		for a, at := range s.deleted {
-			if since >= 0 && at > since {
-				out = append(out, connectors.Record{Kind: connectors.KindUser, Anchor: a, Deleted: true})
-			}
-		}
-	}
-	if s.flaw == "foreign-tombstones" && since >= 0 {
-		out = append(out, connectors.Record{Anchor: "outside-the-scope", Deleted: true})
-	}
-	seq := s.seq
-	s.mu.Unlock()
-	for _, r := range out {
-		if ctx.Err() != nil {
-			if s.flaw == "cursor-after-cancel" {
-				break
-			}
-			if s.flaw != "emits-after-cancel" && s.flaw != "cancel-ignored" {
-				return nil, ctx.Err()
-			}
-		}
-		if err := emit(r); err != nil {
+func (f flawed) ReadChanges(ctx context.Context, cursor []byte, emit connectors.Emit) ([]byte, error) {
+	switch f.flaw {
+	case "emits-after-cancel", "cancel-ignored":
+		// A context dead before the read is refused; one cancelled during it
+		// is not: the read goes on emitting.
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		next, err := f.IncrementalStatic.ReadChanges(context.WithoutCancel(ctx), cursor, emit)
+		if err == nil && ctx.Err() != nil && f.flaw == "emits-after-cancel" {
+			return nil, ctx.Err()
+		}
+		return next, err
+	case "cursor-after-cancel":
+		next, err := f.IncrementalStatic.ReadChanges(ctx, cursor, emit)
+		if errors.Is(err, context.Canceled) {
+			return slices.Clone(firstCursor), err
+		}
+		return next, err
+	case "garbage-cursor-accepted":
+		if cursor != nil && !validCursor(cursor) {
+			cursor = firstCursor
+		}
+	case "no-tombstones":
+		return f.IncrementalStatic.ReadChanges(ctx, cursor, func(r connectors.Record) error {
+			if r.Deleted {
+				return nil
+			}
+			return emit(r)
+		})
+	case "foreign-tombstones":
+		next, err := f.IncrementalStatic.ReadChanges(ctx, cursor, emit)
+		if err == nil && cursor != nil {
+			err = emit(connectors.Record{Anchor: "outside-the-scope", Deleted: true})
+		}
+		if err != nil {
+			return nil, err
+		}
+		return next, nil
 	}
-	next, _ := json.Marshal(memCursor{V: 1, Seq: seq})
-	switch {
-	case s.flaw == "cursor-after-cancel" && ctx.Err() != nil:
-		return next, ctx.Err()
-	case s.flaw == "emits-after-cancel" && ctx.Err() != nil:
-		return nil, ctx.Err()
-	}
-	return next, nil
+	return f.IncrementalStatic.ReadChanges(ctx, cursor, emit)
 }
 
-func (s *memSource) modify(anchor string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	r := s.objects[anchor]
-	r.DisplayName = "changed"
-	s.objects[anchor], s.changed[anchor] = r, s.seq
-	return anchor
-}
-
-func (s *memSource) remove(anchor string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	delete(s.objects, anchor)
-	delete(s.changed, anchor)
-	s.deleted[anchor] = s.seq
-	return anchor
-}
-
-// runMem runs both suites against a memSource with the flaw.
+// runMem runs both suites against the Static directory, broken by flaw
+// unless flaw is empty (or only spoils the fixture's data).
 func runMem(t *testing.T, flaw string) {
-	src := newMem(flaw)
+	dir := newDirectory(flaw)
+	var src connectors.Source = IncrementalStatic{dir}
+	if flaw != "" && flaw != "member-spelling" {
+		src = flawed{IncrementalStatic{dir}, flaw}
+	}
 	open := func(*testing.T) connectors.Source { return src }
 	RunTests(t, open, Expect{Users: 6, Groups: 1})
 	// RunTests leaves the directory as it found it; the incremental suite changes it.
 	RunIncrementalTests(t, open, Expect{Users: 6, Groups: 1}, Changes{
-		Modify: func(*testing.T, []connectors.Record) string { return src.modify("4") },
-		Delete: func(*testing.T, []connectors.Record) string { return src.remove("5") },
+		Modify: func(*testing.T, []connectors.Record) string { return modify(dir, "4") },
+		Delete: func(*testing.T, []connectors.Record) string { return remove(dir, "5") },
 	})
 }
 

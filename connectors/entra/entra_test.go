@@ -269,7 +269,9 @@ func TestConfigProblems(t *testing.T) {
 	c := &entra.Config{TenantID: "x", ClientID: "not-a-guid", Cloud: "mars", PageSize: 5000, PrimaryAddress: "upn"}
 	var fields []string
 	for _, err := range c.Prepare(t.TempDir()) {
-		fields = append(fields, err.(*connectors.FieldError).Field)
+		var fe *connectors.FieldError
+		require.ErrorAs(t, err, &fe)
+		fields = append(fields, fe.Field)
 	}
 	slices.Sort(fields)
 	require.Equal(t, []string{"client_id", "client_secret", "cloud", "page_size", "primary_address", "tenant_id"}, fields)

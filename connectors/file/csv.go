@@ -196,7 +196,7 @@ func csvFields(path string) []string {
 	if err != nil {
 		return out
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: closing loses nothing
 	head, err := csv.NewReader(f).Read()
 	if err != nil {
 		return out

@@ -100,7 +100,7 @@ func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
 	if err != nil {
 		return fmt.Errorf("open source file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: closing loses nothing
 	if s.cfg.Format == "csv" {
 		return readCSV(ctx, f, s.cfg.Path, s.log, emit)
 	}

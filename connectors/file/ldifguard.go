@@ -259,7 +259,7 @@ func (g *ldifGuard) check(line int, text []byte) error {
 	case ':':
 		enc := bytes.TrimLeft(value[1:], " ")
 		if _, err := base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(enc))), enc); err != nil {
-			return fmt.Errorf("line %d: attribute %q: the base64 value does not decode (%v): check the value after \"%s::\"", line, attr, err, attr)
+			return fmt.Errorf("line %d: attribute %q: the base64 value does not decode (%w): check the value after \"%s::\"", line, attr, err, attr)
 		}
 	}
 	if g.first && g.lines == 0 && string(attr) == "version" {

@@ -35,7 +35,7 @@ func (s *source) Lookup(ctx context.Context, key string) (connectors.Found, erro
 	if err != nil {
 		return connectors.Found{}, fmt.Errorf("open source file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: closing loses nothing
 	if s.cfg.Format == "csv" {
 		return lookupCSV(ctx, f, s.cfg.Path, key)
 	}

@@ -256,7 +256,7 @@ func (s *source) dirsyncChanges(ctx context.Context, c *cursor, emit connectors.
 func (s *source) emitTombstone(e *goldap.Entry, emit connectors.Emit) error {
 	anchor, err := dirmap.FormatGUID(e.GetRawAttributeValue("objectGUID"))
 	if err != nil {
-		return nil // not an object we can have synchronised
+		return nil //nolint:nilerr // not an object we can have synchronised: nothing to delete
 	}
 	parent := e.GetAttributeValue("lastKnownParent")
 	if i := strings.Index(parent, ">;"); strings.HasPrefix(parent, "<GUID=") && i > 0 {

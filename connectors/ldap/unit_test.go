@@ -143,8 +143,8 @@ func TestPrepareReportsEveryProblem(t *testing.T) {
 		BaseDNs: []string{"not a dn"}, UserFilter: "objectClass=user", BindDN: "cn=svc"}
 	var fields []string
 	for _, err := range c.Prepare(t.TempDir()) {
-		fe, ok := err.(*connectors.FieldError)
-		require.True(t, ok, "%v", err)
+		var fe *connectors.FieldError
+		require.ErrorAs(t, err, &fe, "%v", err)
 		fields = append(fields, fe.Field)
 	}
 	require.ElementsMatch(t, []string{"url", "preset", "base_dns[0]", "user_filter", "page_size", "incremental", "bind_password"}, fields)

@@ -26,6 +26,7 @@ type Holds struct {
 
 var _ api.Holds = Holds{}
 
+// Holds lists held operations of a connector ("" = all) with a status ("" = all).
 func (h Holds) Holds(ctx context.Context, connector, status string) ([]api.Hold, error) {
 	ops, err := h.eng.Held(ctx, connector, status)
 	if err != nil {
@@ -34,12 +35,13 @@ func (h Holds) Holds(ctx context.Context, connector, status string) ([]api.Hold,
 	out := make([]api.Hold, len(ops))
 	for i, o := range ops {
 		out[i] = api.Hold{ID: o.ID, Connector: o.Connector, RunID: o.RunID, Reason: o.Reason, Created: o.Created,
-			Action: string(o.Change.Action), Kind: o.Change.Kind, Address: o.Change.Address, Changes: o.Change.Changes,
-			Status: o.Status, Decided: o.Decided, By: o.By, Error: o.Error}
+			Action: string(o.Change.Action), Kind: o.Change.Kind, Address: o.Change.Address, Changes: fieldChanges(o.Change.Changes),
+			Status: api.HoldStatus(o.Status), Decided: o.Decided, By: o.By, Error: o.Error}
 	}
 	return out, nil
 }
 
+// Decide approves or rejects the selected held operations, one result each.
 func (h Holds) Decide(ctx context.Context, d api.DecideHolds, approve bool, by string) ([]api.HoldResult, error) {
 	res, err := h.eng.Decide(ctx, engine.Decision{IDs: d.IDs, RunID: d.RunID, Connector: d.Connector, Approve: approve, By: by})
 	if errors.Is(err, state.ErrLocked) {
@@ -51,7 +53,7 @@ func (h Holds) Decide(ctx context.Context, d api.DecideHolds, approve bool, by s
 	h.afterDecision(ctx)
 	out := make([]api.HoldResult, len(res))
 	for i, r := range res {
-		out[i] = api.HoldResult{ID: r.ID, Status: r.Status}
+		out[i] = api.HoldResult{ID: r.ID, Status: api.HoldStatus(r.Status)}
 		if r.Err != nil {
 			out[i].Error = r.Err.Error()
 		}
@@ -63,7 +65,7 @@ func (h Holds) Decide(ctx context.Context, d api.DecideHolds, approve bool, by s
 		case errors.Is(r.Err, engine.ErrHoldExpired):
 			out[i].Code = api.CodeHoldExpired
 		case r.Err != nil:
-			out[i].Code = "apply_failed"
+			out[i].Code = api.CodeApplyFailed
 		}
 	}
 	return out, nil

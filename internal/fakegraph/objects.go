@@ -1,6 +1,7 @@
 package fakegraph
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -233,7 +234,9 @@ func (s *Server) serveCollection(c *call, set, typ, owner string, users, groups,
 		}
 		var err error
 		if keep, err = parseObjectFilter(lt.Filter, typ, header && count); err != nil {
-			fe := err.(*filterError)
+			// parseObjectFilter reports every problem as a *filterError.
+			fe := &filterError{http.StatusBadRequest, "BadRequest", err.Error()}
+			errors.As(err, &fe)
 			c.graphError(fe.status, fe.code, fe.message)
 			return
 		}

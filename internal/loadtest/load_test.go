@@ -144,7 +144,7 @@ func loaded(t *testing.T, dir *directory, sz size, baseline map[string]syncedUse
 		first.Finished.Sub(loadBegan).Round(time.Millisecond), mid.Finished.Sub(mid.Started).Round(time.Millisecond), len(runs), peak>>20)
 	require.True(t, first.Finished.After(loadBegan), "the start-up run ended before the load began: nothing was measured")
 	for _, r := range runs {
-		require.Equal(t, "ok", r.Status, "run %s (full %v) under load: %s", r.RunID, r.Full, r.Error)
+		require.Equal(t, api.RunOK, r.Status, "run %s (full %v) under load: %s", r.RunID, r.Full, r.Error)
 	}
 
 	var problems []string
@@ -192,7 +192,7 @@ func startupRun(t *testing.T, runs []api.Run) api.Run {
 	t.Helper()
 	for i := len(runs) - 1; i >= 0; i-- {
 		if r := runs[i]; r.Full && !r.DryRun {
-			require.Equal(t, "ok", r.Status, "start-up run: %s", r.Error)
+			require.Equal(t, api.RunOK, r.Status, "start-up run: %s", r.Error)
 			require.NotZero(t, r.Counts["create"], "start-up run created nothing: %v", r.Counts)
 			return r
 		}
@@ -218,7 +218,7 @@ func waitedFullRun(t *testing.T, d *daemon) api.Run {
 	require.Len(t, out.Runs, 1)
 	var detail api.RunDetail
 	d.get("/v1/runs/"+out.Runs[0].RunID, &detail)
-	require.Equal(t, "ok", detail.Status, "full run under load: %s", detail.Error)
+	require.Equal(t, api.RunOK, detail.Status, "full run under load: %s", detail.Error)
 	return detail.Run
 }
 

@@ -28,7 +28,7 @@ func Normalize(s string) (string, error) {
 	local, domain := s[:at], s[at+1:]
 	ascii, err := idna.Lookup.ToASCII(strings.ToLower(domain))
 	if err != nil {
-		return "", fmt.Errorf("%w: %q has an invalid domain: %v", ErrInvalid, s, err)
+		return "", fmt.Errorf("%w: %q has an invalid domain: %w", ErrInvalid, s, err)
 	}
 	if !strings.Contains(ascii, ".") {
 		return "", fmt.Errorf("%w: %q: domain %q is not fully qualified", ErrInvalid, s, ascii)

@@ -209,13 +209,13 @@ func (p *Postfix) startWatchdog() error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // the watchdog holds its own copy of the read end
 	cmd := exec.Command("/bin/sh", "-c", `read -r _; "$0" -c "$1/etc" stop; sleep 1; rm -rf "$1"; rmdir "${1%/*}"`, p.postfix, p.Dir)
 	cmd.Dir = "/"
 	cmd.Stdin = r
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		w.Close()
+		_ = w.Close() // the start error is the one to report
 		return fmt.Errorf("start postfix watchdog: %w", err)
 	}
 	p.watchdog, p.watchdogPipe = cmd, w
@@ -244,7 +244,7 @@ func (p *Postfix) waitReady() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("no SMTP banner on %s after %v: %v", p.SMTPAddr, postfixReadyTimeout, last)
+	return fmt.Errorf("no SMTP banner on %s after %v: %w", p.SMTPAddr, postfixReadyTimeout, last)
 }
 
 func greet(addr string) error {
@@ -367,7 +367,9 @@ func (p *Postfix) Send(from, to, subject string) error {
 		conn.Close()
 		return fmt.Errorf("smtp greeting: %w", err)
 	}
-	defer c.Close()
+	// After QUIT this only drops the connection; after a failed step, that
+	// step's error is the one to report.
+	defer func() { _ = c.Close() }()
 	if err := c.Hello("client.test.invalid"); err != nil {
 		return fmt.Errorf("EHLO: %w", err)
 	}

@@ -27,7 +27,7 @@ func PostgresSchemaDSN(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("postgres %s: %v", EnvPostgresDSN, err)
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }() // the schema is made (or the test failed); a failed goodbye loses nothing
 	if _, err := admin.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
 		t.Fatalf("create schema %s: %v", schema, err)
 	}
@@ -37,7 +37,7 @@ func PostgresSchemaDSN(t testing.TB) string {
 			t.Errorf("drop schema %s: %v", schema, err)
 			return
 		}
-		defer conn.Close(ctx)
+		defer func() { _ = conn.Close(ctx) }() // the DROP's own error is what counts
 		if _, err := conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}

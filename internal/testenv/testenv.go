@@ -8,6 +8,10 @@
 // test, so `go test ./...` on a bare machine still passes the unit tests; under
 // CI=true it fails the test, because there a missing server is a broken
 // pipeline, not a developer's shortcut (DESIGN.md, convention 10).
+//
+// It also holds the fixtures many packages' tests would otherwise build each
+// on their own (backends.go): a SQLite store and a local state file in
+// temporary files, and a Clock that moves only when told to.
 package testenv
 
 import (

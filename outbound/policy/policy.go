@@ -194,7 +194,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // Accept failed because cancelling closed the listener: a clean stop
 			}
 			if temporary(err) {
 				// Out of file descriptors and the like pass; returning would

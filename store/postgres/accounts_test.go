@@ -31,8 +31,8 @@ func accountStore(t *testing.T, n int) *Store {
 	return s
 }
 
-// TestDefaultRolesSeeded keeps the roles 0002_accounts.sql seeds equal to
-// store.DefaultRoles (permissions sorted, as Roles returns them).
+// TestDefaultRolesSeeded: a new store holds store.DefaultRoles (permissions
+// sorted, as Roles returns them).
 func TestDefaultRolesSeeded(t *testing.T) {
 	s := openTest(t, testSchema(t))
 	want := make([]store.Role, len(store.DefaultRoles))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlstore"
 )
 
 // BenchmarkBulkCreate measures an initial sync's store writes: 100,000 user
@@ -42,7 +43,7 @@ func BenchmarkBulkCreate(b *testing.B) {
 	actor := store.Actor{Kind: "sync", Name: "c1", RunID: "bench"}
 	changes := userCreates(0, total, false)
 
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.c.pool.Exec(ctx, `
 		CREATE TABLE copy_plain (kind text, address text, display_name text, given_name text, surname text,
 			phone text, department text, title text, enabled boolean, origin text, anchor text, protected boolean,
 			created timestamptz, updated timestamptz);
@@ -58,10 +59,10 @@ func BenchmarkBulkCreate(b *testing.B) {
 		u := store.User{Kind: store.KindUser, Address: ch.Address, Origin: ch.Origin, Anchor: ch.Anchor, Enabled: true}
 		for _, f := range ch.Changes {
 			if s, ok := f.After.(string); ok {
-				*stringField(&u, f.Field) = s
+				*sqlstore.StringField(&u, f.Field) = s
 			}
 		}
-		body, err := auditJSON(store.CreateChanges(u))
+		body, err := sqlstore.AuditJSON(store.CreateChanges(u))
 		require.NoError(b, err)
 		id := int64(i + 1)
 		objectRows[i] = []any{id, u.Kind, u.Address, u.DisplayName, u.GivenName, u.Surname, u.Phone, u.Department,
@@ -73,7 +74,7 @@ func BenchmarkBulkCreate(b *testing.B) {
 		"title", "enabled", "origin", "anchor", "protected", "created", "updated"}
 	copyRows := func(table string, cols []string, rows [][]any) time.Duration {
 		start := time.Now()
-		n, err := s.pool.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		n, err := s.c.pool.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
 		require.NoError(b, err)
 		require.EqualValues(b, len(rows), n)
 		return time.Since(start)
@@ -83,7 +84,7 @@ func BenchmarkBulkCreate(b *testing.B) {
 	var applyTrips int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		_, err := s.pool.Exec(ctx, `TRUNCATE objects, addresses, group_members, user_roles, invitations, audit, fences,
+		_, err := s.c.pool.Exec(ctx, `TRUNCATE objects, addresses, group_members, user_roles, invitations, audit, fences,
 			copy_plain, copy_objects, copy_addresses, copy_audit`)
 		require.NoError(b, err)
 		before := trips.n.Load()

@@ -60,7 +60,7 @@ func TestBulkMatchesOneAtATime(t *testing.T) {
 	}
 	run := func(bulk bool) result {
 		s := openTest(t, testSchema(t))
-		s.bulk = bulk
+		s.c.bulk = bulk
 		ctx := t.Context()
 		for _, d := range []string{"example.com", "example.net"} {
 			require.NoError(t, s.AddDomain(ctx, d, store.Actor{Kind: "system"}))
@@ -144,7 +144,7 @@ func TestBulkFallsBackWhenTheSchemaRefuses(t *testing.T) {
 	_, _ = rand.Read(huge)
 	for _, bulk := range []bool{true, false} {
 		s := openTest(t, testSchema(t))
-		s.bulk = bulk
+		s.c.bulk = bulk
 		ctx := t.Context()
 		require.NoError(t, s.AddDomain(ctx, "example.com", store.Actor{Kind: "system"}))
 		changes := userCreates(0, 3, false)

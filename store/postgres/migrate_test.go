@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlstore"
 )
 
 // versions lists the recorded migrations, oldest first.
@@ -29,13 +30,13 @@ func versions(t *testing.T, pool *pgxpool.Pool) []int32 {
 // a file system that tests can add to.
 func shipped(t *testing.T) ([]int32, fstest.MapFS) {
 	t.Helper()
-	all, err := loadMigrations(migrationFiles)
+	all, err := sqlstore.LoadMigrations(migrationFiles)
 	require.NoError(t, err)
 	var vs []int32
 	fsys := fstest.MapFS{}
 	for _, m := range all {
-		vs = append(vs, int32(m.version))
-		fsys["migrations/"+m.name] = &fstest.MapFile{Data: []byte(m.sql)}
+		vs = append(vs, int32(m.Version))
+		fsys["migrations/"+m.Name] = &fstest.MapFile{Data: []byte(m.SQL)}
 	}
 	return vs, fsys
 }
@@ -46,23 +47,23 @@ func TestMigrations(t *testing.T) {
 	want, next := shipped(t)
 	s, err := OpenConfig(ctx, cfg, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, want, versions(t, s.pool))
+	require.Equal(t, want, versions(t, s.c.pool))
 	require.NoError(t, s.AddDomain(ctx, "example.com", store.Actor{Kind: "admin", Name: "root"}))
 	require.NoError(t, s.Close())
 
 	// Reopening applies nothing and keeps the data.
 	s = openTest(t, cfg)
-	require.Equal(t, want, versions(t, s.pool))
+	require.Equal(t, want, versions(t, s.c.pool))
 	require.Equal(t, []string{"example.com"}, must(s.Domains(ctx)))
 
 	// A new migration is applied once, on top of the recorded ones.
 	next["migrations/0999_extra.sql"] = &fstest.MapFile{Data: []byte(`ALTER TABLE domains ADD COLUMN note text NOT NULL DEFAULT '';`)}
 	for range 2 {
-		require.NoError(t, migrate(ctx, s.pool, next, zaptest.NewLogger(t)))
-		require.Equal(t, append(want, 999), versions(t, s.pool))
+		require.NoError(t, s.Migrate(ctx, next))
+		require.Equal(t, append(want, 999), versions(t, s.c.pool))
 	}
 	var note string
-	require.NoError(t, s.pool.QueryRow(ctx, `SELECT note FROM domains WHERE name = 'example.com'`).Scan(&note))
+	require.NoError(t, s.c.pool.QueryRow(ctx, `SELECT note FROM domains WHERE name = 'example.com'`).Scan(&note))
 }
 
 func TestMigrationFailureRollsBack(t *testing.T) {
@@ -72,11 +73,11 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 	bad["migrations/0998_ok.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE fine (x integer);`)}
 	bad["migrations/0999_bad.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE half (x integer);
 			INSERT INTO no_such_table VALUES (1);`)}
-	err := migrate(ctx, s.pool, bad, zaptest.NewLogger(t))
+	err := s.Migrate(ctx, bad)
 	require.ErrorContains(t, err, "0999_bad.sql")
-	require.Equal(t, want, versions(t, s.pool), "pending migrations apply together or not at all")
+	require.Equal(t, want, versions(t, s.c.pool), "pending migrations apply together or not at all")
 	var n int
-	require.NoError(t, s.pool.QueryRow(ctx,
+	require.NoError(t, s.c.pool.QueryRow(ctx,
 		`SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('half', 'fine')`).Scan(&n))
 	require.Zero(t, n, "a failed migration leaves no trace")
 }
@@ -96,10 +97,10 @@ func TestConcurrentOpen(t *testing.T) {
 	wg.Wait()
 	for i := range n {
 		require.NoError(t, errs[i], "store %d", i)
-		defer stores[i].Close()
+		t.Cleanup(func() { require.NoError(t, stores[i].Close()) })
 	}
 	want, _ := shipped(t)
-	require.Equal(t, want, versions(t, stores[0].pool))
+	require.Equal(t, want, versions(t, stores[0].c.pool))
 }
 
 // TestUpgradeFromInit migrates a store holding data under the first schema
@@ -113,7 +114,7 @@ func TestUpgradeFromInit(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer pool.Close()
-	require.NoError(t, migrate(ctx, pool, old, zaptest.NewLogger(t)))
+	require.NoError(t, newStore(pool, zaptest.NewLogger(t)).Migrate(ctx, old))
 	_, err = pool.Exec(ctx, `INSERT INTO domains VALUES ('example.com', now());
 		INSERT INTO objects (kind, address, surname, origin, created, updated)
 			VALUES ('user', 'a@example.com', 'b', 'c1', now(), now()), ('user', 'b@example.com', 'B', 'c1', now(), now());
@@ -127,17 +128,6 @@ func TestUpgradeFromInit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "b@example.com", page[0].Address, "upper case first: byte order")
 	require.Len(t, must(s.Roles(ctx)), len(store.DefaultRoles))
-}
-
-func TestLoadMigrationsRejectsBadNames(t *testing.T) {
-	for _, fsys := range []fstest.MapFS{
-		{"migrations/init.sql": {Data: []byte("SELECT 1;")}},
-		{"migrations/0001_a.sql": {Data: []byte("SELECT 1;")}, "migrations/1_b.sql": {Data: []byte("SELECT 1;")}},
-		{},
-	} {
-		_, err := loadMigrations(fsys)
-		require.Error(t, err)
-	}
 }
 
 func TestOpenReadOnly(t *testing.T) {
@@ -154,7 +144,7 @@ func TestOpenReadOnly(t *testing.T) {
 
 	ro, err := OpenConfigReadOnly(ctx, cfg, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	defer ro.Close()
+	t.Cleanup(func() { require.NoError(t, ro.Close()) })
 	require.Equal(t, []string{"example.com"}, must(ro.Domains(ctx)))
 	require.Equal(t, "User 1", must(ro.User(ctx, "user1@example.com")).DisplayName)
 	require.Len(t, must(ro.Lookup(ctx, "c1", []string{"A-0", "A-2"}, nil)), 2)
@@ -169,7 +159,7 @@ func TestOpenReadOnly(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// A schema older than this build is refused rather than misread.
-	_, err = rw.pool.Exec(ctx, `DELETE FROM schema_migrations`)
+	_, err = rw.c.pool.Exec(ctx, `DELETE FROM schema_migrations`)
 	require.NoError(t, err)
 	_, err = OpenConfigReadOnly(ctx, cfg, nil)
 	want, _ := shipped(t)

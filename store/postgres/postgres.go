@@ -2,45 +2,41 @@
 // several dirsync processes (or an admin API) against one shared store, or that
 // want the store in the database they already back up.
 //
+// The store's logic is store/sqlstore's, checked by the conformance suite
+// (store/storetest) as store/sqlite's is; this package supplies the driver,
+// the schema, the dialect, the locking and a batched path for runs of creates
+// (bulk.go).
+//
 // It talks to the server with pgx through a pgxpool.Pool rather than
 // database/sql: pgx batches (several statements in one round trip), array
 // parameters (= ANY($1), unnest) and a per-connection prepared-statement cache
 // are what turn an apply request of 500 creates into a handful of round trips
 // instead of thousands; pgxpool bounds the connections and health-checks them.
 //
-// The semantics are store/sqlite's, checked by the same conformance suite
-// (store/storetest). Writers take one transaction-scoped advisory lock per
-// schema, so they are serialised as SQLite's BEGIN IMMEDIATE serialises them:
-// every check-then-write in Apply sees the rows it checked. Readers are never
-// blocked (MVCC).
+// Writers (Apply, Import, AddDomain) take one transaction-scoped advisory lock
+// per schema, so they are serialised as SQLite's BEGIN IMMEDIATE serialises
+// them: every check-then-write in Apply sees the rows it checked. Account
+// writes lock the user's row instead, and readers are never blocked (MVCC).
 package postgres
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/internal/mailaddr"
 	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/sqlstore"
 )
 
-// Advisory lock class ids (the first key of pg_advisory_xact_lock(int, int)); the
-// second key is hashtext(current_schema()), so stores in different schemas of one
-// database do not wait for each other.
-const (
-	lockMigrate = 0x64697231 // "dir1"
-	lockWrite   = 0x64697232 // "dir2"
-)
-
-// lockSQL takes an advisory lock ($1 is lockMigrate or lockWrite) held until
-// the transaction ends.
-const lockSQL = `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`
+// migrationFiles holds the schema history (see sqlstore.Migration).
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
 // ErrNoSchema is returned by OpenReadOnly when the database has never been
 // migrated by dirsync: there is no store to read yet.
@@ -48,20 +44,9 @@ var ErrNoSchema = errors.New("the database holds no dirsync store yet")
 
 // Store is a store.Store kept in a PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
-	log  *zap.Logger
-	// bulk enables the batched path for runs of creates; tests turn it off to
-	// compare it with the one-change-at-a-time path.
-	bulk bool
-	// Rows created in bulk since the planner's statistics were last refreshed,
-	// and the objects table's size then (see maybeAnalyze).
-	grown, analyzedAt atomic.Int64
-	analyzing         atomic.Bool
+	*sqlstore.Store
+	c *conn
 }
-
-// analyzeMinRows is how many bulk-created objects trigger the first
-// statistics refresh of a process.
-const analyzeMinRows = 1_000
 
 var _ store.Store = (*Store)(nil)
 
@@ -83,8 +68,8 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config, log *zap.Logger) (*Sto
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, s.pool, migrationFiles, s.log); err != nil {
-		s.pool.Close()
+	if err := s.Migrate(ctx, migrationFiles); err != nil {
+		s.c.pool.Close()
 		return nil, fmt.Errorf("postgres open %s: %w", where(cfg), err)
 	}
 	return s, nil
@@ -111,8 +96,13 @@ func OpenConfigReadOnly(ctx context.Context, cfg *pgxpool.Config, log *zap.Logge
 	if err != nil {
 		return nil, err
 	}
-	if err := checkVersion(ctx, s.pool); err != nil {
-		s.pool.Close()
+	err = s.CheckVersion(ctx, migrationFiles)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		err = ErrNoSchema
+	}
+	if err != nil {
+		s.c.pool.Close()
 		return nil, fmt.Errorf("postgres open %s read-only: %w", where(cfg), err)
 	}
 	return s, nil
@@ -149,118 +139,29 @@ func connect(ctx context.Context, cfg *pgxpool.Config, log *zap.Logger) (*Store,
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.Named("postgres").With(zap.String("server", where(cfg)))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres open %s: %w", where(cfg), err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres open %s: %w", where(cfg), err)
-	}
-	return &Store{pool: pool, log: log, bulk: true}, nil
-}
-
-// Close closes every connection of the pool.
-func (s *Store) Close() error {
-	s.pool.Close()
-	return nil
-}
-
-// Domains lists the internal domains, sorted.
-func (s *Store) Domains(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name FROM domains ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres domains: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("postgres domains: %w", err)
-	}
-	return out, nil
-}
-
-// AddDomain registers an internal domain; adding an existing one is a no-op and
-// leaves no audit entry.
-func (s *Store) AddDomain(ctx context.Context, name string, actor store.Actor) error {
-	domain, err := mailaddr.NormalizeDomain(name)
-	if err != nil {
-		return fmt.Errorf("postgres add domain: %w: %w", store.ErrInvalid, err)
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres add domain %s: %w", domain, err)
-	}
-	defer rollback(ctx, tx)
-	// Under the writers' lock, so an Apply that read the domain list keeps a
-	// list that is true until it commits.
-	if _, err := tx.Exec(ctx, lockSQL, lockWrite); err != nil {
-		return fmt.Errorf("postgres add domain %s: %w", domain, err)
-	}
-	now := timestamp()
-	tag, err := tx.Exec(ctx, `INSERT INTO domains (name, created) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
-		domain, now)
-	if err != nil {
-		return fmt.Errorf("postgres add domain %s: %w", domain, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil
-	}
-	entry := store.AuditEntry{
-		Time:    now,
-		Actor:   actor,
-		Action:  store.ActionAddDomain,
-		Address: domain,
-		Changes: []store.FieldChange{{Field: "domain", After: domain}},
-	}
-	if err := writeAudit(ctx, tx, entry); err != nil {
-		return fmt.Errorf("postgres add domain %s: %w", domain, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres add domain %s: %w", domain, err)
-	}
-	s.log.Info("domain added", zap.String("domain", domain), zap.String("actor", actor.Name))
-	return nil
-}
-
-// timestamp is now in UTC at the microsecond precision PostgreSQL keeps, so a
-// time written and read back compares equal.
-func timestamp() time.Time {
-	return time.Now().UTC().Truncate(time.Microsecond)
-}
-
-// rollback ends tx if it is still open. It runs even when ctx is cancelled (a
-// cancelled rollback would make pgx close the connection instead).
-func rollback(ctx context.Context, tx pgx.Tx) {
-	_ = tx.Rollback(context.WithoutCancel(ctx))
-}
-
-// maybeAnalyze refreshes the planner's statistics of the tables bulk creates
-// fill, once they have grown by analyzeMinRows or doubled since the last
-// refresh. An initial sync grows them from nothing to 100k rows in seconds,
-// long before autovacuum's next look (a minute by default), and with statistics
-// that still describe an empty table the planner picks scans whose cost grows
-// with the table: per-request pre-checks went from 1 ms to 14 ms over 100k
-// creates. ANALYZE samples a bounded number of rows (~50 ms here), and doubling
-// keeps it to a handful of runs. It runs after the commit, so a failure (a
-// role that does not own the tables only gets a warning) costs nothing but the
-// log line.
-func (s *Store) maybeAnalyze(ctx context.Context, added int64) {
-	if s.grown.Add(added) < max(analyzeMinRows, s.analyzedAt.Load()) || !s.analyzing.CompareAndSwap(false, true) {
-		return
-	}
-	defer s.analyzing.Store(false)
-	s.grown.Store(0)
-	start := time.Now()
-	var rows int64
-	_, err := s.pool.Exec(ctx, `ANALYZE objects, addresses`)
 	if err == nil {
-		err = s.pool.QueryRow(ctx, `SELECT reltuples::bigint FROM pg_class WHERE oid = 'objects'::regclass`).Scan(&rows)
+		if err = pool.Ping(ctx); err != nil {
+			pool.Close()
+		}
 	}
 	if err != nil {
-		s.log.Warn("refresh planner statistics", zap.Error(err))
-		return
+		return nil, fmt.Errorf("postgres open %s: %w", where(cfg), err)
 	}
-	s.analyzedAt.Store(rows)
-	s.log.Debug("planner statistics refreshed", zap.Int64("objects", rows), zap.Duration("took", time.Since(start)))
+	return newStore(pool, log.Named("postgres").With(zap.String("server", where(cfg)))), nil
+}
+
+func newStore(pool *pgxpool.Pool, log *zap.Logger) *Store {
+	c := &conn{pool: pool, log: log, bulk: true}
+	return &Store{Store: sqlstore.New(c, dialect, log), c: c}
+}
+
+// Apply is sqlstore's, followed by a refresh of the planner's statistics when
+// bulk creates have grown the tables enough (see maybeAnalyze).
+func (s *Store) Apply(ctx context.Context, req store.ApplyRequest) ([]store.Outcome, error) {
+	out, err := s.Store.Apply(ctx, req)
+	if err == nil {
+		s.c.maybeAnalyze(ctx)
+	}
+	return out, err
 }

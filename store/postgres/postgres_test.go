@@ -41,7 +41,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceOneAtATime(t *testing.T) {
 	storetest.RunTests(t, func(t *testing.T) store.Store {
 		s := openTest(t, testSchema(t))
-		s.bulk = false
+		s.c.bulk = false
 		return s
 	})
 }

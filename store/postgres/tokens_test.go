@@ -64,9 +64,13 @@ func TestTokenCheckTakesNoLock(t *testing.T) {
 	at := time.Now().UTC()
 	_, err = s.TokenByHash(ctx, hashOf("busy"), at)
 	require.NoError(t, err)
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.c.pool.Begin(ctx)
 	require.NoError(t, err)
-	defer tx.Rollback(ctx)
+	defer func() {
+		if err := tx.Rollback(ctx); err != nil {
+			t.Errorf("roll back the transaction holding the lock: %v", err)
+		}
+	}()
 	_, err = tx.Exec(ctx, `SELECT 1 FROM tokens WHERE name = 'busy' FOR UPDATE`)
 	require.NoError(t, err)
 	quick, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -14,12 +14,12 @@ import (
 	"github.com/dirsync/dirsync/store"
 )
 
-// TestDefaultRolesSeeded keeps the role list in 0002_accounts.sql equal to
-// store.DefaultRoles (permissions sorted, as Roles returns them).
+// TestDefaultRolesSeeded: a new store holds store.DefaultRoles (permissions
+// sorted, as Roles returns them).
 func TestDefaultRolesSeeded(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), zaptest.NewLogger(t))
 	require.NoError(t, err)
-	defer s.Close()
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	want := make([]store.Role, len(store.DefaultRoles))
 	for i, r := range store.DefaultRoles {
 		want[i] = store.Role{Name: r.Name, Permissions: slices.Sorted(slices.Values(r.Permissions)), Default: r.Default}
@@ -40,8 +40,8 @@ func TestMigrateAccountsKeepsData(t *testing.T) {
 	require.NoError(t, err)
 	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
 	require.NoError(t, err)
-	require.NoError(t, migrate(ctx, db, fstest.MapFS{"migrations/0001_init.sql": {Data: initSQL}}, zaptest.NewLogger(t)))
-	old := &Store{db: db, log: zaptest.NewLogger(t)}
+	old := newStore(db, zaptest.NewLogger(t))
+	require.NoError(t, old.Migrate(ctx, fstest.MapFS{"migrations/0001_init.sql": {Data: initSQL}}))
 	require.NoError(t, old.AddDomain(ctx, "example.com", store.Actor{Kind: "admin", Name: "root"}))
 	_, err = db.ExecContext(ctx, `INSERT INTO objects (kind, address, origin, anchor, created, updated)
 		VALUES ('user', 'alice@example.com', 'c1', 'A-1', 1, 1)`)
@@ -53,7 +53,7 @@ func TestMigrateAccountsKeepsData(t *testing.T) {
 
 	s, err := Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	defer s.Close()
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	require.Equal(t, []int{1, 2, 3}, versions(t, s))
 	u, err := s.User(ctx, "alice@example.com")
 	require.NoError(t, err)
@@ -72,7 +72,7 @@ func TestLookupLoadsRoles(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), zaptest.NewLogger(t))
 	require.NoError(t, err)
-	defer s.Close()
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	admin := store.Actor{Kind: "admin", Name: "root"}
 	require.NoError(t, s.AddDomain(ctx, "example.com", admin))
 	var changes []store.Change
@@ -97,4 +97,34 @@ func TestLookupLoadsRoles(t *testing.T) {
 		"b@example.com": nil,
 		"c@example.com": {"Administrator"},
 	}, roles)
+}
+
+// TestRolesSeededOnce: a store that recorded 0002 before the default roles
+// were seeded from Go (its SQL inserted them) opens without a second seeding:
+// its roles stay exactly as they were.
+func TestRolesSeededOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dirsync.db")
+	dsn, err := dataSourceName(path, false)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", dsn)
+	require.NoError(t, err)
+	initSQL, err := migrationFiles.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	require.NoError(t, newStore(db, zaptest.NewLogger(t)).Migrate(ctx, fstest.MapFS{"migrations/0001_init.sql": {Data: initSQL}}))
+	accountsSQL, err := migrationFiles.ReadFile("migrations/0002_accounts.sql")
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, string(accountsSQL)+`;
+		INSERT INTO roles (name, permissions, is_default) VALUES ('Accounts', '["accounts","billing","users.read"]', 1);
+		INSERT INTO schema_migrations (version, name, applied) VALUES (2, '0002_accounts.sql', 1)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s, err := Open(path, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	require.Equal(t, []int{1, 2, 3}, versions(t, s))
+	roles, err := s.Roles(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []store.Role{{Name: "Accounts", Permissions: []string{"accounts", "billing", "users.read"}, Default: true}}, roles)
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestTokenChecksDoNotWaitForWriters(t *testing.T) {
 	_, err = s.TokenByHash(ctx, hashOf("busy"), at)
 	require.NoError(t, err)
 
-	s.writeMu.Lock()
+	s.c.writeMu.Lock()
 	done := make(chan error, 1)
 	go func() {
 		for i := range 1000 {
@@ -37,7 +38,7 @@ func TestTokenChecksDoNotWaitForWriters(t *testing.T) {
 				return
 			}
 			if _, err := s.TokenByHash(ctx, hashOf("bad"), at); err == nil {
-				done <- err
+				done <- errors.New("an unknown token was accepted")
 				return
 			}
 		}
@@ -45,12 +46,11 @@ func TestTokenChecksDoNotWaitForWriters(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		s.writeMu.Unlock()
+		s.c.writeMu.Unlock()
 		require.NoError(t, err)
 	case <-time.After(5 * time.Second):
-		s.writeMu.Unlock()
-		<-done
-		t.Fatal("token checks waited for the write lock")
+		s.c.writeMu.Unlock()
+		t.Fatalf("token checks waited for the write lock (then ended with %v)", <-done)
 	}
 	list, err := s.Tokens(ctx)
 	require.NoError(t, err)

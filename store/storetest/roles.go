@@ -63,6 +63,11 @@ func testAddRole(t *testing.T, e *env) {
 	for _, en := range entries {
 		require.Equal(t, adminActor, en.Actor)
 	}
+	// An audit query by a role's name finds its entries: the name is not an
+	// address and keeps its case.
+	byName := e.audit(store.AuditQuery{Address: "Support Admins"})
+	require.Len(t, byName, 1)
+	require.Equal(t, store.ActionAddRole, byName[0].Action)
 
 	tests := []struct {
 		name string

@@ -155,7 +155,7 @@ func TestLeaderWithoutItsBackendStepsDown(t *testing.T) {
 	p := prefix()
 	lease := 300 * time.Millisecond
 	be := backend(t, p)
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	n := cluster.New(be, cluster.Options{Lease: lease, Now: clock.Now}, zaptest.NewLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -172,16 +172,6 @@ func TestLeaderWithoutItsBackendStepsDown(t *testing.T) {
 	clock.Set(took.Add(lease))
 	require.False(t, n.IsLeader(), "over at its end")
 }
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // A leader that dies without releasing (SIGKILL) is replaced within the lease:
 // followers campaign again just after the holder's lease runs out.

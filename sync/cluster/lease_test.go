@@ -3,25 +3,15 @@ package cluster
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
 )
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // stubCoordinator answers HoldLeader with what the test sets; the rest is unused.
 type stubCoordinator struct {
@@ -37,26 +27,26 @@ func (s *stubCoordinator) HoldLeader(context.Context, string, time.Duration) (st
 // took long must not believe it leads for the request's time past the moment
 // Redis lets another replica in. Checked at the exact nanosecond.
 func TestLeaseCountsFromBeforeTheRequest(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const lease = 15 * time.Second
 	start := clock.Now()
 	coord := &stubCoordinator{hold: func() (state.LeaderLease, error) {
-		clock.Add(2 * time.Second) // a slow round trip
+		clock.Advance(2 * time.Second) // a slow round trip
 		return state.LeaderLease{Held: true}, nil
 	}}
 	n := New(coord, Options{Lease: lease, Now: clock.Now}, zaptest.NewLogger(t))
 	require.Equal(t, lease/3, n.campaign(t.Context()))
 	require.True(t, n.IsLeader())
-	clock.Add(start.Add(lease).Add(-time.Nanosecond).Sub(clock.Now()))
+	clock.Advance(start.Add(lease).Add(-time.Nanosecond).Sub(clock.Now()))
 	require.True(t, n.IsLeader(), "not before the lease's end")
-	clock.Add(time.Nanosecond)
+	clock.Advance(time.Nanosecond)
 	require.False(t, n.IsLeader(), "over at start+lease, not at the end of the request that took it")
 }
 
 // While the backend does not answer, the node keeps leading by its clock until
 // the lease's end, then steps down at the next campaign.
 func TestUnansweredRenewalLeadsUntilTheLeaseEnds(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const lease = 9 * time.Second
 	var down error
 	coord := &stubCoordinator{hold: func() (state.LeaderLease, error) {
@@ -66,11 +56,11 @@ func TestUnansweredRenewalLeadsUntilTheLeaseEnds(t *testing.T) {
 	n.campaign(t.Context())
 	require.True(t, n.isElectedNow())
 	down = errors.New("connection refused")
-	clock.Add(lease - time.Nanosecond)
+	clock.Advance(lease - time.Nanosecond)
 	n.campaign(t.Context())
 	require.True(t, n.IsLeader())
 	require.True(t, n.isElectedNow(), "still leading: the lease is not over")
-	clock.Add(time.Nanosecond)
+	clock.Advance(time.Nanosecond)
 	require.False(t, n.IsLeader())
 	n.campaign(t.Context())
 	require.False(t, n.isElectedNow(), "stepped down once the lease ended")

@@ -6,7 +6,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -47,24 +49,24 @@ func TestSharedAliasNeverFailsTheRun(t *testing.T) {
 		require.Empty(t, e.aliasesOf(t, "u02@example.com"))
 	}
 
-	first := e.run(t, &source{records: []connectors.Record{ann, bob, user(3)}}, policy(), engine.Options{})
+	first := e.run(t, &connectortest.Static{Records: []connectors.Record{ann, bob, user(3)}}, policy(), engine.Options{})
 	clash(first)
 	require.Equal(t, 3, first.Counts.Create)
 	require.Contains(t, first.Warnings[0].Reason, "uid=u01", "the warning names the other owner")
 
-	reversed := e.run(t, &source{records: []connectors.Record{bob, ann, user(3)}}, policy(), engine.Options{})
+	reversed := e.run(t, &connectortest.Static{Records: []connectors.Record{bob, ann, user(3)}}, policy(), engine.Options{})
 	clash(reversed)
 	require.Empty(t, reversed.Operations, "the owner keeps the alias when the other is read first")
 	require.Contains(t, reversed.Warnings[0].Reason, "u01@example.com", "the warning names the store owner")
 
 	pol := policy()
 	pol.MaxDestructivePercent = 100 // one alias removal among three users
-	drop := e.run(t, &source{records: []connectors.Record{bob, user(1), user(3)}}, pol, engine.Options{})
+	drop := e.run(t, &connectortest.Static{Records: []connectors.Record{bob, user(1), user(3)}}, pol, engine.Options{})
 	require.Equal(t, engine.StatusOK, drop.Status, drop.Errors)
 	require.Empty(t, e.aliasesOf(t, "u01@example.com"))
 	require.Len(t, drop.Warnings, 1, "the store still had the alias on u01 when this run was planned")
 
-	gets := e.run(t, &source{records: []connectors.Record{bob, user(1), user(3)}}, pol, engine.Options{})
+	gets := e.run(t, &connectortest.Static{Records: []connectors.Record{bob, user(1), user(3)}}, pol, engine.Options{})
 	require.Equal(t, engine.StatusOK, gets.Status, gets.Errors)
 	require.Empty(t, gets.Warnings)
 	require.Equal(t, []string{desk}, e.aliasesOf(t, "u02@example.com"), "the other claimant gets the alias once it is free")
@@ -78,13 +80,13 @@ func TestQuarantinedKnownUserIsStillDisabled(t *testing.T) {
 	ctx := context.Background()
 	pol := policy()
 	pol.MaxDestructivePercent = 100
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(3)}, pol, engine.Options{}).Status)
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(3)}, pol, engine.Options{}).Status)
 	before, err := e.state.Snapshot(ctx, "dir")
 	require.NoError(t, err)
 
 	moved := user(1)
 	moved.Mail, moved.DisplayName, moved.Disabled = "u01@partner.example", "Moved Away", true
-	src := &source{records: []connectors.Record{user(0), moved, user(2)}}
+	src := &connectortest.Static{Records: []connectors.Record{user(0), moved, user(2)}}
 	rep := e.run(t, src, pol, engine.Options{})
 	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
 	require.Len(t, rep.Quarantined, 1)
@@ -101,7 +103,7 @@ func TestQuarantinedKnownUserIsStillDisabled(t *testing.T) {
 	require.Equal(t, engine.StatusOK, again.Status, again.Errors)
 	require.Zero(t, again.Counts.Disable, "already disabled: nothing to do")
 
-	tight := e.run(t, &source{records: []connectors.Record{moved2(), user(0), moved}}, engine.Policy{BatchSize: 7, MaxDestructive: 0,
+	tight := e.run(t, &connectortest.Static{Records: []connectors.Record{moved2(), user(0), moved}}, config.Policy{BatchSize: 7, MaxDestructive: 0,
 		MaxDestructivePercent: 100, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}, engine.Options{})
 	require.Equal(t, engine.StatusHeld, tight.Status, "a disable like any other: the brakes hold it")
 	require.Len(t, tight.Held, 1)
@@ -121,9 +123,9 @@ func TestHealthGateCountsDistinctAnchors(t *testing.T) {
 	e := newEnv(t)
 	pol := policy()
 	pol.MaxDestructivePercent, pol.MissingRuns = 100, 1
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, pol, engine.Options{}).Status)
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(10)}, pol, engine.Options{}).Status)
 	twice := append(users(4), users(4)...)
-	rep := e.run(t, &source{records: twice}, pol, engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: twice}, pol, engine.Options{})
 	require.Equal(t, engine.StatusHeld, rep.Status)
 	require.Contains(t, rep.HoldReason, "4 distinct objects in 8 records")
 	require.Zero(t, rep.Counts.Disable)

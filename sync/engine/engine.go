@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/internal/mailaddr"
 	"github.com/dirsync/dirsync/state"
@@ -23,7 +24,8 @@ import (
 	"github.com/dirsync/dirsync/sync/plan"
 )
 
-// Run statuses, as the CLI prints them and the run history keeps them.
+// Run statuses, as run reports and the run history keep them (the API carries
+// the same values as api.RunStatus, converted in daemon/apiwire).
 const (
 	StatusOK      = "ok"
 	StatusDryRun  = "dry-run"
@@ -32,32 +34,23 @@ const (
 	StatusFailed  = "failed"
 )
 
-// Policy is a connector's brakes and batching.
-type Policy struct {
-	BatchSize             int
-	MaxDestructive        int
-	MaxDestructivePercent float64
-	MaxDestructiveFloor   int
-	MinSourcePercent      float64
-	MissingRuns           int
-	SoftMatch             bool
-	// RetryMaxAttempts is how many times a failed operation is tried before it
-	// is only reported (0: 10); RetryBackoff the wait after its first failure,
-	// doubled after each further one up to RetryBackoffMax (0: 6 hours).
-	// RetryBackoff 0 retries on every run.
-	RetryMaxAttempts int
-	RetryBackoff     time.Duration
-	RetryBackoffMax  time.Duration
-	// DestructiveWindow adds the destructive operations applied within this
-	// long before a run to the run's own against the brakes (0: off).
-	DestructiveWindow time.Duration
-}
-
 // Job is one connector ready to run.
 type Job struct {
 	Name   string
 	Source connectors.Source
-	Policy Policy
+	// Policy is the connector's effective brakes and batching, as configured;
+	// a zero retry part takes the engine's defaults (see retry.go).
+	Policy config.Policy
+}
+
+// diffConnector is what package plan needs to know about the job's connector:
+// the one place the policy's diff rules are handed to the pure planner.
+func diffConnector(job Job) plan.Connector {
+	conn := plan.Connector{Name: job.Name, SoftMatch: job.Policy.SoftMatch, MissingRuns: job.Policy.MissingRuns}
+	if fo, ok := job.Source.(connectors.FieldOwner); ok {
+		conn.Owned = plan.NewOwned(fo.Fields())
+	}
+	return conn
 }
 
 // Options select the kind of run.
@@ -231,7 +224,7 @@ func (r *run) execute(ctx context.Context) {
 		// A run cut short by losing its lock says so first, rather than only
 		// "context canceled" from whatever step it was in.
 		defer func() {
-			if cause := context.Cause(ctx); r.rep.Status == StatusFailed && cause != nil && cause != ctx.Err() {
+			if cause := context.Cause(ctx); r.rep.Status == StatusFailed && cause != nil && !errors.Is(cause, ctx.Err()) {
 				r.rep.Errors = append([]string{cause.Error()}, r.rep.Errors...)
 			}
 		}()
@@ -265,11 +258,7 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
-	pol := plan.Policy{Connector: r.job.Name, SoftMatch: r.job.Policy.SoftMatch, MissingRuns: r.job.Policy.MissingRuns}
-	if fo, ok := r.job.Source.(connectors.FieldOwner); ok {
-		pol.Owned = plan.NewOwned(fo.Fields())
-	}
-	b, commit, ok := r.read(ctx, pol, snap, internal)
+	b, commit, ok := r.read(ctx, diffConnector(r.job), snap, internal)
 	if !ok {
 		return
 	}
@@ -419,7 +408,7 @@ type cursorUpdate struct {
 // read pulls the source into a plan builder. On a failed read it reports the run
 // failed and returns ok=false: nothing after this point runs, so nothing is
 // disabled and the state stays as it was.
-func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, internal plan.Domains) (*plan.Builder, cursorUpdate, bool) {
+func (r *run) read(ctx context.Context, conn plan.Connector, snap state.Snapshot, internal plan.Domains) (*plan.Builder, cursorUpdate, bool) {
 	lookup := func(anchors, addresses []string) ([]store.User, error) {
 		return r.e.store.Lookup(ctx, r.job.Name, anchors, addresses)
 	}
@@ -444,7 +433,7 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 			return nil, cur, false
 		}
 	}
-	b = plan.NewBuilder(pol, snap, internal)
+	b = plan.NewBuilder(conn, snap, internal)
 	r.rep.Full = cursor == nil && r.opts.Only == nil
 	switch {
 	case r.opts.Only != nil:
@@ -456,7 +445,7 @@ func (r *run) read(ctx context.Context, pol plan.Policy, snap state.Snapshot, in
 			r.rep.Warnings = append(r.rep.Warnings, plan.Quarantine{Record: r.job.Name, Field: "cursor",
 				Reason: "the stored incremental cursor was refused (" + err.Error() + "): this run read the whole source instead",
 				Fix:    "nothing to do; the next run is incremental again"})
-			b = plan.NewBuilder(pol, snap, internal)
+			b = plan.NewBuilder(conn, snap, internal)
 			r.rep.Full, cur.clear = true, true
 			cur.next, err = inc.ReadChanges(ctx, nil, emit)
 		}

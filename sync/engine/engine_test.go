@@ -12,57 +12,15 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 )
-
-// source is an in-memory connector; it can fail, and it can be incremental.
-type source struct {
-	records []connectors.Record
-	err     error
-	// changes, when set, makes the source incremental: ReadChanges with a cursor
-	// emits these; expired makes it answer ErrCursorExpired instead.
-	changes []connectors.Record
-	expired bool
-	// changesErr ends ReadChanges with a cursor after the changes were emitted.
-	changesErr error
-	incr       bool
-}
-
-func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
-	for _, r := range s.records {
-		if err := emit(r); err != nil {
-			return err
-		}
-	}
-	return s.err
-}
-
-func (s *source) Close() error { return nil }
-
-type incSource struct{ *source }
-
-func (s incSource) ReadChanges(ctx context.Context, cursor []byte, emit connectors.Emit) ([]byte, error) {
-	if cursor == nil {
-		return []byte("c1"), s.Read(ctx, emit)
-	}
-	if s.expired {
-		return nil, connectors.ErrCursorExpired
-	}
-	for _, r := range s.changes {
-		if err := emit(r); err != nil {
-			return nil, err
-		}
-	}
-	if s.changesErr != nil {
-		return nil, s.changesErr
-	}
-	return append(append([]byte{}, cursor...), '+'), nil
-}
 
 func user(i int) connectors.Record {
 	return connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=u%02d", i), Anchor: fmt.Sprintf("a%02d", i),
@@ -86,23 +44,16 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
 	core, logs := observer.New(zap.InfoLevel)
-	log := zap.New(core)
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	require.NoError(t, err)
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close(); sb.Close() })
-	require.NoError(t, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}))
-	return &env{store: st, state: sb, eng: engine.New(st, sb, nil, log), logs: logs}
+	st, sb := testenv.SQLiteStore(t, "example.com"), testenv.LocalState(t)
+	return &env{store: st, state: sb, eng: engine.New(st, sb, nil, zap.New(core)), logs: logs}
 }
 
-func policy() engine.Policy {
-	return engine.Policy{BatchSize: 7, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
+func policy() config.Policy {
+	return config.Policy{BatchSize: 7, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
 }
 
-func (e *env) run(t *testing.T, src connectors.Source, pol engine.Policy, opts engine.Options) *engine.Report {
+func (e *env) run(t *testing.T, src connectors.Source, pol config.Policy, opts engine.Options) *engine.Report {
 	t.Helper()
 	return e.eng.Run(context.Background(), engine.Job{Name: "dir", Source: src, Policy: pol}, opts)
 }
@@ -123,7 +74,7 @@ func (e *env) count(t *testing.T) int {
 
 func TestCreateThenNothingToDo(t *testing.T) {
 	e := newEnv(t)
-	src := &source{records: users(20)}
+	src := &connectortest.Static{Records: users(20)}
 
 	dry := e.run(t, src, policy(), engine.Options{DryRun: true})
 	require.Equal(t, engine.StatusDryRun, dry.Status)
@@ -159,9 +110,9 @@ func TestCreateThenNothingToDo(t *testing.T) {
 
 func TestEmptyReadIsHeld(t *testing.T) {
 	e := newEnv(t)
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, policy(), engine.Options{}).Status)
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(10)}, policy(), engine.Options{}).Status)
 	for range 3 {
-		rep := e.run(t, &source{}, policy(), engine.Options{})
+		rep := e.run(t, &connectortest.Static{}, policy(), engine.Options{})
 		require.Equal(t, engine.StatusHeld, rep.Status)
 		require.Contains(t, rep.HoldReason, "refusing to disable anyone")
 	}
@@ -177,8 +128,8 @@ func TestMissingTwiceIsDisabledThenReEnabled(t *testing.T) {
 	e := newEnv(t)
 	pol := policy()
 	pol.MaxDestructivePercent = 100
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, pol, engine.Options{}).Status)
-	without := &source{records: users(9)} // u09 leaves
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(10)}, pol, engine.Options{}).Status)
+	without := &connectortest.Static{Records: users(9)} // u09 leaves
 	first := e.run(t, without, pol, engine.Options{})
 	require.Zero(t, first.Counts.Disable)
 	require.True(t, e.enabled(t, "u09@example.com"), "one missing run is not enough")
@@ -188,7 +139,7 @@ func TestMissingTwiceIsDisabledThenReEnabled(t *testing.T) {
 	third := e.run(t, without, pol, engine.Options{})
 	require.Zero(t, third.Counts.Disable, "already disabled: nothing more to do")
 
-	back := e.run(t, &source{records: users(10)}, pol, engine.Options{})
+	back := e.run(t, &connectortest.Static{Records: users(10)}, pol, engine.Options{})
 	require.Equal(t, 1, back.Counts.Enable, back.Operations)
 	require.True(t, e.enabled(t, "u09@example.com"))
 }
@@ -197,9 +148,9 @@ func TestThresholdHoldsDestructiveChangesOnly(t *testing.T) {
 	e := newEnv(t)
 	pol := policy()
 	pol.MissingRuns = 1
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(20)}, pol, engine.Options{}).Status)
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(20)}, pol, engine.Options{}).Status)
 	// Three leave (15% > 10%) and one joins.
-	rep := e.run(t, &source{records: append(users(17), user(30))}, pol, engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: append(users(17), user(30))}, pol, engine.Options{})
 	require.Equal(t, engine.StatusHeld, rep.Status)
 	require.Equal(t, 3, rep.Counts.Held)
 	require.Equal(t, 1, rep.Counts.Create)
@@ -212,7 +163,7 @@ func TestThresholdHoldsDestructiveChangesOnly(t *testing.T) {
 	require.Equal(t, rep.RunID, holds[0].RunID)
 
 	// The held users stay planned on the next run rather than being forgotten.
-	next := e.run(t, &source{records: append(users(17), user(30))}, pol, engine.Options{})
+	next := e.run(t, &connectortest.Static{Records: append(users(17), user(30))}, pol, engine.Options{})
 	require.Equal(t, 3, next.Counts.Held)
 }
 
@@ -220,7 +171,7 @@ func TestLockedConnectorFails(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.state.Acquire(context.Background(), "dir", "someone-else", time.Minute)
 	require.NoError(t, err)
-	rep := e.run(t, &source{records: users(3)}, policy(), engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: users(3)}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusFailed, rep.Status)
 	require.Contains(t, rep.Errors[0], "lock connector dir")
 	require.Equal(t, 0, e.count(t))
@@ -243,7 +194,7 @@ func (f *failingCommit) Commit(ctx context.Context, l state.Lease, c state.Commi
 func TestCrashBeforeCommitIsRepairedByTheNextRun(t *testing.T) {
 	e := newEnv(t)
 	eng := engine.New(e.store, &failingCommit{Backend: e.state}, nil, zap.NewNop())
-	job := engine.Job{Name: "dir", Source: &source{records: users(5)}, Policy: policy()}
+	job := engine.Job{Name: "dir", Source: &connectortest.Static{Records: users(5)}, Policy: policy()}
 	rep := eng.Run(context.Background(), job, engine.Options{})
 	require.Equal(t, engine.StatusFailed, rep.Status)
 	require.Equal(t, 5, e.count(t), "the store was written before the commit failed")
@@ -267,7 +218,7 @@ func TestConflictMakesThePartialRunRetryOnlyThatObject(t *testing.T) {
 	e.eng = engine.New(e.store, e.state, []string{"elsewhere.example"}, zap.NewNop())
 	recs := users(4)
 	recs[2].Mail = "u02@elsewhere.example"
-	rep := e.run(t, &incSource{&source{records: recs}}, policy(), engine.Options{})
+	rep := e.run(t, connectortest.IncrementalStatic{Static: &connectortest.Static{Records: recs}}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusPartial, rep.Status)
 	require.Len(t, rep.Errors, 1)
 	require.Contains(t, rep.Errors[0], "domain elsewhere.example is not an internal domain")
@@ -282,8 +233,8 @@ func TestConflictMakesThePartialRunRetryOnlyThatObject(t *testing.T) {
 func TestIncrementalRunsAndExpiredCursor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	src := &source{records: users(10)}
-	inc := incSource{src}
+	src := &connectortest.Static{Records: users(10)}
+	inc := connectortest.IncrementalStatic{Static: src}
 	first := e.run(t, inc, policy(), engine.Options{})
 	require.True(t, first.Full, "no cursor yet: the first run is full")
 	cursor, err := e.state.Cursor(ctx, "dir")
@@ -292,7 +243,7 @@ func TestIncrementalRunsAndExpiredCursor(t *testing.T) {
 
 	changed := user(3)
 	changed.Title = "Boss"
-	src.changes = []connectors.Record{changed, {Anchor: "a04", Deleted: true}}
+	src.Changes = []connectors.Record{changed, {Anchor: "a04", Deleted: true}}
 	rep := e.run(t, inc, policy(), engine.Options{})
 	require.False(t, rep.Full)
 	require.Equal(t, 1, rep.Counts.Update)
@@ -305,8 +256,8 @@ func TestIncrementalRunsAndExpiredCursor(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "c1+", string(cursor))
 
-	src.expired = true
-	src.records[3] = changed
+	src.Expired = true
+	src.Records[3] = changed
 	full := e.run(t, inc, policy(), engine.Options{})
 	require.True(t, full.Full, "an expired cursor falls back to a full read")
 	require.Equal(t, engine.StatusOK, full.Status, full.Errors)
@@ -323,17 +274,17 @@ func TestReplacedObjectsDisableNeverHitsItsSuccessor(t *testing.T) {
 	pol.MaxDestructivePercent = 100
 	x := connectors.Record{Kind: connectors.KindUser, Ref: "x", Anchor: "ax", Mail: "x@example.com"}
 	y := connectors.Record{Kind: connectors.KindUser, Ref: "y", Anchor: "ay", Mail: "x@example.com"}
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: []connectors.Record{x}}, pol, engine.Options{}).Status)
-	second := e.run(t, &source{records: []connectors.Record{y}}, pol, engine.Options{})
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: []connectors.Record{x}}, pol, engine.Options{}).Status)
+	second := e.run(t, &connectortest.Static{Records: []connectors.Record{y}}, pol, engine.Options{})
 	require.Len(t, second.Quarantined, 1, "the old object may still be live: no takeover yet")
-	third := e.run(t, &source{records: []connectors.Record{y}}, pol, engine.Options{})
+	third := e.run(t, &connectortest.Static{Records: []connectors.Record{y}}, pol, engine.Options{})
 	require.Equal(t, engine.StatusOK, third.Status, third.Errors)
 	require.Equal(t, 1, third.Counts.Update, "re-anchored to the new object")
 	require.True(t, e.enabled(t, "x@example.com"), "the old anchor's disable found nothing to disable")
 	u, err := e.store.User(context.Background(), "x@example.com")
 	require.NoError(t, err)
 	require.Equal(t, "ay", u.Anchor)
-	fourth := e.run(t, &source{records: []connectors.Record{y}}, pol, engine.Options{})
+	fourth := e.run(t, &connectortest.Static{Records: []connectors.Record{y}}, pol, engine.Options{})
 	require.Equal(t, 1, fourth.Counts.Unchanged)
 	require.Zero(t, fourth.Counts.Disable)
 	require.True(t, e.enabled(t, "x@example.com"))
@@ -342,13 +293,13 @@ func TestReplacedObjectsDisableNeverHitsItsSuccessor(t *testing.T) {
 func TestHeldChangesAreNotLostOnIncrementalRuns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	src := &source{records: users(10)}
-	inc := incSource{src}
+	src := &connectortest.Static{Records: users(10)}
+	inc := connectortest.IncrementalStatic{Static: src}
 	pol := policy()
 	pol.MaxDestructivePercent = 100
 	pol.MaxDestructive = 1
 	require.Equal(t, engine.StatusOK, e.run(t, inc, pol, engine.Options{}).Status)
-	src.changes = []connectors.Record{{Anchor: "a01", Deleted: true}, {Anchor: "a02", Deleted: true}}
+	src.Changes = []connectors.Record{{Anchor: "a01", Deleted: true}, {Anchor: "a02", Deleted: true}}
 	for range 2 {
 		rep := e.run(t, inc, pol, engine.Options{})
 		require.Equal(t, engine.StatusHeld, rep.Status)
@@ -388,12 +339,12 @@ func TestHeldChangesAreNotLostOnIncrementalRuns(t *testing.T) {
 
 func TestSmallReadHoldsEvenExplicitDisables(t *testing.T) {
 	e := newEnv(t)
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(20)}, policy(), engine.Options{}).Status)
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(20)}, policy(), engine.Options{}).Status)
 	few := users(3)
 	for i := range few {
 		few[i].Disabled = true
 	}
-	rep := e.run(t, &source{records: few}, policy(), engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: few}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusHeld, rep.Status)
 	require.Equal(t, 3, rep.Counts.Held)
 	require.Contains(t, rep.HoldReason, "refusing to disable anyone")
@@ -413,7 +364,7 @@ func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
 	recs[1].Mail = "u01@elsewhere.example"
 	group := connectors.Record{Kind: connectors.KindGroup, Ref: "cn=team", Anchor: "g1", Mail: "team@example.com",
 		Members: []string{"uid=u00", "uid=u01", "uid=u02"}}
-	rep := e.run(t, &source{records: append(recs, group)}, policy(), engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: append(recs, group)}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusPartial, rep.Status)
 	require.Len(t, rep.Errors, 1, "only u01 failed: %v", rep.Errors)
 	team, err := e.store.User(ctx, "team@example.com")
@@ -423,7 +374,7 @@ func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
 
 	// The domain is registered: the next run creates u01 and completes the group.
 	require.NoError(t, e.store.AddDomain(ctx, "elsewhere.example", store.Actor{Kind: "admin"}))
-	again := e.run(t, &source{records: append(recs, group)}, policy(), engine.Options{})
+	again := e.run(t, &connectortest.Static{Records: append(recs, group)}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusOK, again.Status, again.Errors)
 	team, err = e.store.User(ctx, "team@example.com")
 	require.NoError(t, err)
@@ -432,17 +383,14 @@ func TestGroupIsWrittenWithoutAMemberWhoseCreateFailed(t *testing.T) {
 
 func TestLostStateFileDoesNotLockTheStoreOut(t *testing.T) {
 	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), zap.NewNop())
-	require.NoError(t, err)
-	defer st.Close()
-	require.NoError(t, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}))
+	st := testenv.SQLiteStore(t, "example.com")
 	// Two runs on one state file, then a fresh, empty one: its first lease must
 	// still outrank every token the store has seen.
 	for i, name := range []string{"state-a.db", "state-a.db", "state-b.db"} {
 		sb, err := local.Open(filepath.Join(dir, name), zap.NewNop())
 		require.NoError(t, err)
 		eng := engine.New(st, sb, nil, zap.NewNop())
-		rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: &source{records: users(3 + i)}, Policy: policy()}, engine.Options{})
+		rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: &connectortest.Static{Records: users(3 + i)}, Policy: policy()}, engine.Options{})
 		require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
 		require.NoError(t, sb.Close())
 	}

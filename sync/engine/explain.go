@@ -118,10 +118,7 @@ func (e *Engine) Explain(ctx context.Context, job Job, key string, apply bool) (
 	if err != nil {
 		return nil, err
 	}
-	pol := plan.Policy{Connector: job.Name, SoftMatch: job.Policy.SoftMatch, MissingRuns: job.Policy.MissingRuns}
-	if fo, ok := job.Source.(connectors.FieldOwner); ok {
-		pol.Owned = plan.NewOwned(fo.Fields())
-	}
+	conn := diffConnector(job)
 
 	// normalise
 	rec, notes, ok := plan.Normalize(found.Record, internal)
@@ -143,18 +140,18 @@ func (e *Engine) Explain(ctx context.Context, job Job, key string, apply bool) (
 
 	// join
 	anchor := found.Record.Anchor
-	if err := e.explainJoin(ctx, x, job.Name, anchor, rec.Address, rec.JoinAnchor, snap, pol.Owned, ok); err != nil {
+	if err := e.explainJoin(ctx, x, job.Name, anchor, rec.Address, rec.JoinAnchor, snap, conn.Owned, ok); err != nil {
 		return nil, err
 	}
 
 	// plan
 	switch {
 	case !found.InScope:
-		e.explainOutOfScope(x, pol, snap, anchor)
+		e.explainOutOfScope(x, conn, snap, anchor)
 	case !ok:
 		x.Plan.Summary = "quarantined: the record is not synchronised and nothing in the store changes until the source is fixed (see normalise)"
 	default:
-		if err := e.explainPlan(ctx, x, job, pol, snap, internal, found.Record); err != nil {
+		if err := e.explainPlan(ctx, x, job, conn, snap, internal, found.Record); err != nil {
 			return nil, err
 		}
 	}
@@ -227,7 +224,7 @@ func (e *Engine) explainJoin(ctx context.Context, x *Explanation, connector, anc
 }
 
 // explainOutOfScope says what full runs do with an object the scope excludes.
-func (e *Engine) explainOutOfScope(x *Explanation, pol plan.Policy, snap state.Snapshot, anchor string) {
+func (e *Engine) explainOutOfScope(x *Explanation, conn plan.Connector, snap state.Snapshot, anchor string) {
 	cached, ok := snap[anchor]
 	switch {
 	case !ok:
@@ -235,14 +232,14 @@ func (e *Engine) explainOutOfScope(x *Explanation, pol plan.Policy, snap state.S
 	case cached.Gone:
 		x.Plan.Summary = fmt.Sprintf("out of scope: %s was already disabled when it went missing", cached.Address)
 	default:
-		res := plan.Missing(pol, state.Snapshot{anchor: cached}, func(string) bool { return false })
+		res := plan.Missing(conn, state.Snapshot{anchor: cached}, func(string) bool { return false })
 		if len(res.Ops) == 0 {
 			x.Plan.Summary = fmt.Sprintf("out of scope: the next full run counts %s missing (%d of %d runs); it is disabled when the count reaches %d",
-				cached.Address, cached.Missing+1, pol.MissingRuns, pol.MissingRuns)
+				cached.Address, cached.Missing+1, conn.MissingRuns, conn.MissingRuns)
 			return
 		}
 		x.Plan.Summary = fmt.Sprintf("out of scope: the next full run disables %s (missing in %d consecutive full runs), unless the brakes hold it",
-			cached.Address, pol.MissingRuns)
+			cached.Address, conn.MissingRuns)
 		for _, op := range res.Ops {
 			x.Plan.Operations = append(x.Plan.Operations, PlannedOp{Change: op.Change})
 		}
@@ -252,13 +249,13 @@ func (e *Engine) explainOutOfScope(x *Explanation, pol plan.Policy, snap state.S
 // explainPlan plans the record as a run would, against the store as it is now
 // (the snapshot's fingerprint is ignored, so an unchanged record is compared
 // too), and notes holds and protection.
-func (e *Engine) explainPlan(ctx context.Context, x *Explanation, job Job, pol plan.Policy, snap state.Snapshot,
+func (e *Engine) explainPlan(ctx context.Context, x *Explanation, job Job, conn plan.Connector, snap state.Snapshot,
 	internal plan.Domains, rec connectors.Record) error {
 	if en, ok := snap[rec.Anchor]; ok {
 		en.Fingerprint = ""
 		snap[rec.Anchor] = en
 	}
-	b := plan.NewBuilder(pol, snap, internal)
+	b := plan.NewBuilder(conn, snap, internal)
 	lookup := func(anchors, addresses []string) ([]store.User, error) {
 		return e.store.Lookup(ctx, job.Name, anchors, addresses)
 	}

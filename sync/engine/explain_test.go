@@ -9,16 +9,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
 // lookSource is an in-memory source that can read one record: records whose
 // Department is "out" are outside its scope.
-type lookSource struct{ *source }
+type lookSource struct{ *connectortest.Static }
 
 func (s lookSource) Read(ctx context.Context, emit connectors.Emit) error {
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		if r.Department != "out" {
 			if err := emit(r); err != nil {
 				return err
@@ -29,7 +30,7 @@ func (s lookSource) Read(ctx context.Context, emit connectors.Emit) error {
 }
 
 func (s lookSource) Lookup(ctx context.Context, key string) (connectors.Found, error) {
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		if strings.EqualFold(r.Mail, key) || r.Anchor == key {
 			in := r.Department != "out"
 			return connectors.Found{Query: "records where mail or anchor is " + key, Raw: map[string][]string{"mail": {r.Mail}, "password": {"[redacted]"}},
@@ -43,7 +44,7 @@ func TestExplainStages(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	recs := users(10)
-	src := lookSource{&source{records: recs}}
+	src := lookSource{&connectortest.Static{Records: recs}}
 	pol := policy()
 	job := engine.Job{Name: "dir", Source: src, Policy: pol}
 	require.Equal(t, engine.StatusOK, e.eng.Run(ctx, job, engine.Options{}).Status)
@@ -111,6 +112,6 @@ func TestExplainStages(t *testing.T) {
 	require.Contains(t, err.Error(), "mail or anchor is nobody@example.com")
 
 	// A source without one-object reads says so.
-	_, err = e.eng.Explain(ctx, engine.Job{Name: "dir", Source: src.source, Policy: pol}, "u01@example.com", false)
+	_, err = e.eng.Explain(ctx, engine.Job{Name: "dir", Source: src.Static, Policy: pol}, "u01@example.com", false)
 	require.ErrorIs(t, err, engine.ErrCannotExplain)
 }

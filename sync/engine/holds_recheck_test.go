@@ -8,7 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -16,15 +18,15 @@ import (
 // holdU00 syncs ten users from an incremental source, then holds the disable
 // of u00, who left it (every disable is held: max_destructive 0). It returns
 // the source and the hold's id.
-func holdU00(t *testing.T, e *env) (incSource, engine.Policy, string) {
+func holdU00(t *testing.T, e *env) (connectortest.IncrementalStatic, config.Policy, string) {
 	t.Helper()
 	pol := policy()
 	pol.MissingRuns = 1
 	pol.MaxDestructive = 0
 	pol.MaxDestructiveFloor = 0
-	src := incSource{&source{records: users(10)}}
+	src := connectortest.IncrementalStatic{Static: &connectortest.Static{Records: users(10)}}
 	require.Equal(t, engine.StatusOK, e.run(t, src, pol, engine.Options{}).Status)
-	src.records = users(10)[1:]
+	src.Records = users(10)[1:]
 	rep := e.run(t, src, pol, engine.Options{Full: true})
 	require.Equal(t, engine.StatusHeld, rep.Status, rep.Errors)
 	held, err := e.eng.Held(context.Background(), "dir", engine.HoldPending)
@@ -42,7 +44,7 @@ func TestApprovalRechecksTheOperation(t *testing.T) {
 	admin := store.Actor{Kind: "admin", Name: "bob"}
 	tests := []struct {
 		name        string
-		meanwhile   func(t *testing.T, e *env, src incSource, pol engine.Policy)
+		meanwhile   func(t *testing.T, e *env, src connectortest.IncrementalStatic, pol config.Policy)
 		wantWhy     string
 		wantEnabled bool
 		// settled: the store is as the operation wanted, so the next full
@@ -50,20 +52,20 @@ func TestApprovalRechecksTheOperation(t *testing.T) {
 		settled bool
 	}{
 		{name: "back in the source, seen by an incremental run", wantWhy: "read the object from the source again", wantEnabled: true,
-			meanwhile: func(t *testing.T, e *env, src incSource, pol engine.Policy) {
-				src.changes = []connectors.Record{user(0)}
+			meanwhile: func(t *testing.T, e *env, src connectortest.IncrementalStatic, pol config.Policy) {
+				src.Changes = []connectors.Record{user(0)}
 				rep := e.run(t, src, pol, engine.Options{})
 				require.False(t, rep.Full)
 				require.NotEqual(t, engine.StatusFailed, rep.Status, rep.Errors)
 			}},
 		{name: "already disabled in the store", wantWhy: "already disabled", settled: true,
-			meanwhile: func(t *testing.T, e *env, _ incSource, _ engine.Policy) {
+			meanwhile: func(t *testing.T, e *env, _ connectortest.IncrementalStatic, _ config.Policy) {
 				_, err := e.store.Apply(context.Background(), store.ApplyRequest{Actor: admin,
 					Changes: []store.Change{{Action: store.ActionDisable, Address: "u00@example.com", Reason: "by hand"}}})
 				require.NoError(t, err)
 			}},
 		{name: "handed over to another origin", wantWhy: "now belongs to", wantEnabled: true,
-			meanwhile: func(t *testing.T, e *env, _ incSource, _ engine.Policy) {
+			meanwhile: func(t *testing.T, e *env, _ connectortest.IncrementalStatic, _ config.Policy) {
 				_, err := e.store.Apply(context.Background(), store.ApplyRequest{Actor: admin,
 					Changes: []store.Change{{Action: store.ActionUpdate, Address: "u00@example.com", Reason: "adopted",
 						Changes: []store.FieldChange{{Field: store.FieldOrigin, Before: "dir", After: store.OriginManual},
@@ -71,7 +73,7 @@ func TestApprovalRechecksTheOperation(t *testing.T) {
 				require.NoError(t, err)
 			}},
 		{name: "deleted from the store", wantWhy: "no longer in the store", settled: true,
-			meanwhile: func(t *testing.T, e *env, _ incSource, _ engine.Policy) {
+			meanwhile: func(t *testing.T, e *env, _ connectortest.IncrementalStatic, _ config.Policy) {
 				_, err := e.store.Apply(context.Background(), store.ApplyRequest{Actor: admin,
 					Changes: []store.Change{{Action: store.ActionDelete, Address: "u00@example.com", Reason: "by hand"}}})
 				require.NoError(t, err)
@@ -100,7 +102,7 @@ func TestApprovalRechecksTheOperation(t *testing.T) {
 			require.Contains(t, all[0].Error, tt.wantWhy)
 			require.Equal(t, "alice", all[0].By, "expired at alice's approval")
 			if tt.settled {
-				src.changes = nil
+				src.Changes = nil
 				rep := e.run(t, src, pol, engine.Options{Full: true})
 				require.Zero(t, rep.Counts.Held, "already in effect: not planned again")
 			}
@@ -115,7 +117,7 @@ func TestApprovalAppliesAStillPlannedHold(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	src, pol, id := holdU00(t, e)
-	src.changes = []connectors.Record{user(5)}
+	src.Changes = []connectors.Record{user(5)}
 	require.Equal(t, engine.StatusOK, e.run(t, src, pol, engine.Options{}).Status, "incremental: u00 not read, nothing held")
 	require.Equal(t, engine.StatusHeld, e.run(t, src, pol, engine.Options{Full: true}).Status, "full: held again")
 	res, err := e.eng.Decide(ctx, engine.Decision{IDs: []string{id}, Approve: true, By: "alice"})
@@ -184,7 +186,7 @@ func TestHoldsExpireAfterMaxAge(t *testing.T) {
 			}
 			ageHolds(t, e, age)
 			if tt.run {
-				src.changes = nil
+				src.Changes = nil
 				rep := e.run(t, src, pol, engine.Options{Full: tt.full})
 				pending, err := e.eng.Held(ctx, "dir", engine.HoldPending)
 				require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -21,11 +22,11 @@ func TestHoldsApproveRejectExpire(t *testing.T) {
 	pol.MaxDestructivePercent = 100
 	pol.MissingRuns = 1
 	all := users(10)
-	require.Equal(t, engine.StatusOK, e.run(t, &source{records: all}, pol, engine.Options{}).Status)
+	require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: all}, pol, engine.Options{}).Status)
 
 	// Four users leave the scope, a new one arrives.
 	extra := connectors.Record{Kind: connectors.KindUser, Ref: "uid=new", Anchor: "anew", Mail: "new@example.com"}
-	rep := e.run(t, &source{records: append(append([]connectors.Record{}, all[4:]...), extra)}, pol, engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: append(append([]connectors.Record{}, all[4:]...), extra)}, pol, engine.Options{})
 	require.Equal(t, engine.StatusHeld, rep.Status)
 	require.Equal(t, 4, rep.Counts.Held)
 	require.Equal(t, 1, rep.Counts.Create, "the create goes ahead")
@@ -71,7 +72,7 @@ func TestHoldsApproveRejectExpire(t *testing.T) {
 
 	// The same source again: the approved ones are done (not planned again), the
 	// rejected one stays rejected, the pending one is still pending.
-	rep = e.run(t, &source{records: append(append([]connectors.Record{}, all[4:]...), extra)}, pol, engine.Options{})
+	rep = e.run(t, &connectortest.Static{Records: append(append([]connectors.Record{}, all[4:]...), extra)}, pol, engine.Options{})
 	require.Zero(t, rep.Counts.Disable)
 	require.Equal(t, 2, rep.Counts.Held, "u03 (rejected) and u00 (pending)")
 	byStatus := func() map[string][]string {
@@ -89,7 +90,7 @@ func TestHoldsApproveRejectExpire(t *testing.T) {
 	require.Equal(t, []string{"u00@example.com"}, got[engine.HoldPending])
 
 	// The users are back in scope: the pending hold expires by itself.
-	rep = e.run(t, &source{records: append(append([]connectors.Record{}, all...), extra)}, pol, engine.Options{})
+	rep = e.run(t, &connectortest.Static{Records: append(append([]connectors.Record{}, all...), extra)}, pol, engine.Options{})
 	require.Zero(t, rep.Counts.Held)
 	got = byStatus()
 	require.Equal(t, []string{"u00@example.com"}, got[engine.HoldExpired])

@@ -6,7 +6,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
-	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -30,7 +29,7 @@ func TestRunClaimsItsFenceBeforeWriting(t *testing.T) {
 	old, err := e.state.Acquire(ctx, "dir", "paused-runner", time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(5 * time.Millisecond) // the paused runner's lease expires
-	rep := e.run(t, &source{records: nil}, policy(), engine.Options{})
+	rep := e.run(t, &connectortest.Static{}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
 	require.Empty(t, rep.Operations)
 
@@ -50,20 +49,12 @@ func (l lostLease) Renew(ctx context.Context, lease state.Lease, ttl time.Durati
 	return state.Lease{}, fmt.Errorf("renew: %w", state.ErrStaleLease)
 }
 
-// blocking reads nothing until its context ends.
-type blocking struct{}
-
-func (blocking) Read(ctx context.Context, emit connectors.Emit) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-func (blocking) Close() error { return nil }
-
 func TestLostLockStopsTheRunAndSaysWhy(t *testing.T) {
 	e := newEnv(t)
 	eng := engine.New(e.store, lostLease{e.state}, nil, zap.NewNop())
 	eng.SetRunLease(30 * time.Millisecond)
-	rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: blocking{}, Policy: policy()}, engine.Options{})
+	blocking := &connectortest.Static{Gate: make(chan struct{})} // never opened: reads nothing until its context ends
+	rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: blocking, Policy: policy()}, engine.Options{})
 	require.Equal(t, engine.StatusFailed, rep.Status)
 	require.Contains(t, rep.Errors[0], "run lock lost")
 	require.Contains(t, rep.Errors[0], "run lease is stale")
@@ -94,7 +85,7 @@ func (s *emptiedState) Renew(ctx context.Context, l state.Lease, ttl time.Durati
 func TestLockLostMidRunWritesNothing(t *testing.T) {
 	e := newEnv(t)
 	eng := engine.New(e.store, &emptiedState{Backend: e.state}, nil, zap.NewNop())
-	rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: &source{records: users(3)}, Policy: policy()}, engine.Options{})
+	rep := eng.Run(context.Background(), engine.Job{Name: "dir", Source: &connectortest.Static{Records: users(3)}, Policy: policy()}, engine.Options{})
 	require.Equal(t, engine.StatusFailed, rep.Status)
 	require.Contains(t, rep.Errors[0], "run lock lost")
 	require.Equal(t, 0, e.count(t), "nothing reached the store")
@@ -105,14 +96,11 @@ func TestLockLostMidRunWritesNothing(t *testing.T) {
 // snapshot from the connector's objects in the store.
 func TestEmptiedStateIsRebuiltFromTheStore(t *testing.T) {
 	e := newEnv(t)
-	rep := e.run(t, &source{records: users(20)}, policy(), engine.Options{})
+	rep := e.run(t, &connectortest.Static{Records: users(20)}, policy(), engine.Options{})
 	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
 
-	sb, err := local.Open(filepath.Join(t.TempDir(), "new-state.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { sb.Close() })
-	eng := engine.New(e.store, sb, nil, zap.NewNop())
-	job := engine.Job{Name: "dir", Source: &source{records: users(20)[:19]}, Policy: policy()}
+	eng := engine.New(e.store, testenv.LocalState(t), nil, zap.NewNop())
+	job := engine.Job{Name: "dir", Source: &connectortest.Static{Records: users(20)[:19]}, Policy: policy()}
 	rep = eng.Run(context.Background(), job, engine.Options{})
 	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
 	require.Zero(t, rep.Counts.Create, "nobody is created again")

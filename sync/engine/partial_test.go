@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -17,10 +19,10 @@ import (
 // openBrakes is a policy under which nothing but the never-act-on-a-partial-read
 // invariant can stop a disable: one missing run disables, any share of the
 // connector may go, any read size counts as healthy, no window.
-func openBrakes() engine.Policy {
+func openBrakes() config.Policy {
 	pol := policy()
 	pol.MaxDestructive, pol.MaxDestructivePercent, pol.MinSourcePercent = 1000, 100, 0
-	pol.MissingRuns, pol.DestructiveWindow = 1, 0
+	pol.MissingRuns, pol.Retry.MaxDestructiveWindow = 1, 0
 	return pol
 }
 
@@ -30,23 +32,23 @@ func openBrakes() engine.Policy {
 func TestFailedReadDisablesNobodyAndKeepsState(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		pol  engine.Policy
+		pol  config.Policy
 		read []connectors.Record // before the error
 	}{
 		{"half, then reset, brakes open", openBrakes(), append(users(5), user(50))},
 		{"9 of 10, then reset, brakes open", openBrakes(), append(users(9), user(50))},
 		// One of ten missing is within the test's usual brakes (10 %, floor 3,
 		// 50 % source minimum): they would let it through.
-		{"9 of 10, then reset, usual brakes", func() engine.Policy { p := policy(); p.MissingRuns = 1; return p }(), append(users(9), user(50))},
+		{"9 of 10, then reset, usual brakes", func() config.Policy { p := policy(); p.MissingRuns = 1; return p }(), append(users(9), user(50))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			require.Equal(t, engine.StatusOK, e.run(t, &source{records: users(10)}, tc.pol, engine.Options{}).Status)
+			require.Equal(t, engine.StatusOK, e.run(t, &connectortest.Static{Records: users(10)}, tc.pol, engine.Options{}).Status)
 			before, err := e.state.Snapshot(context.Background(), "dir")
 			require.NoError(t, err)
 
 			// Part of the directory arrives, then the connection drops; a creation is among it.
-			rep := e.run(t, &source{records: tc.read, err: errors.New("connection reset")}, tc.pol, engine.Options{})
+			rep := e.run(t, &connectortest.Static{Records: tc.read, Err: errors.New("connection reset")}, tc.pol, engine.Options{})
 			require.Equal(t, engine.StatusFailed, rep.Status)
 			require.Contains(t, rep.Errors[0], "connection reset")
 			require.Contains(t, rep.Errors[0], "nobody disabled")
@@ -62,7 +64,7 @@ func TestFailedReadDisablesNobodyAndKeepsState(t *testing.T) {
 
 			// The same short read without the error is what the brakes allow:
 			// the rows above are held by the invariant alone.
-			ok := e.run(t, &source{records: tc.read}, tc.pol, engine.Options{})
+			ok := e.run(t, &connectortest.Static{Records: tc.read}, tc.pol, engine.Options{})
 			require.Equal(t, engine.StatusOK, ok.Status, ok.Errors, ok.HoldReason)
 			require.Equal(t, 10-len(tc.read)+1, ok.Counts.Disable)
 		})
@@ -78,8 +80,8 @@ func TestFailedReadDisablesNobodyAndKeepsState(t *testing.T) {
 func TestIncrementalReadFailingAfterTombstones(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	src := &source{records: users(10)}
-	inc := incSource{src}
+	src := &connectortest.Static{Records: users(10)}
+	inc := connectortest.IncrementalStatic{Static: src}
 	pol := openBrakes()
 	// Batches of one: each tombstone is joined and planned as it arrives,
 	// before the read fails, as a large incremental read's first batches are.
@@ -93,8 +95,8 @@ func TestIncrementalReadFailingAfterTombstones(t *testing.T) {
 
 	changed := user(6)
 	changed.Title = "Boss"
-	src.changes = []connectors.Record{{Anchor: "a04", Deleted: true}, changed, {Anchor: "a05", Deleted: true}}
-	src.changesErr = errors.New("connection reset after the changes")
+	src.Changes = []connectors.Record{{Anchor: "a04", Deleted: true}, changed, {Anchor: "a05", Deleted: true}}
+	src.ChangesErr = errors.New("connection reset after the changes")
 	rep := e.run(t, inc, pol, engine.Options{})
 	require.Equal(t, engine.StatusFailed, rep.Status)
 	require.False(t, rep.Full)
@@ -117,7 +119,7 @@ func TestIncrementalReadFailingAfterTombstones(t *testing.T) {
 	require.Empty(t, retries)
 
 	// The source recovers: the same changes, read again from the same cursor, apply.
-	src.changesErr = nil
+	src.ChangesErr = nil
 	rep = e.run(t, inc, pol, engine.Options{})
 	require.Equal(t, engine.StatusOK, rep.Status, rep.Errors)
 	require.Equal(t, 2, rep.Counts.Disable)
@@ -145,15 +147,15 @@ func (s unreachable) Apply(ctx context.Context, req store.ApplyRequest) ([]store
 func TestApplyFailureKeepsTheCursor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	src := &source{records: users(10)}
-	inc := incSource{src}
+	src := &connectortest.Static{Records: users(10)}
+	inc := connectortest.IncrementalStatic{Static: src}
 	require.Equal(t, engine.StatusOK, e.run(t, inc, openBrakes(), engine.Options{}).Status)
 	snap, err := e.state.Snapshot(ctx, "dir")
 	require.NoError(t, err)
 
 	changed := user(2)
 	changed.Title = "Boss"
-	src.changes = []connectors.Record{changed, {Anchor: "a03", Deleted: true}}
+	src.Changes = []connectors.Record{changed, {Anchor: "a03", Deleted: true}}
 	down := engine.New(unreachable{e.store}, e.state, nil, zap.NewNop())
 	rep := down.Run(ctx, engine.Job{Name: "dir", Source: inc, Policy: openBrakes()}, engine.Options{})
 	require.Equal(t, engine.StatusFailed, rep.Status)

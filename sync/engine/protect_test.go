@@ -9,6 +9,7 @@ import (
 
 	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/accounts/password"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -23,7 +24,7 @@ func TestProtectedAccountsHeldNotDropped(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.eng.SetProtection(engine.Protection{Addresses: []string{"U01@Example.com"}, Roles: []string{"*Admin*"}})
-	src := &source{records: users(20)}
+	src := &connectortest.Static{Records: users(20)}
 	pol := policy()
 	pol.MissingRuns = 1
 	pol.MaxDestructivePercent = 100
@@ -45,7 +46,7 @@ func TestProtectedAccountsHeldNotDropped(t *testing.T) {
 	recs := users(20)[4:]
 	disabled := user(2)
 	disabled.Disabled = true
-	src.records = append(recs, disabled)
+	src.Records = append(recs, disabled)
 	var ids map[string]string // address → hold id, from the first run
 	for i := range 2 {
 		rep = e.run(t, src, pol, engine.Options{Full: true})

@@ -12,13 +12,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/plan"
 )
 
-// Defaults of the retry policy when Policy leaves it zero.
+// Defaults of the retry policy when the job's Policy leaves it zero.
 const (
 	defaultRetryMaxAttempts = 10
 	defaultRetryBackoffMax  = 6 * time.Hour
@@ -130,7 +131,7 @@ func (r *run) feedRetries(emit connectors.Emit) error {
 
 // retryDelay is the wait before attempt n+1 after n failures: the backoff
 // doubled per failure, capped.
-func (p Policy) retryDelay(failures int) time.Duration {
+func retryDelay(p config.RetryPolicy, failures int) time.Duration {
 	if p.RetryBackoff <= 0 {
 		return 0
 	}
@@ -145,7 +146,7 @@ func (p Policy) retryDelay(failures int) time.Duration {
 	return min(d, limit)
 }
 
-func (p Policy) retryMaxAttempts() int {
+func retryMaxAttempts(p config.RetryPolicy) int {
 	if p.RetryMaxAttempts <= 0 {
 		return defaultRetryMaxAttempts
 	}
@@ -160,7 +161,7 @@ func (p Policy) retryMaxAttempts() int {
 // cannot be kept (no anchor), and the cursor must then stay.
 func (r *run) retryCommit(c *state.Commit, p *plan.Plan, done applied, held map[string]bool, healthy bool) bool {
 	now := r.e.now()
-	pol := r.job.Policy
+	pol := r.job.Policy.Retry
 	keyed := true
 	c.Retries = map[string]state.Retry{}
 	for _, op := range p.Ops {
@@ -198,11 +199,11 @@ func (r *run) retryCommit(c *state.Commit, p *plan.Plan, done applied, held map[
 		if e.FirstFailed.IsZero() {
 			e.FirstFailed = now
 		}
-		if e.Attempts >= pol.retryMaxAttempts() {
+		if e.Attempts >= retryMaxAttempts(pol) {
 			e.GivenUp = true
 			r.log.Warn("failed operation given up after its last attempt; it stays listed in the retry set",
 				zap.String("anchor", e.Anchor), zap.String("address", e.Address), zap.Int("attempts", e.Attempts))
-		} else if d := pol.retryDelay(e.Attempts); d > 0 {
+		} else if d := retryDelay(pol, e.Attempts); d > 0 {
 			e.NextAttempt = now.Add(d)
 		}
 		c.Retries[op.Anchor] = e
@@ -239,7 +240,7 @@ func (r *run) reportRetries(c *state.Commit) {
 // window returns the destructive operations earlier runs applied within the
 // policy's window, by kind and domain, and the window's name for reasons.
 func (r *run) window(ctx context.Context) (map[plan.WindowKey]int, string, error) {
-	w := r.job.Policy.DestructiveWindow
+	w := r.job.Policy.Retry.MaxDestructiveWindow
 	if w <= 0 {
 		return nil, "", nil
 	}
@@ -283,7 +284,7 @@ func windowName(w time.Duration) string {
 // ledgerCommit adds to c this run's applied destructive operations, and prunes
 // the lines that left the window.
 func (r *run) ledgerCommit(c *state.Commit, done applied) {
-	w := r.job.Policy.DestructiveWindow
+	w := r.job.Policy.Retry.MaxDestructiveWindow
 	if w <= 0 {
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -48,17 +50,12 @@ func (s *refusing) Apply(ctx context.Context, req store.ApplyRequest) ([]store.O
 	return outs, nil
 }
 
-// clock is a settable time for the engine.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func (e *env) refusingEngine(t *testing.T, refuse ...string) (*engine.Engine, *refusing, *clock) {
+func (e *env) refusingEngine(t *testing.T, refuse ...string) (*engine.Engine, *refusing, *testenv.Clock) {
 	t.Helper()
 	st := &refusing{Store: e.store, refuse: refuse}
 	eng := engine.New(st, e.state, nil, zap.NewNop())
-	c := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
-	eng.SetClock(c.now)
+	c := testenv.NewClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
+	eng.SetClock(c.Now)
 	return eng, st, c
 }
 
@@ -85,10 +82,10 @@ func outcomeOf(rep *engine.Report, action store.Action, address string) string {
 func TestFailedChangeGoesToTheRetrySetAndTheCursorMoves(t *testing.T) {
 	e := newEnv(t)
 	eng, st, _ := e.refusingEngine(t, "u03@example.com")
-	src := &source{records: users(10)}
+	src := &connectortest.Static{Records: users(10)}
 	pol := policy()
 	pol.MaxDestructivePercent = 100
-	job := engine.Job{Name: "dir", Source: incSource{src}, Policy: pol}
+	job := engine.Job{Name: "dir", Source: connectortest.IncrementalStatic{Static: src}, Policy: pol}
 
 	first := eng.Run(context.Background(), job, engine.Options{})
 	require.Equal(t, engine.StatusPartial, first.Status)
@@ -104,7 +101,7 @@ func TestFailedChangeGoesToTheRetrySetAndTheCursorMoves(t *testing.T) {
 
 	// The store accepts u03 now, and u05 was deleted from the source.
 	st.refuse = nil
-	src.changes = []connectors.Record{{Anchor: "a05", Ref: "uid=u05", Deleted: true}}
+	src.Changes = []connectors.Record{{Anchor: "a05", Ref: "uid=u05", Deleted: true}}
 	second := eng.Run(context.Background(), job, engine.Options{})
 	require.Equal(t, engine.StatusOK, second.Status, second.Errors)
 	require.False(t, second.Full, "the next run is incremental")
@@ -123,20 +120,20 @@ func TestFailedChangeGoesToTheRetrySetAndTheCursorMoves(t *testing.T) {
 func TestRetryUsesTheNewestVersionOfTheObject(t *testing.T) {
 	e := newEnv(t)
 	eng, st, _ := e.refusingEngine(t, "u03@example.com")
-	src := &source{records: users(5)}
-	job := engine.Job{Name: "dir", Source: incSource{src}, Policy: policy()}
+	src := &connectortest.Static{Records: users(5)}
+	job := engine.Job{Name: "dir", Source: connectortest.IncrementalStatic{Static: src}, Policy: policy()}
 	require.Equal(t, engine.StatusPartial, eng.Run(context.Background(), job, engine.Options{}).Status)
 
 	boss := user(3)
 	boss.Title = "Boss"
-	src.changes = []connectors.Record{boss}
+	src.Changes = []connectors.Record{boss}
 	again := eng.Run(context.Background(), job, engine.Options{})
 	require.Equal(t, engine.StatusPartial, again.Status)
 	require.Len(t, again.Operations, 1, "u03 planned once: the source's version, not also the stored one")
 	require.Len(t, again.Retries, 1)
 	require.Equal(t, 2, again.Retries[0].Attempts)
 
-	st.refuse, src.changes = nil, nil
+	st.refuse, src.Changes = nil, nil
 	last := eng.Run(context.Background(), job, engine.Options{})
 	require.Equal(t, engine.StatusOK, last.Status, last.Errors)
 	u, err := e.store.User(context.Background(), "u03@example.com")
@@ -150,11 +147,11 @@ func TestRetryUsesTheNewestVersionOfTheObject(t *testing.T) {
 func TestRetryBackoffAndLimit(t *testing.T) {
 	e := newEnv(t)
 	eng, st, clk := e.refusingEngine(t, "u03@example.com")
-	src := &source{records: users(5)}
+	src := &connectortest.Static{Records: users(5)}
 	pol := policy()
-	pol.RetryMaxAttempts, pol.RetryBackoff, pol.RetryBackoffMax = 4, time.Minute, 3*time.Minute
-	job := engine.Job{Name: "dir", Source: incSource{src}, Policy: pol}
-	start := clk.t
+	pol.Retry.RetryMaxAttempts, pol.Retry.RetryBackoff, pol.Retry.RetryBackoffMax = 4, time.Minute, 3*time.Minute
+	job := engine.Job{Name: "dir", Source: connectortest.IncrementalStatic{Static: src}, Policy: pol}
+	start := clk.Now()
 
 	steps := []struct {
 		after    time.Duration // since the first run
@@ -171,7 +168,7 @@ func TestRetryBackoffAndLimit(t *testing.T) {
 		{24 * time.Hour, false, 4, 0},                // given up: reported, not retried
 	}
 	for i, s := range steps {
-		clk.t = start.Add(s.after)
+		clk.Set(start.Add(s.after))
 		rep := eng.Run(context.Background(), job, engine.Options{})
 		require.Equal(t, s.tried, outcomeOf(rep, store.ActionCreate, "u03@example.com") == "failed", "step %d: %v", i, rep.Operations)
 		require.Len(t, rep.Retries, 1, "step %d", i)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -26,14 +27,14 @@ func TestDestructiveWindowHoldsASlowShrink(t *testing.T) {
 			e := newEnv(t)
 			eng, _, clk := e.refusingEngine(t)
 			pol := policy()
-			pol.MissingRuns, pol.MaxDestructiveFloor, pol.DestructiveWindow = 1, 3, tc.window
+			pol.MissingRuns, pol.MaxDestructiveFloor, pol.Retry.MaxDestructiveWindow = 1, 3, tc.window
 			run := func(n int) *engine.Report {
-				return eng.Run(context.Background(), engine.Job{Name: "dir", Source: &source{records: users(n)}, Policy: pol}, engine.Options{})
+				return eng.Run(context.Background(), engine.Job{Name: "dir", Source: &connectortest.Static{Records: users(n)}, Policy: pol}, engine.Options{})
 			}
 			n := 100
 			require.Equal(t, engine.StatusOK, run(n).Status)
 			for i, want := range tc.want {
-				clk.t = clk.t.Add(24 * time.Hour) // a run a day
+				clk.Advance(24 * time.Hour) // a run a day
 				n -= n * 8 / 100
 				rep := run(n)
 				require.Equal(t, want, rep.Status, "run %d: %v %s", i+1, rep.Errors, rep.HoldReason)

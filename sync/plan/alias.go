@@ -38,8 +38,8 @@ const aliasClashFix = "keep the alias on one object only in the source; the reco
 // above), target being the store object r is written to (nil for a create),
 // and records r's new aliases as claimed. owners maps the looked-up store
 // objects' addresses (primary and aliases) to them.
-func withholdAliases(p Policy, r Record, target *store.User, owners map[string]*store.User, run *runClaims) (Record, []Quarantine) {
-	if !p.Owned.Has(store.FieldAliases) || len(r.Aliases) == 0 {
+func withholdAliases(conn Connector, r Record, target *store.User, owners map[string]*store.User, run *runClaims) (Record, []Quarantine) {
+	if !conn.Owned.Has(store.FieldAliases) || len(r.Aliases) == 0 {
 		return r, nil
 	}
 	var warnings []Quarantine
@@ -57,7 +57,7 @@ func withholdAliases(p Policy, r Record, target *store.User, owners map[string]*
 	}
 	if len(warnings) > 0 {
 		r.Aliases = kept
-		r.Fingerprint = Fingerprint(r, p.Owned)
+		r.Fingerprint = Fingerprint(r, conn.Owned)
 	}
 	return r, warnings
 }

@@ -16,7 +16,7 @@ import (
 // and address, so groups can be resolved and missing objects found; full records
 // are held only while they wait for a join (one batch) and for groups.
 type Builder struct {
-	policy   Policy
+	conn     Connector
 	snap     state.Snapshot
 	internal Domains
 
@@ -33,8 +33,8 @@ type Builder struct {
 }
 
 // NewBuilder starts a run's plan against the previous snapshot.
-func NewBuilder(p Policy, snap state.Snapshot, internal Domains) *Builder {
-	return &Builder{policy: p, snap: snap, internal: internal, seen: map[string]bool{}, refAddr: map[string]string{},
+func NewBuilder(conn Connector, snap state.Snapshot, internal Domains) *Builder {
+	return &Builder{conn: conn, snap: snap, internal: internal, seen: map[string]bool{}, refAddr: map[string]string{},
 		claims: runClaims{primary: map[string]string{}, alias: map[string]aliasGrant{}}}
 }
 
@@ -94,14 +94,14 @@ func (b *Builder) Add(rec connectors.Record) {
 // still has it enabled.
 func (b *Builder) disableQuarantined(rec connectors.Record) {
 	e, known := b.snap[rec.Anchor]
-	if !rec.Disabled || rec.Deleted || rec.Anchor == "" || !known || e.Gone || !b.policy.Owned.Has(store.FieldEnabled) {
+	if !rec.Disabled || rec.Deleted || rec.Anchor == "" || !known || e.Gone || !b.conn.Owned.Has(store.FieldEnabled) {
 		return
 	}
 	b.pending = append(b.pending, Record{Kind: e.Kind, Ref: rec.Ref, Anchor: rec.Anchor, Address: e.Address, disableOnly: true})
 }
 
 func (b *Builder) queue(r Record) {
-	r.Fingerprint = Fingerprint(r, b.policy.Owned)
+	r.Fingerprint = Fingerprint(r, b.conn.Owned)
 	if Unchanged(r, b.snap) {
 		b.Plan.Unchanged++
 		return
@@ -132,7 +132,7 @@ func (b *Builder) Flush(lookup Lookup, batch int, force bool) error {
 		if err != nil {
 			return fmt.Errorf("join: %w", err)
 		}
-		res := diff(b.policy, b.snap, chunk, users, &b.claims)
+		res := diff(b.conn, b.snap, chunk, users, &b.claims)
 		b.Plan.Warnings = append(b.Plan.Warnings, res.Warnings...)
 		b.Plan.Add(res)
 		b.pending = b.pending[n:]
@@ -208,7 +208,7 @@ func (b *Builder) Finish(full bool, minPercent float64, brakes Brakes) (healthy 
 	if full {
 		healthy, reason = b.Healthy(minPercent)
 		if healthy {
-			missing := Missing(b.policy, b.snap, func(a string) bool { return b.seen[a] })
+			missing := Missing(b.conn, b.snap, func(a string) bool { return b.seen[a] })
 			brakes.Pending = pendingDisables(missing)
 			b.Plan.Add(missing)
 		}

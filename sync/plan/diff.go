@@ -8,9 +8,13 @@ import (
 	"github.com/dirsync/dirsync/store"
 )
 
-// Policy is what a diff needs to know about the connector.
-type Policy struct {
-	Connector string
+// Connector is what a diff needs to know about the connector it plans for. Its
+// two rules come from the connector's brakes policy (config.Policy), which the
+// engine maps here in one place; the rest of that policy (the brakes' limits)
+// reaches the plan through Brakes and Builder.Finish.
+type Connector struct {
+	// Name is the connector's name: the origin of the objects it creates.
+	Name string
 	// SoftMatch lets a record adopt a manual, csv or outbound object with its address.
 	SoftMatch bool
 	// MissingRuns is how many consecutive full runs an object may be missing before
@@ -57,18 +61,18 @@ func (r *Result) entry(anchor string, e state.Entry) {
 // Diff plans the changes for a batch of normalised records that differ from the
 // snapshot, given the store objects the join found for them (by anchor, or by
 // their primary or alias addresses).
-func Diff(p Policy, snap state.Snapshot, records []Record, users []store.User) Result {
-	return diff(p, snap, records, users, nil)
+func Diff(conn Connector, snap state.Snapshot, records []Record, users []store.User) Result {
+	return diff(conn, snap, records, users, nil)
 }
 
 // diff is Diff within a run: run holds the addresses the run's earlier records
 // claimed, so two records never get one alias (nil: the batch is the run).
-func diff(p Policy, snap state.Snapshot, records []Record, users []store.User, run *runClaims) Result {
+func diff(conn Connector, snap state.Snapshot, records []Record, users []store.User, run *runClaims) Result {
 	byAnchor := map[string]*store.User{}
 	byAddr := map[string]*store.User{}
 	for i := range users {
 		u := &users[i]
-		if u.Origin == p.Connector && u.Anchor != "" {
+		if u.Origin == conn.Name && u.Anchor != "" {
 			byAnchor[u.Anchor] = u
 		}
 		byAddr[u.Address] = u
@@ -81,23 +85,23 @@ func diff(p Policy, snap state.Snapshot, records []Record, users []store.User, r
 	var res Result
 	for _, r := range records {
 		if r.Deleted {
-			res.tombstone(p, snap, r)
+			res.tombstone(conn, snap, r)
 			continue
 		}
 		if r.disableOnly {
-			res.disableOnly(p, r, byAnchor[r.Anchor])
+			res.disableOnly(conn, r, byAnchor[r.Anchor])
 			continue
 		}
 		if u := byAnchor[r.Anchor]; u != nil {
-			res.update(p, snap, res.withhold(p, r, u, byAddr, run), u, "changed in source")
+			res.update(conn, snap, res.withhold(conn, r, u, byAddr, run), u, "changed in source")
 			continue
 		}
 		u := byAddr[r.Address]
 		if u == nil {
-			res.create(p, res.withhold(p, r, nil, byAddr, run))
+			res.create(conn, res.withhold(conn, r, nil, byAddr, run))
 			continue
 		}
-		if r.JoinAnchor != "" && u.Origin != p.Connector && u.Anchor == r.JoinAnchor && u.Kind == r.Kind {
+		if r.JoinAnchor != "" && u.Origin != conn.Name && u.Anchor == r.JoinAnchor && u.Kind == r.Kind {
 			// Hybrid: the same person, synchronised by the connector that
 			// owns the object (AD); this connector keeps it in its snapshot
 			// so it costs nothing next time, and writes nothing.
@@ -105,19 +109,19 @@ func diff(p Policy, snap state.Snapshot, records []Record, users []store.User, r
 			res.Joined++
 			continue
 		}
-		if why, fix := refuseMatch(p, snap, r, u); why != "" {
+		if why, fix := refuseMatch(conn, snap, r, u); why != "" {
 			res.Quarantined = append(res.Quarantined, Quarantine{Record: r.Ref, Field: "mail", Reason: why, Fix: fix})
 			continue
 		}
-		res.update(p, snap, res.withhold(p, r, u, byAddr, run), u, matchReason(p, u))
+		res.update(conn, snap, res.withhold(conn, r, u, byAddr, run), u, matchReason(conn, u))
 	}
 	return res
 }
 
 // withhold drops the aliases other objects own from a record about to be
 // written to target, and reports them.
-func (res *Result) withhold(p Policy, r Record, target *store.User, owners map[string]*store.User, run *runClaims) Record {
-	r, warnings := withholdAliases(p, r, target, owners, run)
+func (res *Result) withhold(conn Connector, r Record, target *store.User, owners map[string]*store.User, run *runClaims) Record {
+	r, warnings := withholdAliases(conn, r, target, owners, run)
 	res.Warnings = append(res.Warnings, warnings...)
 	return r
 }
@@ -125,16 +129,16 @@ func (res *Result) withhold(p Policy, r Record, target *store.User, owners map[s
 // disableOnly plans the one thing a quarantined record of a known object still
 // says for sure: the source disabled it. Nothing else of the record is applied,
 // and the object's snapshot entry stays as it was (the op carries none).
-func (res *Result) disableOnly(p Policy, r Record, u *store.User) {
+func (res *Result) disableOnly(conn Connector, r Record, u *store.User) {
 	if u == nil || !u.Enabled {
 		return
 	}
 	r.Address = u.Address
-	res.Ops = append(res.Ops, toggle(p, r, u, false, "disabled in source (the rest of its record is quarantined and not applied)"))
+	res.Ops = append(res.Ops, toggle(conn, r, u, false, "disabled in source (the rest of its record is quarantined and not applied)"))
 }
 
 // refuseMatch decides whether a record may take over an object found by address.
-func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, fix string) {
+func refuseMatch(conn Connector, snap state.Snapshot, r Record, u *store.User) (why, fix string) {
 	switch {
 	case u.Kind != r.Kind:
 		return fmt.Sprintf("address %s already belongs to a %s in the store, but the source object is a %s", r.Address, u.Kind, r.Kind),
@@ -142,7 +146,7 @@ func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, f
 	case u.Protected:
 		return fmt.Sprintf("address %s belongs to a protected (admin) account, which is never matched by address", r.Address),
 			"link the account by hand through the admin API if this is intended"
-	case u.Origin == p.Connector:
+	case u.Origin == conn.Name:
 		if e, ok := snap[u.Anchor]; ok && !e.Gone && e.Missing == 0 {
 			return fmt.Sprintf("address %s is already used by another object of this connector (anchor %s)", r.Address, u.Anchor),
 				"give each source object its own address"
@@ -154,15 +158,15 @@ func refuseMatch(p Policy, snap state.Snapshot, r Record, u *store.User) (why, f
 	case !isLocalOrigin(u.Origin):
 		return fmt.Sprintf("address %s belongs to an object synchronised by connector %q", r.Address, u.Origin),
 			"remove the object from one connector's scope, or delete the other connector's object first"
-	case !p.SoftMatch:
+	case !conn.SoftMatch:
 		return fmt.Sprintf("address %s already exists (origin %s) and soft matching is off", r.Address, u.Origin),
 			"turn sync.soft_match on for this connector, or delete the existing user"
 	}
 	return "", ""
 }
 
-func matchReason(p Policy, u *store.User) string {
-	if u.Origin == p.Connector {
+func matchReason(conn Connector, u *store.User) string {
+	if u.Origin == conn.Name {
 		return fmt.Sprintf("re-anchored: the source object was recreated (old anchor %s no longer in the source)", u.Anchor)
 	}
 	return fmt.Sprintf("soft match: adopting %s user by address", u.Origin)
@@ -176,31 +180,31 @@ func newEntry(r Record) state.Entry {
 	return state.Entry{Fingerprint: r.Fingerprint, Kind: r.Kind, Address: r.Address, Ref: r.Ref}
 }
 
-func (res *Result) create(p Policy, r Record) {
+func (res *Result) create(conn Connector, r Record) {
 	e := newEntry(r)
 	var changes []store.FieldChange
 	for _, f := range fieldOrder {
-		if !p.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
+		if !conn.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
 			continue
 		}
 		if v := recordValue(r, f); !isZero(v) {
 			changes = append(changes, store.FieldChange{Field: f, After: v})
 		}
 	}
-	if !p.Owned.Has(store.FieldEnabled) {
+	if !conn.Owned.Has(store.FieldEnabled) {
 		changes = append(changes, store.FieldChange{Field: store.FieldEnabled, After: true})
 	}
 	res.Ops = append(res.Ops, Op{Change: store.Change{
-		Action: store.ActionCreate, Kind: r.Kind, Address: r.Address, Origin: p.Connector, Anchor: r.Anchor,
+		Action: store.ActionCreate, Kind: r.Kind, Address: r.Address, Origin: conn.Name, Anchor: r.Anchor,
 		Changes: changes, Reason: "new in source",
 	}, Entry: &e})
 }
 
-func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User, reason string) {
+func (res *Result) update(conn Connector, snap state.Snapshot, r Record, u *store.User, reason string) {
 	e := newEntry(r)
 	var changes []store.FieldChange
-	if u.Origin != p.Connector {
-		changes = append(changes, store.FieldChange{Field: store.FieldOrigin, Before: u.Origin, After: p.Connector})
+	if u.Origin != conn.Name {
+		changes = append(changes, store.FieldChange{Field: store.FieldOrigin, Before: u.Origin, After: conn.Name})
 	}
 	if u.Anchor != r.Anchor {
 		changes = append(changes, store.FieldChange{Field: store.FieldAnchor, Before: u.Anchor, After: r.Anchor})
@@ -210,7 +214,7 @@ func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User
 	}
 	stored := storedRecord(u)
 	for _, f := range fieldOrder {
-		if f == store.FieldEnabled || !p.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
+		if f == store.FieldEnabled || !conn.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
 			continue
 		}
 		before, after := recordValue(stored, f), recordValue(r, f)
@@ -221,14 +225,14 @@ func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User
 	var ops []Op
 	if len(changes) > 0 {
 		ops = append(ops, Op{Change: store.Change{Action: store.ActionUpdate, Kind: r.Kind, Address: u.Address,
-			Origin: p.Connector, Anchor: r.Anchor, Changes: changes, Reason: reason}})
+			Origin: conn.Name, Anchor: r.Anchor, Changes: changes, Reason: reason}})
 	}
 	prev, wasCached := snap[r.Anchor]
 	switch {
-	case p.Owned.Has(store.FieldEnabled) && r.Enabled != u.Enabled:
-		ops = append(ops, toggle(p, r, u, r.Enabled, map[bool]string{true: "enabled in source", false: "disabled in source"}[r.Enabled]))
-	case !p.Owned.Has(store.FieldEnabled) && wasCached && prev.Gone && !u.Enabled:
-		ops = append(ops, toggle(p, r, u, true, "back in source after it went missing"))
+	case conn.Owned.Has(store.FieldEnabled) && r.Enabled != u.Enabled:
+		ops = append(ops, toggle(conn, r, u, r.Enabled, map[bool]string{true: "enabled in source", false: "disabled in source"}[r.Enabled]))
+	case !conn.Owned.Has(store.FieldEnabled) && wasCached && prev.Gone && !u.Enabled:
+		ops = append(ops, toggle(conn, r, u, true, "back in source after it went missing"))
 	}
 	if len(ops) == 0 {
 		res.entry(r.Anchor, e)
@@ -241,25 +245,25 @@ func (res *Result) update(p Policy, snap state.Snapshot, r Record, u *store.User
 	res.Ops = append(res.Ops, ops...)
 }
 
-func toggle(p Policy, r Record, u *store.User, enable bool, reason string) Op {
+func toggle(conn Connector, r Record, u *store.User, enable bool, reason string) Op {
 	action, before := store.ActionDisable, true
 	if enable {
 		action, before = store.ActionEnable, false
 	}
-	return Op{Change: store.Change{Action: action, Kind: r.Kind, Address: r.Address, Origin: p.Connector, Anchor: r.Anchor,
+	return Op{Change: store.Change{Action: action, Kind: r.Kind, Address: r.Address, Origin: conn.Name, Anchor: r.Anchor,
 		Changes: []store.FieldChange{{Field: store.FieldEnabled, Before: before, After: enable}}, Reason: reason}}
 }
 
 // tombstone plans what an incremental read's deletion means: disable now (the
 // source said so explicitly), delete only after retention (not planned here).
-func (res *Result) tombstone(p Policy, snap state.Snapshot, r Record) {
+func (res *Result) tombstone(conn Connector, snap state.Snapshot, r Record) {
 	e, ok := snap[r.Anchor]
 	if !ok || e.Gone {
 		return
 	}
-	e.Gone, e.Missing = true, p.MissingRuns
+	e.Gone, e.Missing = true, conn.MissingRuns
 	res.Ops = append(res.Ops, Op{Change: store.Change{Action: store.ActionDisable, Kind: e.Kind, Address: e.Address,
-		Origin: p.Connector, Anchor: r.Anchor,
+		Origin: conn.Name, Anchor: r.Anchor,
 		Changes: []store.FieldChange{{Field: store.FieldEnabled, Before: true, After: false}},
 		Reason:  "deleted in source"}, Entry: &e})
 }
@@ -267,7 +271,7 @@ func (res *Result) tombstone(p Policy, snap state.Snapshot, r Record) {
 // Missing plans the disables for a full run: every cached object the run did not
 // see has its missing counter raised, and is disabled once the counter reaches
 // MissingRuns. The caller must not call it for a failed or suspicious read.
-func Missing(p Policy, snap state.Snapshot, seen func(anchor string) bool) Result {
+func Missing(conn Connector, snap state.Snapshot, seen func(anchor string) bool) Result {
 	anchors := make([]string, 0, len(snap))
 	for a := range snap {
 		if !seen(a) {
@@ -282,13 +286,13 @@ func Missing(p Policy, snap state.Snapshot, seen func(anchor string) bool) Resul
 			continue
 		}
 		e.Missing++
-		if e.Missing < p.MissingRuns {
+		if e.Missing < conn.MissingRuns {
 			res.entry(a, e)
 			continue
 		}
 		e.Gone = true
 		res.Ops = append(res.Ops, Op{Change: store.Change{Action: store.ActionDisable, Kind: e.Kind, Address: e.Address,
-			Origin: p.Connector, Anchor: a,
+			Origin: conn.Name, Anchor: a,
 			Changes: []store.FieldChange{{Field: store.FieldEnabled, Before: true, After: false}},
 			Reason:  fmt.Sprintf("missing from the source in %d consecutive full runs", e.Missing)}, Entry: &e})
 	}

@@ -80,15 +80,15 @@ func or[T any](p *T, def T) T {
 func runGolden(t *testing.T, in goldenInput) any {
 	t.Helper()
 	const connector = "dir"
-	pol := plan.Policy{Connector: connector, SoftMatch: or(in.SoftMatch, true), MissingRuns: max(in.MissingRuns, 2), Owned: plan.NewOwned(in.Owned)}
+	conn := plan.Connector{Name: connector, SoftMatch: or(in.SoftMatch, true), MissingRuns: max(in.MissingRuns, 2), Owned: plan.NewOwned(in.Owned)}
 	snap := state.Snapshot{}
 	for a, e := range in.Snapshot {
 		if e.Fingerprint == "=" {
-			e.Fingerprint = fingerprintOf(t, pol, in, a)
+			e.Fingerprint = fingerprintOf(t, conn, in, a)
 		}
 		snap[a] = e
 	}
-	out, p := runOnce(t, in, pol, snap, in.Users, in.Full, in.Records)
+	out, p := runOnce(t, in, conn, snap, in.Users, in.Full, in.Records)
 	if len(in.Then) == 0 {
 		return out
 	}
@@ -99,20 +99,20 @@ func runGolden(t *testing.T, in goldenInput) any {
 		for a, e := range out.Commit {
 			snap[a] = e
 		}
-		out, p = runOnce(t, in, pol, snap, users, later.Full, later.Records)
+		out, p = runOnce(t, in, conn, snap, users, later.Full, later.Records)
 		runs = append(runs, out)
 	}
 	return map[string][]goldenOutput{"runs": runs}
 }
 
 // runOnce plans one run against the given snapshot and store objects.
-func runOnce(t *testing.T, in goldenInput, pol plan.Policy, snap state.Snapshot, users []store.User, full bool, records []connectors.Record) (goldenOutput, plan.Plan) {
+func runOnce(t *testing.T, in goldenInput, conn plan.Connector, snap state.Snapshot, users []store.User, full bool, records []connectors.Record) (goldenOutput, plan.Plan) {
 	t.Helper()
 	internal := func(d string) bool { return slices.Contains(in.Domains, d) }
 	lookup := func(anchors, addresses []string) ([]store.User, error) {
 		var out []store.User
 		for _, u := range users {
-			hit := (u.Origin == pol.Connector && slices.Contains(anchors, u.Anchor)) || slices.Contains(addresses, u.Address)
+			hit := (u.Origin == conn.Name && slices.Contains(anchors, u.Anchor)) || slices.Contains(addresses, u.Address)
 			for _, a := range u.Aliases {
 				hit = hit || slices.Contains(addresses, a)
 			}
@@ -123,7 +123,7 @@ func runOnce(t *testing.T, in goldenInput, pol plan.Policy, snap state.Snapshot,
 		return out, nil
 	}
 	batch := max(in.BatchSize, 1)
-	b := plan.NewBuilder(pol, snap, internal)
+	b := plan.NewBuilder(conn, snap, internal)
 	for _, r := range records {
 		b.Add(r)
 		require.NoError(t, b.Flush(lookup, batch, false))
@@ -160,7 +160,7 @@ func nonNilOps(ops []plan.Op) []plan.Op {
 
 // fingerprintOf computes what the input's record with this anchor will hash to,
 // resolving group members against the input's records the way the builder does.
-func fingerprintOf(t *testing.T, pol plan.Policy, in goldenInput, anchor string) string {
+func fingerprintOf(t *testing.T, conn plan.Connector, in goldenInput, anchor string) string {
 	t.Helper()
 	internal := func(d string) bool { return slices.Contains(in.Domains, d) }
 	refs := map[string]string{}
@@ -176,7 +176,7 @@ func fingerprintOf(t *testing.T, pol plan.Policy, in goldenInput, anchor string)
 		n, _, ok := plan.Normalize(r, internal)
 		require.True(t, ok, "snapshot '=' names anchor %s whose record is quarantined", anchor)
 		plan.ResolveMembers(&n, func(ref string) (string, bool) { a, ok := refs[ref]; return a, ok })
-		return plan.Fingerprint(n, pol.Owned)
+		return plan.Fingerprint(n, conn.Owned)
 	}
 	t.Fatalf("snapshot '=' names anchor %s, which no record has", anchor)
 	return ""

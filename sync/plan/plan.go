@@ -311,7 +311,7 @@ func (p *Plan) HoldAll(reason string) {
 	p.HoldReason = reason
 }
 
-// Counts tallies the plan per action, as the CLI and run history report it.
+// Counts tallies the plan per action, as run reports and the run history count it.
 type Counts struct {
 	Create      int `json:"create"`
 	Update      int `json:"update"`

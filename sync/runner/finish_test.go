@@ -1,31 +1,21 @@
 package runner_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
 )
 
-// broken emits its users, then fails the read.
-type broken struct{ source }
-
-func (b *broken) Read(ctx context.Context, emit connectors.Emit) error {
-	if err := b.source.Read(ctx, emit); err != nil {
-		return err
-	}
-	return errors.New("connection reset")
-}
-
 func TestRunnerOnFinishHearsEveryRun(t *testing.T) {
-	r, _ := newRunner(t, engine.Job{Name: "a", Source: &source{n: 4}}, engine.Job{Name: "b", Source: &broken{source{prefix: "b", n: 3}}})
+	// b emits its users, then fails the read.
+	broken := &connectortest.Static{Records: users("b", 3), Err: errors.New("connection reset")}
+	r, _ := newRunner(t, engine.Job{Name: "a", Source: static("", 4)}, engine.Job{Name: "b", Source: broken})
 	var mu sync.Mutex
 	var got []runner.Finished
 	r.OnFinish(func(f runner.Finished) {
@@ -43,15 +33,15 @@ func TestRunnerOnFinishHearsEveryRun(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		req    api.TriggerSync
+		req    runner.Trigger
 		status string
 		dryRun bool
 		read   int
 	}{
-		{"applied", api.TriggerSync{Connectors: []string{"a"}}, engine.StatusOK, false, 4},
-		{"dry run", api.TriggerSync{Connectors: []string{"a"}, DryRun: true}, engine.StatusDryRun, true, 4},
-		{"failed read", api.TriggerSync{Connectors: []string{"b"}}, engine.StatusFailed, false, 3},
-		{"failed dry run", api.TriggerSync{Connectors: []string{"b"}, DryRun: true}, engine.StatusFailed, true, 3},
+		{"applied", runner.Trigger{Connectors: []string{"a"}}, engine.StatusOK, false, 4},
+		{"dry run", runner.Trigger{Connectors: []string{"a"}, DryRun: true}, engine.StatusDryRun, true, 4},
+		{"failed read", runner.Trigger{Connectors: []string{"b"}}, engine.StatusFailed, false, 3},
+		{"failed dry run", runner.Trigger{Connectors: []string{"b"}, DryRun: true}, engine.StatusFailed, true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Wait = true

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -21,14 +20,14 @@ const forwardPoll = 250 * time.Millisecond
 // shared run history has every one of them (the leader's report stays on the
 // leader; the history's summary comes back instead). A trigger the leader
 // merged into its pending run comes back with that run's id.
-func (r *Runner) forward(ctx context.Context, req api.TriggerSync, names []string) ([]api.TriggeredRun, error) {
-	var out []api.TriggeredRun
+func (r *Runner) forward(ctx context.Context, req Trigger, names []string) ([]Triggered, error) {
+	var out []Triggered
 	for _, n := range names {
 		id := uuid.NewString()
 		if err := r.leader.Forward(ctx, state.Trigger{Connector: n, RunID: id, Full: req.Full}); err != nil {
 			return out, err
 		}
-		out = append(out, api.TriggeredRun{Connector: n, RunID: id, Forwarded: true})
+		out = append(out, Triggered{Connector: n, RunID: id, Forwarded: true})
 	}
 	if !req.Wait {
 		return out, nil

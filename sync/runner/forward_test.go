@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
@@ -58,8 +57,8 @@ func replicas(t *testing.T, jobs ...engine.Job) (leader, follower *runner.Runner
 }
 
 func TestFollowerForwardsRunsToTheLeader(t *testing.T) {
-	leader, follower, l, st := replicas(t, engine.Job{Name: "a", Source: &source{n: 3}})
-	got, err := follower.Trigger(t.Context(), api.TriggerSync{Wait: true, Full: true})
+	leader, follower, l, st := replicas(t, engine.Job{Name: "a", Source: static("", 3)})
+	got, err := follower.Trigger(t.Context(), runner.Trigger{Wait: true, Full: true})
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	require.True(t, got[0].Forwarded)
@@ -81,8 +80,8 @@ func TestFollowerForwardsRunsToTheLeader(t *testing.T) {
 }
 
 func TestFollowerRunsDryRunsItself(t *testing.T) {
-	_, follower, l, _ := replicas(t, engine.Job{Name: "a", Source: &source{n: 2}})
-	got, err := follower.Trigger(t.Context(), api.TriggerSync{Wait: true, DryRun: true})
+	_, follower, l, _ := replicas(t, engine.Job{Name: "a", Source: static("", 2)})
+	got, err := follower.Trigger(t.Context(), runner.Trigger{Wait: true, DryRun: true})
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	require.False(t, got[0].Forwarded)
@@ -91,28 +90,28 @@ func TestFollowerRunsDryRunsItself(t *testing.T) {
 }
 
 func TestForwardedTriggersMergeIntoThePendingRun(t *testing.T) {
-	src := newHeld(1)
+	src := held(1)
 	leader, follower, l, _ := replicas(t, engine.Job{Name: "a", Source: src})
 	// The leader is busy with a run of "a" (a scheduled tick, say).
 	_, _, err := leader.Start(runner.Request{Connector: "a", Source: runner.SourceSchedule})
 	require.NoError(t, err)
-	<-src.reading
+	<-src.Reading
 
 	// Two followers' waiting triggers, and one through the leader's own API.
 	type answer struct {
-		runs []api.TriggeredRun
+		runs []runner.Triggered
 		err  error
 	}
 	answers := make(chan answer, 2)
 	for range 2 {
 		go func() {
-			runs, err := follower.Trigger(context.Background(), api.TriggerSync{Wait: true})
+			runs, err := follower.Trigger(context.Background(), runner.Trigger{Wait: true})
 			answers <- answer{runs, err}
 		}()
 	}
 	require.Eventually(t, func() bool { p := pending(t, leader, "a"); return len(p) == 1 && p[0].Triggers == 2 },
 		5*time.Second, time.Millisecond)
-	local, err := leader.Trigger(t.Context(), api.TriggerSync{Full: true})
+	local, err := leader.Trigger(t.Context(), runner.Trigger{Full: true})
 	require.NoError(t, err)
 	p := pending(t, leader, "a")
 	require.Len(t, p, 1)
@@ -124,7 +123,7 @@ func TestForwardedTriggersMergeIntoThePendingRun(t *testing.T) {
 	require.Len(t, sent, 2)
 	require.Contains(t, []string{sent[0].RunID, sent[1].RunID}, p[0].RunID, "the first forwarded trigger named the pending run")
 
-	close(src.release)
+	close(src.Gate)
 	for range 2 {
 		got := <-answers
 		require.NoError(t, got.err)
@@ -158,7 +157,7 @@ func TestForwardedTriggersMergeIntoThePendingRun(t *testing.T) {
 }
 
 func TestForwardedRunThatCannotStartIsRecorded(t *testing.T) {
-	leader, _, _, _ := replicas(t, engine.Job{Name: "a", Source: &source{n: 1}})
+	leader, _, _, _ := replicas(t, engine.Job{Name: "a", Source: static("", 1)})
 	// A follower configured with a connector this leader does not know.
 	leader.StartForwarded(state.Trigger{Connector: "b", RunID: "r-b"})
 	runs, err := leader.Runs(t.Context(), "b", 10)

@@ -15,7 +15,7 @@ import (
 // SetJobs replaces the runner's jobs (a configuration reload). Runs in flight
 // keep the job they started with; pending and later runs use the new one. A
 // pending run of a connector that is removed is dropped (and logged; a trigger
-// waiting for it hears api.ErrUnknownConnector), and triggers for it fail
+// waiting for it hears ErrUnknownConnector), and triggers for it fail
 // from now on.
 func (r *Runner) SetJobs(jobs []engine.Job) {
 	r.mu.Lock()

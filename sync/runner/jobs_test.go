@@ -9,30 +9,29 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
 )
 
 func TestSetJobsAppliesToPendingAndLaterRuns(t *testing.T) {
-	old := newHeld(1)
+	old := held(1)
 	r, st := newRunner(t, engine.Job{Name: "a", Source: old})
-	first, err := r.Trigger(t.Context(), api.TriggerSync{})
+	first, err := r.Trigger(t.Context(), runner.Trigger{})
 	require.NoError(t, err)
-	<-old.reading
-	queued, err := r.Trigger(t.Context(), api.TriggerSync{Full: true})
+	<-old.Reading
+	queued, err := r.Trigger(t.Context(), runner.Trigger{Full: true})
 	require.NoError(t, err)
 	require.True(t, queued[0].Queued)
 
 	// a's new source has two more users; b is new.
-	r.SetJobs([]engine.Job{{Name: "a", Source: &source{n: 3}}, {Name: "b", Source: &source{prefix: "b", n: 1}}})
+	r.SetJobs([]engine.Job{{Name: "a", Source: static("", 3)}, {Name: "b", Source: static("b", 1)}})
 	require.Equal(t, []string{"a", "b"}, r.Connectors())
 	require.Len(t, pending(t, r, "a"), 1, "the pending run of a connector that stays is kept")
-	_, err = r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"b"}, Wait: true})
+	_, err = r.Trigger(t.Context(), runner.Trigger{Connectors: []string{"b"}, Wait: true})
 	require.NoError(t, err)
 
-	close(old.release)
+	close(old.Gate)
 	require.NoError(t, r.Idle(t.Context(), "a"))
 	// The run in flight finished with the old source, the pending one read the new.
 	d, err := r.Run(t.Context(), first[0].RunID)
@@ -50,38 +49,38 @@ func TestSetJobsAppliesToPendingAndLaterRuns(t *testing.T) {
 
 func TestSetJobsDropsThePendingRunOfARemovedConnector(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	src := newHeld(1)
+	src := held(1)
 	st, sb := backends(t)
 	r := runner.New(t.Context(), engine.New(st, sb, []string{"example.com"}, zap.NewNop()), sb,
-		[]engine.Job{{Name: "a", Source: src}, {Name: "b", Source: &source{prefix: "b", n: 1}}}, zap.New(core), runner.Options{})
+		[]engine.Job{{Name: "a", Source: src}, {Name: "b", Source: static("b", 1)}}, zap.New(core), runner.Options{})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
-	first, err := r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"a"}})
+	first, err := r.Trigger(t.Context(), runner.Trigger{Connectors: []string{"a"}})
 	require.NoError(t, err)
-	<-src.reading
+	<-src.Reading
 	waited := make(chan error, 1)
 	go func() {
-		_, err := r.Trigger(context.Background(), api.TriggerSync{Connectors: []string{"a"}, Wait: true})
+		_, err := r.Trigger(context.Background(), runner.Trigger{Connectors: []string{"a"}, Wait: true})
 		waited <- err
 	}()
 	require.Eventually(t, func() bool { return len(pending(t, r, "a")) == 1 }, 5*time.Second, time.Millisecond)
 	queued := pending(t, r, "a")[0].RunID
 
-	r.SetJobs([]engine.Job{{Name: "b", Source: &source{prefix: "b", n: 1}}})
+	r.SetJobs([]engine.Job{{Name: "b", Source: static("b", 1)}})
 	err = <-waited
-	require.ErrorIs(t, err, api.ErrUnknownConnector)
+	require.ErrorIs(t, err, runner.ErrUnknownConnector)
 	require.ErrorContains(t, err, queued)
 	require.Empty(t, pending(t, r, "a"))
 	require.Equal(t, []string{"b"}, r.Connectors())
-	_, err = r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"a"}})
-	require.ErrorIs(t, err, api.ErrUnknownConnector)
+	_, err = r.Trigger(t.Context(), runner.Trigger{Connectors: []string{"a"}})
+	require.ErrorIs(t, err, runner.ErrUnknownConnector)
 	require.False(t, r.FieldOwner("a", store.FieldTitle))
 
 	// The run in flight is not affected; Idle says when it is over (so its
 	// source can be closed).
-	running, err := r.RunsByState(t.Context(), "a", api.RunRunning, 10)
+	running, err := r.RunsByState(t.Context(), "a", runner.StatusRunning, 10)
 	require.NoError(t, err)
 	require.Len(t, running, 1)
-	close(src.release)
+	close(src.Gate)
 	require.NoError(t, r.Idle(t.Context(), "a"))
 	d, err := r.Run(t.Context(), first[0].RunID)
 	require.NoError(t, err)
@@ -92,13 +91,13 @@ func TestSetJobsDropsThePendingRunOfARemovedConnector(t *testing.T) {
 }
 
 func TestIdle(t *testing.T) {
-	src := newHeld(1)
-	r, _ := newRunner(t, engine.Job{Name: "a", Source: src}, engine.Job{Name: "b", Source: &source{prefix: "b", n: 1}})
+	src := held(1)
+	r, _ := newRunner(t, engine.Job{Name: "a", Source: src}, engine.Job{Name: "b", Source: static("b", 1)})
 	require.NoError(t, r.Idle(t.Context(), "a"), "nothing running")
-	_, err := r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"a"}})
+	_, err := r.Trigger(t.Context(), runner.Trigger{Connectors: []string{"a"}})
 	require.NoError(t, err)
-	<-src.reading
-	_, err = r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"a"}})
+	<-src.Reading
+	_, err = r.Trigger(t.Context(), runner.Trigger{Connectors: []string{"a"}})
 	require.NoError(t, err)
 
 	require.NoError(t, r.Idle(t.Context(), "b"), "b is idle while a runs")
@@ -110,11 +109,11 @@ func TestIdle(t *testing.T) {
 
 	idle = make(chan error, 1)
 	go func() { idle <- r.Idle(t.Context(), "a") }()
-	close(src.release)
+	close(src.Gate)
 	require.NoError(t, <-idle)
 	// Idle means the pending run is over too, not just the one running.
 	require.Empty(t, pending(t, r, "a"))
-	running, err := r.RunsByState(t.Context(), "", api.RunRunning, 10)
+	running, err := r.RunsByState(t.Context(), "", runner.StatusRunning, 10)
 	require.NoError(t, err)
 	require.Empty(t, running)
 	runs, err := r.Runs(t.Context(), "a", 10)

@@ -2,8 +2,7 @@ package runner_test
 
 import (
 	"context"
-	"encoding/json"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,64 +10,54 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
 )
 
-// held is an incremental source whose first read waits until release is
-// closed, after closing reading: a test holds a run in progress with it.
-type held struct {
-	source
-	reading chan struct{}
-	release chan struct{}
-	mu      sync.Mutex
-	reads   int
+// held is an incremental source of n users whose reads wait until its Gate
+// is closed, after closing Reading: a test holds a run in progress with it.
+func held(n int) connectortest.IncrementalStatic {
+	return connectortest.IncrementalStatic{Static: &connectortest.Static{Records: users("", n),
+		Gate: make(chan struct{}), Reading: make(chan struct{})}}
 }
 
-func newHeld(n int) *held {
-	return &held{source: source{n: n}, reading: make(chan struct{}), release: make(chan struct{})}
+// heldOnce holds only its first read, where held holds every read until the
+// gate opens: a later read goes to open, the same users not held. (The engine
+// reads an incremental source only through ReadChanges.)
+type heldOnce struct {
+	connectortest.IncrementalStatic
+	open  connectortest.IncrementalStatic
+	reads atomic.Int32
 }
 
-func (h *held) ReadChanges(ctx context.Context, cursor []byte, emit connectors.Emit) ([]byte, error) {
-	h.mu.Lock()
-	h.reads++
-	first := h.reads == 1
-	h.mu.Unlock()
-	if first {
-		close(h.reading)
-		select {
-		case <-h.release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+func (h *heldOnce) ReadChanges(ctx context.Context, cursor []byte, emit connectors.Emit) ([]byte, error) {
+	if h.reads.Add(1) == 1 {
+		return h.IncrementalStatic.ReadChanges(ctx, cursor, emit)
 	}
-	if err := h.source.Read(ctx, emit); err != nil {
-		return nil, err
-	}
-	return []byte("cursor"), nil
+	return h.open.ReadChanges(ctx, cursor, emit)
 }
 
 // pending is the runner's pending runs.
-func pending(t *testing.T, r *runner.Runner, connector string) []api.Run {
+func pending(t *testing.T, r *runner.Runner, connector string) []runner.Run {
 	t.Helper()
-	runs, err := r.RunsByState(t.Context(), connector, api.RunPending, 10)
+	runs, err := r.RunsByState(t.Context(), connector, runner.StatusPending, 10)
 	require.NoError(t, err)
 	return runs
 }
 
 func TestTriggersMergeIntoOnePendingRun(t *testing.T) {
-	src := newHeld(2)
+	src := held(2)
 	r, _ := newRunner(t, engine.Job{Name: "a", Source: src})
 
-	first, err := r.Trigger(t.Context(), api.TriggerSync{})
+	first, err := r.Trigger(t.Context(), runner.Trigger{})
 	require.NoError(t, err)
 	require.False(t, first[0].Queued)
-	<-src.reading
+	<-src.Reading
 
 	// Every trigger from now on gets the one pending run.
-	second, err := r.Trigger(t.Context(), api.TriggerSync{})
+	second, err := r.Trigger(t.Context(), runner.Trigger{})
 	require.NoError(t, err)
 	require.True(t, second[0].Queued)
 	require.NotEqual(t, first[0].RunID, second[0].RunID)
@@ -83,12 +72,12 @@ func TestTriggersMergeIntoOnePendingRun(t *testing.T) {
 
 	// A full trigger makes it full, under the same id; a waiting one gets its report.
 	type answer struct {
-		runs []api.TriggeredRun
+		runs []runner.Triggered
 		err  error
 	}
 	waited := make(chan answer, 1)
 	go func() {
-		runs, err := r.Trigger(context.Background(), api.TriggerSync{Full: true, Wait: true})
+		runs, err := r.Trigger(context.Background(), runner.Trigger{Full: true, Wait: true})
 		waited <- answer{runs, err}
 	}()
 	require.Eventually(t, func() bool { p := pending(t, r, "a"); return len(p) == 1 && p[0].Triggers == 3 },
@@ -97,7 +86,7 @@ func TestTriggersMergeIntoOnePendingRun(t *testing.T) {
 	require.Equal(t, second[0].RunID, p[0].RunID)
 	require.True(t, p[0].Full)
 
-	running, err := r.RunsByState(t.Context(), "a", api.RunRunning, 10)
+	running, err := r.RunsByState(t.Context(), "a", runner.StatusRunning, 10)
 	require.NoError(t, err)
 	require.Len(t, running, 1)
 	require.Equal(t, first[0].RunID, running[0].RunID)
@@ -109,13 +98,13 @@ func TestTriggersMergeIntoOnePendingRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, runner.StatusPending, d.Status)
 
-	close(src.release)
+	close(src.Gate)
 	got := <-waited
 	require.NoError(t, got.err)
 	require.Equal(t, second[0].RunID, got.runs[0].RunID)
 	require.True(t, got.runs[0].Queued)
-	var rep engine.Report
-	require.NoError(t, json.Unmarshal(got.runs[0].Report, &rep))
+	require.NotNil(t, got.runs[0].Report)
+	rep := *got.runs[0].Report
 	require.Equal(t, second[0].RunID, rep.RunID)
 	require.Equal(t, engine.StatusOK, rep.Status)
 	// The first run left a cursor: only the upgrade makes this run full.
@@ -130,22 +119,24 @@ func TestTriggersMergeIntoOnePendingRun(t *testing.T) {
 	require.Equal(t, first[0].RunID, hist[1].RunID)
 
 	// Idle again: the next trigger runs at once, incrementally.
-	third, err := r.Trigger(t.Context(), api.TriggerSync{Wait: true})
+	third, err := r.Trigger(t.Context(), runner.Trigger{Wait: true})
 	require.NoError(t, err)
 	require.False(t, third[0].Queued)
-	require.NoError(t, json.Unmarshal(third[0].Report, &rep))
+	require.NotNil(t, third[0].Report)
+	rep = *third[0].Report
 	require.False(t, rep.Full)
 }
 
 func TestDryRunsQueueInALaneOfTheirOwn(t *testing.T) {
-	src := newHeld(1)
+	// Only the dry run's read is held, so that the real run can go through.
+	src := &heldOnce{IncrementalStatic: held(1), open: connectortest.IncrementalStatic{Static: static("", 1)}}
 	r, st := newRunner(t, engine.Job{Name: "a", Source: src})
-	dry, err := r.Trigger(t.Context(), api.TriggerSync{DryRun: true})
+	dry, err := r.Trigger(t.Context(), runner.Trigger{DryRun: true})
 	require.NoError(t, err)
-	<-src.reading
+	<-src.Reading
 
 	// A real run neither waits for the dry run nor merges into it.
-	real, err := r.Trigger(t.Context(), api.TriggerSync{Wait: true})
+	real, err := r.Trigger(t.Context(), runner.Trigger{Wait: true})
 	require.NoError(t, err)
 	require.False(t, real[0].Queued)
 	require.NotEmpty(t, real[0].Report)
@@ -153,7 +144,7 @@ func TestDryRunsQueueInALaneOfTheirOwn(t *testing.T) {
 	require.NoError(t, err)
 
 	// Another dry run queues behind the first.
-	dry2, err := r.Trigger(t.Context(), api.TriggerSync{DryRun: true, Full: true})
+	dry2, err := r.Trigger(t.Context(), runner.Trigger{DryRun: true, Full: true})
 	require.NoError(t, err)
 	require.True(t, dry2[0].Queued)
 	p := pending(t, r, "a")
@@ -161,7 +152,7 @@ func TestDryRunsQueueInALaneOfTheirOwn(t *testing.T) {
 	require.True(t, p[0].DryRun)
 	require.True(t, p[0].Full)
 
-	close(src.release)
+	close(src.Gate)
 	require.NoError(t, r.Idle(t.Context(), "a"))
 	for _, id := range []string{dry[0].RunID, dry2[0].RunID} {
 		d, err := r.Run(t.Context(), id)
@@ -172,18 +163,18 @@ func TestDryRunsQueueInALaneOfTheirOwn(t *testing.T) {
 
 func TestWaitDropsPendingRuns(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	src := newHeld(1)
+	src := held(1)
 	st, sb := backends(t)
 	r := runner.New(t.Context(), engine.New(st, sb, []string{"example.com"}, zap.NewNop()), sb,
 		[]engine.Job{{Name: "a", Source: src}}, zap.New(core), runner.Options{})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
 
-	first, err := r.Trigger(t.Context(), api.TriggerSync{})
+	first, err := r.Trigger(t.Context(), runner.Trigger{})
 	require.NoError(t, err)
-	<-src.reading
+	<-src.Reading
 	waited := make(chan error, 1)
 	go func() {
-		_, err := r.Trigger(context.Background(), api.TriggerSync{Wait: true})
+		_, err := r.Trigger(context.Background(), runner.Trigger{Wait: true})
 		waited <- err
 	}()
 	require.Eventually(t, func() bool { return len(pending(t, r, "a")) == 1 }, 5*time.Second, time.Millisecond)
@@ -194,18 +185,18 @@ func TestWaitDropsPendingRuns(t *testing.T) {
 	// The waiting trigger hears that its run was dropped while the first
 	// one still runs.
 	err = <-waited
-	require.ErrorIs(t, err, api.ErrStopping)
+	require.ErrorIs(t, err, runner.ErrStopping)
 	require.ErrorContains(t, err, queued)
 	require.Empty(t, pending(t, r, "a"))
-	_, err = r.Trigger(t.Context(), api.TriggerSync{})
-	require.ErrorIs(t, err, api.ErrStopping, "nothing starts once stopping")
+	_, err = r.Trigger(t.Context(), runner.Trigger{})
+	require.ErrorIs(t, err, runner.ErrStopping, "nothing starts once stopping")
 	select {
 	case err := <-stopped:
 		t.Fatalf("Wait returned while a run was in progress: %v", err)
 	default:
 	}
 
-	close(src.release)
+	close(src.Gate)
 	require.NoError(t, <-stopped)
 	hist, err := r.Runs(t.Context(), "a", 10)
 	require.NoError(t, err)

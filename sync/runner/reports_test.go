@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
@@ -51,13 +50,13 @@ func (k *keeper) retentions() []time.Duration {
 func TestReportsOutliveTheRunner(t *testing.T) {
 	st, sb := backends(t)
 	k := &keeper{Backend: sb}
-	jobs := []engine.Job{{Name: "a", Source: &source{n: 2}}}
+	jobs := []engine.Job{{Name: "a", Source: static("", 2)}}
 	first := runner.New(t.Context(), engine.New(st, k, nil, zap.NewNop()), k, jobs, zap.NewNop(),
 		runner.Options{ReportRetention: 48 * time.Hour})
-	got, err := first.Trigger(t.Context(), api.TriggerSync{Wait: true})
+	got, err := first.Trigger(t.Context(), runner.Trigger{Wait: true})
 	require.NoError(t, err)
 	id := got[0].RunID
-	dry, err := first.Trigger(t.Context(), api.TriggerSync{Wait: true, DryRun: true})
+	dry, err := first.Trigger(t.Context(), runner.Trigger{Wait: true, DryRun: true})
 	require.NoError(t, err)
 	require.NoError(t, first.Wait(t.Context()))
 	require.Equal(t, []time.Duration{48 * time.Hour}, k.retentions(), "one report kept, not the dry run's")
@@ -65,7 +64,9 @@ func TestReportsOutliveTheRunner(t *testing.T) {
 	stored, err := sb.(state.Reports).Report(t.Context(), id)
 	require.NoError(t, err)
 	require.Equal(t, "a", stored.Connector)
-	require.JSONEq(t, string(got[0].Report), string(stored.Body), "the report as the trigger answered it")
+	answered, err := json.Marshal(got[0].Report)
+	require.NoError(t, err)
+	require.JSONEq(t, string(answered), string(stored.Body), "the report as the trigger answered it")
 
 	// A new runner (a restart, another replica) has nothing in memory.
 	second := runner.New(t.Context(), engine.New(st, sb, nil, zap.NewNop()), sb, jobs, zap.NewNop(), runner.Options{})
@@ -74,12 +75,12 @@ func TestReportsOutliveTheRunner(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, engine.StatusOK, d.Status)
 	require.Equal(t, 2, d.Counts["create"])
-	var rep engine.Report
-	require.NoError(t, json.Unmarshal(d.Report, &rep))
+	require.NotNil(t, d.Report)
+	rep := *d.Report
 	require.Len(t, rep.Operations, 2)
 	require.Equal(t, id, rep.RunID)
 	_, err = second.Run(t.Context(), dry[0].RunID)
-	require.ErrorIs(t, err, api.ErrRunNotFound, "dry runs are not stored")
+	require.ErrorIs(t, err, runner.ErrRunNotFound, "dry runs are not stored")
 }
 
 func TestReportNotStoredIsNoFailure(t *testing.T) {
@@ -87,12 +88,12 @@ func TestReportNotStoredIsNoFailure(t *testing.T) {
 	st, sb := backends(t)
 	k := &keeper{Backend: sb, fail: errors.New("disk full")}
 	r := runner.New(t.Context(), engine.New(st, k, nil, zap.NewNop()), k,
-		[]engine.Job{{Name: "a", Source: &source{n: 1}}}, zap.New(core), runner.Options{})
+		[]engine.Job{{Name: "a", Source: static("", 1)}}, zap.New(core), runner.Options{})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
-	got, err := r.Trigger(t.Context(), api.TriggerSync{Wait: true})
+	got, err := r.Trigger(t.Context(), runner.Trigger{Wait: true})
 	require.NoError(t, err)
-	var rep engine.Report
-	require.NoError(t, json.Unmarshal(got[0].Report, &rep))
+	require.NotNil(t, got[0].Report)
+	rep := *got[0].Report
 	require.Equal(t, engine.StatusOK, rep.Status)
 	require.Equal(t, []time.Duration{runner.DefaultReportRetention}, k.retentions())
 	warned := logs.FilterMessage("run report not stored").All()

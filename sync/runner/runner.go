@@ -24,7 +24,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -40,18 +39,19 @@ const historyScan = 1000
 
 // Statuses of runs that have not finished (a finished run has the engine's).
 const (
-	StatusRunning = api.RunRunning
-	StatusPending = api.RunPending
+	StatusRunning = "running"
+	StatusPending = "pending" // queued behind the connector's run in progress
 )
 
-// Sources of triggers, as api.Run.RequestedBy lists them.
+// Sources of triggers, as Run.RequestedBy lists them.
 const (
 	SourceAPI       = "api"
 	SourceSchedule  = "schedule"
 	SourceForwarded = "forwarded"
 )
 
-// Runner runs jobs on an engine. It implements api.Syncer.
+// Runner runs jobs on an engine; daemon/apiwire.NewSyncs serves the admin
+// API's sync routes from it.
 type Runner struct {
 	engine    *engine.Engine
 	state     state.Backend
@@ -105,8 +105,6 @@ type active struct {
 
 	read atomic.Int64 // records read, from the engine's progress
 }
-
-var _ api.Syncer = (*Runner)(nil)
 
 // Options tunes a Runner; the zero value is usable.
 type Options struct {
@@ -185,8 +183,8 @@ type Request struct {
 // Start begins a run in the background, or queues it behind the connector's
 // run in progress (merged into the pending run if there is one), and returns
 // the id of the run that will serve the request and a channel closed when that
-// run has ended (or was dropped). Errors: api.ErrUnknownConnector, and
-// api.ErrStopping once Wait was called.
+// run has ended (or was dropped). Errors: ErrUnknownConnector, and
+// ErrStopping once Wait was called.
 func (r *Runner) Start(req Request) (string, <-chan struct{}, error) {
 	a, _, err := r.start(req)
 	if err != nil {
@@ -207,7 +205,7 @@ func (r *Runner) start(req Request) (*active, bool, error) {
 	}
 	job, ok := r.jobs[req.Connector]
 	if !ok {
-		return nil, false, fmt.Errorf("%w %q: configured connectors are %v", api.ErrUnknownConnector, req.Connector, r.names)
+		return nil, false, fmt.Errorf("%w %q: configured connectors are %v", ErrUnknownConnector, req.Connector, r.names)
 	}
 	k := lane{req.Connector, req.DryRun}
 	// A trigger delivered again (a forwarded one handed out twice) joins the
@@ -337,7 +335,7 @@ func (r *Runner) finish(k lane, a *active, rep *engine.Report) {
 		case r.stopping:
 			why = errStopping
 		case r.ctx.Err() != nil:
-			why = fmt.Errorf("%w: runs were cancelled", api.ErrStopping)
+			why = fmt.Errorf("%w: runs were cancelled", ErrStopping)
 		case !ok:
 			why = removed(k.connector)
 		default:
@@ -355,11 +353,11 @@ func (r *Runner) finish(k lane, a *active, rep *engine.Report) {
 }
 
 // errStopping is why pending runs are dropped by Wait.
-var errStopping = fmt.Errorf("%w: the runner is stopping", api.ErrStopping)
+var errStopping = fmt.Errorf("%w: the runner is stopping", ErrStopping)
 
 // removed is why a pending run of a connector no longer configured is dropped.
 func removed(connector string) error {
-	return fmt.Errorf("%w %q: removed from the configuration", api.ErrUnknownConnector, connector)
+	return fmt.Errorf("%w %q: removed from the configuration", ErrUnknownConnector, connector)
 }
 
 // drop marks pending runs dropped for why; r.mu is held. Call dropped with
@@ -432,7 +430,7 @@ func (r *Runner) pointAliases(a *active, rep *engine.Report) {
 }
 
 // Wait stops the runner and waits for it: pending runs are dropped (and
-// logged), nothing starts any more (triggers fail with api.ErrStopping), and
+// logged), nothing starts any more (triggers fail with ErrStopping), and
 // Wait returns once the runs in progress have ended, or when ctx is done.
 // It may be called again, to wait longer.
 func (r *Runner) Wait(ctx context.Context) error {

@@ -2,69 +2,46 @@ package runner_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/connectors"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
-	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 	"github.com/dirsync/dirsync/sync/runner"
 )
 
-// source emits n users; when gate is set it first waits for the gate to close,
-// so a test can hold a run in progress.
-type source struct {
-	prefix string // keeps two connectors' users apart
-	n      int
-	gate   chan struct{}
+// users are n users whose references, anchors and addresses start with
+// prefix, which keeps two connectors' users apart.
+func users(prefix string, n int) []connectors.Record {
+	recs := make([]connectors.Record, n)
+	for i := range recs {
+		recs[i] = connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=%su%d", prefix, i),
+			Anchor: fmt.Sprintf("%sa%d", prefix, i), Mail: fmt.Sprintf("%su%d@example.com", prefix, i)}
+	}
+	return recs
 }
 
-func (s *source) Read(ctx context.Context, emit connectors.Emit) error {
-	if s.gate != nil {
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	for i := range s.n {
-		err := emit(connectors.Record{Kind: connectors.KindUser, Ref: fmt.Sprintf("uid=%su%d", s.prefix, i),
-			Anchor: fmt.Sprintf("%sa%d", s.prefix, i), Mail: fmt.Sprintf("%su%d@example.com", s.prefix, i)})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+// static is a source of n users named with prefix.
+func static(prefix string, n int) *connectortest.Static {
+	return &connectortest.Static{Records: users(prefix, n)}
 }
-
-func (s *source) Close() error { return nil }
 
 // owner maps only the display name.
-type owner struct{ source }
+type owner struct{ *connectortest.Static }
 
-func (o *owner) Fields() []string { return []string{store.FieldDisplayName} }
+func (owner) Fields() []string { return []string{store.FieldDisplayName} }
 
 // backends are a fresh SQLite store (with example.com) and local state.
 func backends(t *testing.T) (store.Store, state.Backend) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	sb, err := local.Open(filepath.Join(dir, "state.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
-	require.NoError(t, st.AddDomain(t.Context(), "example.com", store.Actor{Kind: "system"}))
-	return st, sb
+	return testenv.SQLiteStore(t, "example.com"), testenv.LocalState(t)
 }
 
 func newRunner(t *testing.T, jobs ...engine.Job) (*runner.Runner, store.Store) {
@@ -78,15 +55,15 @@ func newRunner(t *testing.T, jobs ...engine.Job) (*runner.Runner, store.Store) {
 }
 
 func TestTriggerWaitReturnsReportsAndHistory(t *testing.T) {
-	r, st := newRunner(t, engine.Job{Name: "b", Source: &source{prefix: "b", n: 3}}, engine.Job{Name: "a", Source: &source{n: 2}})
+	r, st := newRunner(t, engine.Job{Name: "b", Source: static("b", 3)}, engine.Job{Name: "a", Source: static("", 2)})
 	require.Equal(t, []string{"a", "b"}, r.Connectors())
 
-	got, err := r.Trigger(t.Context(), api.TriggerSync{Wait: true})
+	got, err := r.Trigger(t.Context(), runner.Trigger{Wait: true})
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, "a", got[0].Connector)
-	var rep engine.Report
-	require.NoError(t, json.Unmarshal(got[1].Report, &rep))
+	require.NotNil(t, got[1].Report)
+	rep := *got[1].Report
 	require.Equal(t, got[1].RunID, rep.RunID)
 	require.Equal(t, engine.StatusOK, rep.Status)
 	require.Len(t, rep.Operations, 3)
@@ -103,12 +80,12 @@ func TestTriggerWaitReturnsReportsAndHistory(t *testing.T) {
 	require.NotEmpty(t, detail.Report)
 
 	_, err = r.Run(t.Context(), "no-such-run")
-	require.ErrorIs(t, err, api.ErrRunNotFound)
+	require.ErrorIs(t, err, runner.ErrRunNotFound)
 }
 
 func TestDryRunIsListedButWritesNothing(t *testing.T) {
-	r, st := newRunner(t, engine.Job{Name: "a", Source: &source{n: 2}})
-	got, err := r.Trigger(t.Context(), api.TriggerSync{DryRun: true, Wait: true})
+	r, st := newRunner(t, engine.Job{Name: "a", Source: static("", 2)})
+	got, err := r.Trigger(t.Context(), runner.Trigger{DryRun: true, Wait: true})
 	require.NoError(t, err)
 	_, err = st.User(t.Context(), "u0@example.com")
 	require.ErrorIs(t, err, store.ErrNotFound)
@@ -120,19 +97,19 @@ func TestDryRunIsListedButWritesNothing(t *testing.T) {
 }
 
 func TestUnknownConnector(t *testing.T) {
-	r, _ := newRunner(t, engine.Job{Name: "a", Source: &source{n: 1}})
-	_, err := r.Trigger(t.Context(), api.TriggerSync{Connectors: []string{"nope"}})
-	require.ErrorIs(t, err, api.ErrUnknownConnector)
+	r, _ := newRunner(t, engine.Job{Name: "a", Source: static("", 1)})
+	_, err := r.Trigger(t.Context(), runner.Trigger{Connectors: []string{"nope"}})
+	require.ErrorIs(t, err, runner.ErrUnknownConnector)
 	require.ErrorContains(t, err, `"nope"`)
 	_, _, err = r.Start(runner.Request{Connector: "nope"})
-	require.ErrorIs(t, err, api.ErrUnknownConnector)
+	require.ErrorIs(t, err, runner.ErrUnknownConnector)
 	runs, err := r.Runs(t.Context(), "", 10)
 	require.NoError(t, err)
 	require.Empty(t, runs)
 }
 
 func TestFieldOwner(t *testing.T) {
-	r, _ := newRunner(t, engine.Job{Name: "all", Source: &source{}}, engine.Job{Name: "some", Source: &owner{}})
+	r, _ := newRunner(t, engine.Job{Name: "all", Source: static("", 0)}, engine.Job{Name: "some", Source: owner{static("", 0)}})
 	require.True(t, r.FieldOwner("all", store.FieldTitle))
 	require.True(t, r.FieldOwner("some", store.FieldDisplayName))
 	require.False(t, r.FieldOwner("some", store.FieldTitle))

@@ -75,17 +75,7 @@ CREATE TABLE tokens (
     last_used timestamptz -- NULL: never
 );
 
--- store.DefaultRoles (SPEC §2), permissions sorted. TestDefaultRolesSeeded
--- keeps this list equal to the Go one.
-INSERT INTO roles (name, permissions, is_default) VALUES
-    ('Accounts', '{accounts,billing,users.read}', true),
-    ('Administrator', '{accounts,billing,deals,domains.manage,implementation,imports,marketing,prospects,'
-        'renewals,roles.manage,sales,support,sync,training,users.read,users.write}', true),
-    ('Deal Registration', '{deals,sales}', true),
-    ('Implementation Lead', '{implementation,support,users.read,users.write}', true),
-    ('Invoicing', '{billing}', true),
-    ('Marketing', '{marketing}', true),
-    ('Prospects', '{prospects,sales}', true),
-    ('Renewals', '{billing,renewals}', true),
-    ('Sales', '{deals,prospects,sales}', true),
-    ('Training', '{training}', true);
+-- The default roles (store.DefaultRoles, SPEC §2) are seeded from Go, by
+-- store/sqlstore, in the transaction that applies this file. Until that moved
+-- to Go they were an INSERT here; stores that ran it already have them, and
+-- this version is never applied twice.

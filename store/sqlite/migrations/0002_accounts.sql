@@ -66,17 +66,7 @@ CREATE TABLE tokens (
     last_used INTEGER NOT NULL DEFAULT 0 -- 0: never
 );
 
--- store.DefaultRoles (SPEC §2), permissions sorted. TestDefaultRolesSeeded
--- keeps this list equal to the Go one.
-INSERT INTO roles (name, permissions, is_default) VALUES
-    ('Accounts', '["accounts","billing","users.read"]', 1),
-    ('Administrator', '["accounts","billing","deals","domains.manage","implementation","imports","marketing","prospects",'
-        || '"renewals","roles.manage","sales","support","sync","training","users.read","users.write"]', 1),
-    ('Deal Registration', '["deals","sales"]', 1),
-    ('Implementation Lead', '["implementation","support","users.read","users.write"]', 1),
-    ('Invoicing', '["billing"]', 1),
-    ('Marketing', '["marketing"]', 1),
-    ('Prospects', '["prospects","sales"]', 1),
-    ('Renewals', '["billing","renewals"]', 1),
-    ('Sales', '["deals","prospects","sales"]', 1),
-    ('Training', '["training"]', 1);
+-- The default roles (store.DefaultRoles, SPEC §2) are seeded from Go, by
+-- store/sqlstore, in the transaction that applies this file. Until that moved
+-- to Go they were an INSERT here; stores that ran it already have them, and
+-- this version is never applied twice.
