@@ -2,8 +2,6 @@ package accounts_test
 
 import (
 	"encoding/json"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/accounts/password"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
@@ -26,31 +25,16 @@ const (
 	otherPass = "Another-Battery-7"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	st  *sqlite.Store
 	svc *accounts.Service
-	clk *clock
+	clk *testenv.Clock
 }
 
 // newEnv opens a SQLite store with example.com and the given users.
 func newEnv(t *testing.T, users ...string) env {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := testenv.SQLiteStore(t)
 	ctx := t.Context()
 	require.NoError(t, st.AddDomain(ctx, "example.com", admin))
 	var changes []store.Change
@@ -64,8 +48,8 @@ func newEnv(t *testing.T, users ...string) env {
 			require.NoError(t, o.Err)
 		}
 	}
-	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	svc := accounts.New(accounts.Options{Store: st, Now: clk.now, Log: zap.NewNop(), Params: fast})
+	clk := testenv.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	svc := accounts.New(accounts.Options{Store: st, Now: clk.Now, Log: zap.NewNop(), Params: fast})
 	return env{st: st, svc: svc, clk: clk}
 }
 
@@ -122,7 +106,7 @@ func TestLoginLocksAfterThreeFailuresUntilUnlocked(t *testing.T) {
 	require.False(t, acct.Locked)
 	require.Zero(t, acct.FailedLogins)
 	require.Empty(t, acct.LastLoginError)
-	require.Equal(t, e.clk.now(), acct.LastLogin)
+	require.Equal(t, e.clk.Now(), acct.LastLogin)
 }
 
 func TestLoginDoesNotTellUnknownFromWrong(t *testing.T) {

@@ -18,7 +18,7 @@ func TestInviteAndRedeem(t *testing.T) {
 	inv, err := e.svc.Invite(ctx, "BOB@example.com", accounts.InviteRequest{}, admin)
 	require.NoError(t, err)
 	require.Equal(t, "bob@example.com", inv.Address)
-	require.Equal(t, e.clk.now().Add(accounts.DefaultExpiry), inv.Expires)
+	require.Equal(t, e.clk.Now().Add(accounts.DefaultExpiry), inv.Expires)
 	require.False(t, inv.Preset)
 	raw, err := base64.RawURLEncoding.DecodeString(inv.Token)
 	require.NoError(t, err)
@@ -62,11 +62,11 @@ func TestInvitationExpiry(t *testing.T) {
 	}
 	inv, err := e.svc.Invite(ctx, "bob@example.com", accounts.InviteRequest{ExpiresIn: accounts.MaxExpiry}, admin)
 	require.NoError(t, err)
-	require.Equal(t, e.clk.now().Add(accounts.MaxExpiry), inv.Expires)
+	require.Equal(t, e.clk.Now().Add(accounts.MaxExpiry), inv.Expires)
 
 	inv, err = e.svc.Invite(ctx, "bob@example.com", accounts.InviteRequest{ExpiresIn: time.Hour}, admin)
 	require.NoError(t, err)
-	e.clk.add(time.Hour)
+	e.clk.Advance(time.Hour)
 	_, err = e.svc.Redeem(ctx, inv.Token, accounts.Registration{Password: goodPass, Question: "City?", Answer: "Oslo"})
 	require.ErrorIs(t, err, store.ErrInvitationExpired)
 }

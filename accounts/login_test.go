@@ -2,7 +2,6 @@ package accounts_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/accounts/password"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
@@ -75,11 +75,9 @@ func (r *racingStore) FinishLogin(ctx context.Context, address, reason string, a
 // openStore is a SQLite store with example.com and ann, registered with goodPass.
 func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zap.NewNop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := testenv.SQLiteStore(t)
 	require.NoError(t, st.AddDomain(t.Context(), "example.com", admin))
-	_, err = st.Apply(t.Context(), store.ApplyRequest{Actor: admin, Changes: []store.Change{
+	_, err := st.Apply(t.Context(), store.ApplyRequest{Actor: admin, Changes: []store.Change{
 		{Action: store.ActionCreate, Address: "ann@example.com", Origin: store.OriginManual}}})
 	require.NoError(t, err)
 	svc := accounts.New(accounts.Options{Store: st, Log: zap.NewNop(), Params: fast})
@@ -160,7 +158,7 @@ func TestRightPasswordDuringLockDoesNotSignIn(t *testing.T) {
 func TestRefusalsLookAlike(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	e := newEnv(t, "ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com", "eve@example.com")
-	svc := accounts.New(accounts.Options{Store: e.st, Now: e.clk.now, Log: zap.New(core), Params: fast})
+	svc := accounts.New(accounts.Options{Store: e.st, Now: e.clk.Now, Log: zap.New(core), Params: fast})
 	ctx := t.Context()
 	for _, u := range []string{"ann@example.com", "cat@example.com", "dan@example.com", "eve@example.com"} {
 		e.register(t, u)

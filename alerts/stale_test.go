@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
-	"github.com/dirsync/dirsync/state/local"
 )
 
 // answer is what the fake LastSuccess says in one check, and the time that
@@ -44,13 +41,9 @@ func watchOne(t *testing.T, staleAfter time.Duration) *staleWatch {
 	cfg := testConfig(t, "")
 	cfg.StaleAfter = staleAfter
 	n, logs := newNotifier(t, cfg)
-	var mu sync.Mutex
-	var now time.Time
-	n.now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
+	// Each check runs at the time its answer gives.
+	clk := testenv.NewClock(time.Time{})
+	n.now = clk.Now
 	w := &staleWatch{t: t, logs: logs, asked: make(chan struct{}), answers: make(chan answer), done: make(chan struct{})}
 	last := func(ctx context.Context, connector string) (time.Time, bool, error) {
 		require.Equal(t, "corp", connector)
@@ -65,9 +58,7 @@ func watchOne(t *testing.T, staleAfter time.Duration) *staleWatch {
 		case <-ctx.Done(): // the test is over: it asked nothing more
 			return time.Time{}, false, ctx.Err()
 		}
-		mu.Lock()
-		now = a.now
-		mu.Unlock()
+		clk.Set(a.now)
 		return a.ls, a.ok, a.err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -217,8 +208,8 @@ func TestAgo(t *testing.T) {
 }
 
 func TestHistoryLastSuccess(t *testing.T) {
-	st, err := local.Open(filepath.Join(t.TempDir(), "state.db"), zaptest.NewLogger(t))
-	require.NoError(t, err)
+	st := testenv.LocalState(t)
+	// Runs before the fixture's own close, which ignores the error.
 	t.Cleanup(func() { require.NoError(t, st.Close()) })
 	ctx := context.Background()
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -251,7 +242,7 @@ func TestHistoryLastSuccess(t *testing.T) {
 		require.True(t, tc.want.Equal(got), "%s: %s", tc.connector, got)
 	}
 
-	_, _, err = HistoryLastSuccess(brokenHistory{st})(ctx, "corp")
+	_, _, err := HistoryLastSuccess(brokenHistory{st})(ctx, "corp")
 	require.ErrorIs(t, err, errBroken)
 	require.ErrorContains(t, err, "run history of corp")
 }

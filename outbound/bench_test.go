@@ -3,7 +3,6 @@ package outbound_test
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -12,10 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/internal/policyload"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/outbound/policy"
-	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 )
 
 const (
@@ -109,10 +107,7 @@ func listen(b *testing.B, serve func(context.Context, net.Listener)) string {
 // all reported once so the seen-set is warm, with its workers running.
 func benchService(b *testing.B, known []string) *outbound.Service {
 	b.Helper()
-	st, err := sqlite.Open(filepath.Join(b.TempDir(), "store.db"), zap.NewNop())
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = st.Close() })
-	require.NoError(b, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}))
+	st := testenv.SQLiteStore(b, "example.com")
 	svc, err := outbound.New(outbound.Options{Store: st, RateLimit: -1, Log: zap.NewNop()})
 	require.NoError(b, err)
 	for i := 0; i < len(known); i += 1000 {

@@ -3,7 +3,6 @@ package outbound_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +17,6 @@ import (
 	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/postgres"
-	"github.com/dirsync/dirsync/store/sqlite"
 )
 
 var admin = store.Actor{Kind: "admin", Name: "alice"}
@@ -43,9 +41,7 @@ func (c *countingStore) Apply(ctx context.Context, req store.ApplyRequest) ([]st
 // bücher.example, holding bob (alias robert) and the disabled carol.
 func newStore(t *testing.T) *countingStore {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "store.db"), zaptest.NewLogger(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := testenv.SQLiteStore(t)
 	seed(t, st)
 	return &countingStore{Store: st}
 }

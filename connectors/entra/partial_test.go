@@ -3,7 +3,6 @@ package entra_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,13 +10,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/connectors/entra"
 	"github.com/dirsync/dirsync/internal/fakegraph"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/state"
-	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -31,19 +30,12 @@ type syncEnv struct {
 func newSyncEnv(t *testing.T) *syncEnv {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	dir := t.TempDir()
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { sb.Close() })
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	require.NoError(t, st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system", Name: "test"}))
+	st, sb := testenv.SQLiteStore(t, "example.com"), testenv.LocalState(t)
 	return &syncEnv{eng: engine.New(st, sb, []string{"example.com"}, log), st: st, state: sb}
 }
 
 // openBrakes lets every disable through: only a failed read can stop them.
-var openBrakes = engine.Policy{BatchSize: 3, MaxDestructive: 1000, MaxDestructivePercent: 100, MinSourcePercent: 0, MissingRuns: 1}
+var openBrakes = config.Policy{BatchSize: 3, MaxDestructive: 1000, MaxDestructivePercent: 100, MinSourcePercent: 0, MissingRuns: 1}
 
 func (e *syncEnv) run(t *testing.T, src connectors.Source, full bool) *engine.Report {
 	t.Helper()

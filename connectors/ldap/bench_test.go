@@ -26,9 +26,7 @@ import (
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/connectors/dirmap"
 	"github.com/dirsync/dirsync/connectors/ldap"
-	"github.com/dirsync/dirsync/state/local"
-	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -324,8 +322,8 @@ func writeHeapProfile(b *testing.B, name string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer out.Close()
 	must(b, pprof.Lookup("heap").WriteTo(out, 0))
+	must(b, out.Close())
 	b.Logf("heap profile after %s: %s", name, path)
 }
 
@@ -421,7 +419,7 @@ func (s *benchSlapd) source(b *testing.B, edit func(*ldap.Config)) connectors.So
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { src.Close() })
+	b.Cleanup(func() { _ = src.Close() }) // the benchmark's result is already measured
 	return src
 }
 
@@ -443,21 +441,9 @@ type ldapSyncEnv struct {
 // the source: a fresh SQLite store and local state, domain example.com.
 func newLDAPSyncEnv(b *testing.B, src connectors.Source) *ldapSyncEnv {
 	b.Helper()
-	dir := b.TempDir()
 	log := zap.NewNop()
-	sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close(); sb.Close() })
-	if err := st.AddDomain(context.Background(), "example.com", store.Actor{Kind: "system"}); err != nil {
-		b.Fatal(err)
-	}
-	pol := engine.Policy{BatchSize: 500, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
+	st, sb := testenv.SQLiteStore(b, "example.com"), testenv.LocalState(b)
+	pol := config.Policy{BatchSize: 500, MaxDestructive: 500, MaxDestructivePercent: 10, MinSourcePercent: 50, MissingRuns: 2, SoftMatch: true}
 	return &ldapSyncEnv{eng: engine.New(st, sb, nil, log), job: engine.Job{Name: "bench-ldap", Source: src, Policy: pol}}
 }
 

@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,10 +11,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/internal/testenv"
-	"github.com/dirsync/dirsync/state/local"
 	"github.com/dirsync/dirsync/store"
-	"github.com/dirsync/dirsync/store/sqlite"
 	"github.com/dirsync/dirsync/sync/engine"
 )
 
@@ -43,17 +41,10 @@ func TestCutConnectionDisablesNobody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-			dir := t.TempDir()
-			sb, err := local.Open(filepath.Join(dir, "state.db"), log)
-			require.NoError(t, err)
-			t.Cleanup(func() { sb.Close() })
-			st, err := sqlite.Open(filepath.Join(dir, "store.db"), log)
-			require.NoError(t, err)
-			t.Cleanup(func() { st.Close() })
+			st, sb := testenv.SQLiteStore(t, "example.com"), testenv.LocalState(t)
 			eng := engine.New(st, sb, []string{"example.com"}, log)
-			pol := engine.Policy{BatchSize: 500, MaxDestructive: 5000, MaxDestructivePercent: 100, MinSourcePercent: 0, MissingRuns: 1}
+			pol := config.Policy{BatchSize: 500, MaxDestructive: 5000, MaxDestructivePercent: 100, MinSourcePercent: 0, MissingRuns: 1}
 			ctx := context.Background()
-			require.NoError(t, st.AddDomain(ctx, "example.com", store.Actor{Kind: "system", Name: "test"}))
 
 			good := srv.config(t, "openldap", base, func(c *Config) { c.Incremental = ModeNone })
 			rep := eng.Run(ctx, engine.Job{Name: "corp", Source: good.source(t), Policy: pol}, engine.Options{Full: true})
