@@ -24,8 +24,8 @@ var (
 	ErrStopping = errors.New("the daemon is stopping")
 )
 
-// Syncer is the daemon's sync side as the API sees it: cmd/dirsync implements it
-// over the scheduler, the engine and the state backend.
+// Syncer is the daemon's sync side as the API sees it: daemon/apiwire.NewSyncs
+// implements it over the runner (the scheduler, the engine and the state backend).
 type Syncer interface {
 	// Connectors lists the enabled connectors' names.
 	Connectors() []string

@@ -245,15 +245,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	// A rejected reload says READY again with this start-up status line (as
-	// it always has; the reload e2e test pins it).
-	started := d.serving()
-	sdNotify(d.log, started, sd.SdNotifyReady)
+	sdNotify(d.log, d.serving(), sd.SdNotifyReady)
 wait:
 	for {
 		select {
 		case <-hup:
-			d.hangup(ctx, started)
+			d.hangup(ctx)
 		case <-ctx.Done():
 			d.log.Info("stopping: waiting for runs in flight", zap.Duration("timeout", DrainTimeout))
 			sdNotify(d.log, "stopping: waiting for runs in flight", sd.SdNotifyStopping)
@@ -284,7 +281,7 @@ func (d *Daemon) serving() string {
 // hangup is SIGHUP: the certificate is re-read whatever becomes of the
 // configuration (a renewal must not wait for an unrelated typo to be fixed),
 // then the configuration file.
-func (d *Daemon) hangup(ctx context.Context, serving string) {
+func (d *Daemon) hangup(ctx context.Context) {
 	sdNotify(d.log, "reloading the configuration", sd.SdNotifyReloading)
 	if d.http.cert != nil {
 		if err := d.http.cert.Reload(); err != nil {
@@ -299,7 +296,9 @@ func (d *Daemon) hangup(ctx context.Context, serving string) {
 	}
 	if err != nil {
 		d.log.Error("configuration reload rejected", zap.Error(err))
-		sdNotify(d.log, "configuration reload rejected (see the log); "+serving, sd.SdNotifyReady)
+		// READY again, with what is still served: the configuration before
+		// this file, which an earlier reload may have changed since start-up.
+		sdNotify(d.log, "configuration reload rejected (see the log); "+d.serving(), sd.SdNotifyReady)
 		return
 	}
 	sdNotify(d.log, "configuration reloaded; "+d.serving(), sd.SdNotifyReady)

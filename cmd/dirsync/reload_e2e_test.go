@@ -98,7 +98,7 @@ connectors:
 	require.Eventually(t, func() bool { return len(logsOf(d.logs, "configuration reload rejected")) == 1 },
 		20*time.Second, 50*time.Millisecond)
 	require.Eventually(t, func() bool {
-		return notified.has("READY=1\nSTATUS=configuration reload rejected (see the log); serving on " + listen + ", 1 connector(s)")
+		return notified.has("READY=1\nSTATUS=configuration reload rejected (see the log); serving on " + listen + ", 2 connector(s)")
 	}, 20*time.Second, 50*time.Millisecond, "a rejected reload is READY=1 with the old configuration; got %q", notified.all())
 	rejected := logsOf(d.logs, "configuration reload rejected")[0]
 	require.Equal(t, "error", rejected["level"])
