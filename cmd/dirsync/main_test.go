@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
@@ -30,18 +30,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dirsync-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "dirsync")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build dirsync: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir) // a temporary build directory; nothing to report to
-	os.Exit(code)
+	os.Exit(testenv.MainWithDirsync(m, &binary))
 }
 
 // quickstart copies the shipped quickstart config and sample directory into a

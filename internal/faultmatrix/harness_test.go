@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
@@ -36,20 +37,7 @@ var binary string
 // TestMain builds the dirsync binary once for the whole package: the rows
 // run the product as an operator does, not the engine's Go API.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dirsync-faultmatrix")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "temp dir: %v\n", err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "dirsync")
-	if out, err := exec.Command("go", "build", "-o", binary, "github.com/dirsync/dirsync/cmd/dirsync").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build dirsync: %v\n%s", err, out)
-		_ = os.RemoveAll(dir) // the binary's temp dir: leaving it behind is harmless
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir) // the binary's temp dir: leaving it behind is harmless
-	os.Exit(code)
+	os.Exit(testenv.MainWithDirsync(m, &binary))
 }
 
 // instance is one dirsync installation: a folder holding its config file,

@@ -23,29 +23,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // binary is the dirsync command TestMain builds for the test's daemons.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dirsync-load")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "dirsync")
-	// Built without -race even under `go test -race`: the daemon is what is
-	// measured, as it ships.
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/dirsync")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build dirsync: %v\n%s", err, out)
-		_ = os.RemoveAll(dir) // the binary's temp dir: leaving it behind is harmless
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir) // the binary's temp dir: leaving it behind is harmless
-	os.Exit(code)
+	os.Exit(testenv.MainWithDirsync(m, &binary))
 }
 
 // lockedBuffer collects a daemon's log, written by the process while the
