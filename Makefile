@@ -33,6 +33,11 @@ test-short:
 bench:
 	bash scripts/testenv.sh run -- $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+## bench-console: the console's users page at 100,000 users (first page and after 200 "next"), SQLite and PostgreSQL
+.PHONY: bench-console
+bench-console:
+	bash scripts/testenv.sh run -- $(GO) test -run '^$$' -bench UsersPage -benchtime 20x -count=1 -timeout 30m -v ./console/
+
 ## bench-ldap: the LDAP connector and full syncs against 100k users in a throwaway slapd of its own
 bench-ldap:
 	$(GO) test -run '^$$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,15 +16,42 @@ import (
 // unregister, invite, roles, status) and what end users do themselves
 // (/v1/auth/*: login, password change, invitation redemption).
 
+// Unlock clears the lockout of address's login.
+func (s *Service) Unlock(ctx context.Context, actor store.Actor, address string) (User, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.acct.Unlock(ctx, cur.Address, actor); err != nil {
+		return User{}, err
+	}
+	return s.User(ctx, cur.Address)
+}
+
 func (s *server) unlockUser(w http.ResponseWriter, r *http.Request) error {
-	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	u, err := s.Unlock(r.Context(), adminActor(r), r.PathValue("address"))
 	if err != nil {
 		return err
 	}
-	if err := s.acct.Unlock(r.Context(), cur.Address, adminActor(r)); err != nil {
-		return err
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// Register gives address (a user) a portal login.
+func (s *Service) Register(ctx context.Context, actor store.Actor, address string, in Register) (User, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return User{}, err
 	}
-	return s.answerUser(w, r, http.StatusOK, cur.Address)
+	if cur.Kind != store.KindUser {
+		return User{}, invalid("address", cur.Address+" is a distribution list: only users have portal logins")
+	}
+	reg := accounts.Registration{Password: in.Password, ForceChange: in.ForceChangePassword,
+		Question: in.Question, Answer: in.Answer}
+	if err := s.acct.Register(ctx, cur.Address, reg, actor); err != nil {
+		return User{}, err
+	}
+	return s.User(ctx, cur.Address)
 }
 
 func (s *server) registerUser(w http.ResponseWriter, r *http.Request) error {
@@ -31,30 +59,64 @@ func (s *server) registerUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	u, err := s.Register(r.Context(), adminActor(r), r.PathValue("address"), in)
 	if err != nil {
 		return err
 	}
-	if cur.Kind != store.KindUser {
-		return invalid("address", cur.Address+" is a distribution list: only users have portal logins")
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// Unregister removes address's portal login.
+func (s *Service) Unregister(ctx context.Context, actor store.Actor, address string) (User, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return User{}, err
 	}
-	reg := accounts.Registration{Password: in.Password, ForceChange: in.ForceChangePassword,
-		Question: in.Question, Answer: in.Answer}
-	if err := s.acct.Register(r.Context(), cur.Address, reg, adminActor(r)); err != nil {
-		return err
+	if err := s.acct.Unregister(ctx, cur.Address, actor); err != nil {
+		return User{}, err
 	}
-	return s.answerUser(w, r, http.StatusOK, cur.Address)
+	return s.User(ctx, cur.Address)
 }
 
 func (s *server) unregisterUser(w http.ResponseWriter, r *http.Request) error {
-	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	u, err := s.Unregister(r.Context(), adminActor(r), r.PathValue("address"))
 	if err != nil {
 		return err
 	}
-	if err := s.acct.Unregister(r.Context(), cur.Address, adminActor(r)); err != nil {
-		return err
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// Invite makes an invitation for address (a user); its token is in the
+// answer, shown this once.
+func (s *Service) Invite(ctx context.Context, actor store.Actor, address string, in Invite) (Invitation, error) {
+	var req accounts.InviteRequest
+	if in.ExpiresIn != "" {
+		d, err := time.ParseDuration(in.ExpiresIn)
+		if err != nil {
+			return Invitation{}, invalid("expires_in", fmt.Sprintf("%q is not a duration: write it like 72h or 30m", in.ExpiresIn))
+		}
+		if d <= 0 {
+			return Invitation{}, invalid("expires_in", "must be positive")
+		}
+		req.ExpiresIn = d
 	}
-	return s.answerUser(w, r, http.StatusOK, cur.Address)
+	if in.Password != "" || in.Question != "" || in.Answer != "" {
+		req.Preset = &accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer}
+	}
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return Invitation{}, err
+	}
+	if cur.Kind != store.KindUser {
+		return Invitation{}, invalid("address", cur.Address+" is a distribution list: only users have portal logins")
+	}
+	inv, err := s.acct.Invite(ctx, cur.Address, req, actor)
+	if err != nil {
+		return Invitation{}, err
+	}
+	return Invitation{Address: inv.Address, Token: inv.Token, Expires: inv.Expires, Preset: inv.Preset}, nil
 }
 
 // inviteUser answers with the invitation's token, shown this once.
@@ -63,32 +125,11 @@ func (s *server) inviteUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, true); err != nil {
 		return err
 	}
-	var req accounts.InviteRequest
-	if in.ExpiresIn != "" {
-		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil {
-			return invalid("expires_in", fmt.Sprintf("%q is not a duration: write it like 72h or 30m", in.ExpiresIn))
-		}
-		if d <= 0 {
-			return invalid("expires_in", "must be positive")
-		}
-		req.ExpiresIn = d
-	}
-	if in.Password != "" || in.Question != "" || in.Answer != "" {
-		req.Preset = &accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer}
-	}
-	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	inv, err := s.Invite(r.Context(), adminActor(r), r.PathValue("address"), in)
 	if err != nil {
 		return err
 	}
-	if cur.Kind != store.KindUser {
-		return invalid("address", cur.Address+" is a distribution list: only users have portal logins")
-	}
-	inv, err := s.acct.Invite(r.Context(), cur.Address, req, adminActor(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, Invitation{Address: inv.Address, Token: inv.Token, Expires: inv.Expires, Preset: inv.Preset})
+	writeJSON(w, http.StatusCreated, inv)
 	return nil
 }
 
@@ -102,10 +143,11 @@ var syncedFields = []string{
 	store.FieldPhone, store.FieldDepartment, store.FieldTitle, store.FieldEnabled,
 }
 
-func (s *server) userStatus(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.lookup(r.Context(), r.PathValue("address"))
+// UserStatus is address's login state, last sync and field owners.
+func (s *Service) UserStatus(ctx context.Context, address string) (Status, error) {
+	u, err := s.lookup(ctx, address)
 	if err != nil {
-		return err
+		return Status{}, err
 	}
 	a := u.Account
 	st := Status{
@@ -114,9 +156,9 @@ func (s *server) userStatus(w http.ResponseWriter, r *http.Request) error {
 		Origin: u.Origin, Anchor: u.Anchor, LastLogin: timePtr(a.LastLogin), LastLoginError: a.LastLoginError,
 		Roles: nonNil(a.Roles), SupportContact: a.SupportContact(), FieldOwners: map[string]string{},
 	}
-	entries, err := s.st.Audit(r.Context(), store.AuditQuery{Address: u.Address, ActorKind: "sync", Limit: 1})
+	entries, err := s.st.Audit(ctx, store.AuditQuery{Address: u.Address, ActorKind: "sync", Limit: 1})
 	if err != nil {
-		return fmt.Errorf("last sync of %s: %w", u.Address, err)
+		return Status{}, fmt.Errorf("last sync of %s: %w", u.Address, err)
 	}
 	if len(entries) > 0 {
 		e := entries[0]
@@ -141,8 +183,42 @@ func (s *server) userStatus(w http.ResponseWriter, r *http.Request) error {
 	for _, f := range localFields {
 		st.FieldOwners[f] = "admin"
 	}
+	st.Quarantined = []QuarantinedRecord{}
+	if qf, ok := s.syncer.(QuarantineFinder); ok {
+		q, err := qf.Quarantined(ctx, QuarantineQuery{Names: append([]string{u.Address}, u.Aliases...),
+			Origin: connector, Anchor: u.Anchor})
+		if err != nil {
+			return Status{}, fmt.Errorf("quarantined records of %s: %w", u.Address, err)
+		}
+		st.Quarantined = append(st.Quarantined, q...)
+	}
+	return st, nil
+}
+
+func (s *server) userStatus(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.UserStatus(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+// SetRoles replaces address's roles with roles (nil or empty: none).
+func (s *Service) SetRoles(ctx context.Context, actor store.Actor, address string, roles []string) (User, error) {
+	if roles == nil {
+		roles = []string{}
+	}
+	err := s.st.SetRoles(ctx, address, roles, actor)
+	var ure *store.UnknownRoleError
+	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &ure) {
+		return User{}, &apiError{Status: http.StatusUnprocessableEntity, Code: CodeUserNotSaved, Err: err,
+			Message: fmt.Sprintf("no user %s has been saved: a role can only be assigned to a saved user, so create it first (POST /v1/users)", address)}
+	}
+	if err != nil {
+		return User{}, err
+	}
+	return s.User(ctx, address)
 }
 
 func (s *server) setRoles(w http.ResponseWriter, r *http.Request) error {
@@ -155,17 +231,12 @@ func (s *server) setRoles(w http.ResponseWriter, r *http.Request) error {
 	if in.Roles == nil {
 		return invalid("roles", `required: the complete list of the user's roles ([] removes them all)`)
 	}
-	addr := r.PathValue("address")
-	err := s.st.SetRoles(r.Context(), addr, *in.Roles, adminActor(r))
-	var ure *store.UnknownRoleError
-	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &ure) {
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeUserNotSaved, Err: err,
-			Message: fmt.Sprintf("no user %s has been saved: a role can only be assigned to a saved user, so create it first (POST /v1/users)", addr)}
-	}
+	u, err := s.SetRoles(r.Context(), adminActor(r), r.PathValue("address"), *in.Roles)
 	if err != nil {
 		return err
 	}
-	return s.answerUser(w, r, http.StatusOK, addr)
+	writeJSON(w, http.StatusOK, u)
+	return nil
 }
 
 // login verifies an end user's cloud password. It opens no session: the
@@ -175,14 +246,11 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	if err := s.guard.allow(w, r, in.Address); err != nil {
+	res, err := s.SignIn(r, in.Address, in.Password)
+	if err != nil {
 		return err
 	}
-	res, err := s.acct.Login(r.Context(), in.Address, in.Password)
-	if err != nil {
-		return s.loginAnswer(w, err)
-	}
-	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
@@ -191,14 +259,11 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	if err := s.guard.allow(w, r, in.Address); err != nil {
+	res, err := s.ChangePassword(r, in)
+	if err != nil {
 		return err
 	}
-	res, err := s.acct.ChangePassword(r.Context(), in.Address, in.CurrentPassword, in.NewPassword)
-	if err != nil {
-		return s.loginAnswer(w, err)
-	}
-	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 
@@ -210,13 +275,13 @@ func (s *server) redeem(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The token is high-entropy and looked up by its SHA-256: the client's
 	// allowance is the limit that matters.
-	if err := s.guard.allow(w, r, ""); err != nil {
+	if err := s.guard.allow(r, ""); err != nil {
 		return err
 	}
 	res, err := s.acct.Redeem(r.Context(), in.Token,
 		accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer})
 	if err != nil {
-		return s.loginAnswer(w, err)
+		return s.loginAnswer(err)
 	}
 	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
 	return nil

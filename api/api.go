@@ -7,8 +7,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/dirsync/dirsync/accounts"
-	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -89,36 +87,23 @@ func (s *server) routes() []route {
 	}
 }
 
-// server holds the API's dependencies.
+// server is the API's HTTP side: the Service's logic behind the route table.
 type server struct {
-	st        store.Store
-	syncer    Syncer
-	senders   Senders
-	holds     Holds
-	explainer Explainer
-	observe   func(route string, status int, took time.Duration)
-	log       *zap.Logger
-	now       func() time.Time
-	acct      *accounts.Service
-	guard     *loginGuard
-	mux       *http.ServeMux
+	*Service
+	observe func(route string, status int, took time.Duration)
+	mux     *http.ServeMux
 }
 
 // New returns the admin API's handler: every route under /v1 (see
 // openapi.yaml), bearer-token authentication with scopes, JSON in and out.
 func New(o Options) http.Handler {
-	s := &server{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, explainer: o.Explainer, observe: o.Observe, log: o.Log, now: o.Now, mux: http.NewServeMux()}
-	if s.log == nil {
-		s.log = zap.NewNop()
-	}
-	s.log = s.log.Named("api")
-	if s.now == nil {
-		s.now = time.Now
-	}
-	lo := o.Login.withDefaults(o.PasswordParams)
-	s.guard = newLoginGuard(lo)
-	s.acct = accounts.New(accounts.Options{Store: o.Store, Now: s.now, Log: s.log, Params: o.PasswordParams,
-		Limiter: password.NewLimiter(lo.MaxConcurrentVerifications, lo.MaxWaiting, lo.MaxWait)})
+	return NewHandler(NewService(o), o.Observe)
+}
+
+// NewHandler is the admin API's handler over svc; observe, when set, is
+// Options.Observe (the metrics hook).
+func NewHandler(svc *Service, observe func(route string, status int, took time.Duration)) http.Handler {
+	s := &server{Service: svc, observe: observe, mux: http.NewServeMux()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.handle(rt))
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,48 +14,76 @@ import (
 
 // Domains and roles: the store's catalogues.
 
+// Domains lists the internal domains with how many objects have their
+// primary address in each.
+func (s *Service) Domains(ctx context.Context) (DomainList, error) {
+	names, err := s.st.Domains(ctx)
+	if err != nil {
+		return DomainList{}, err
+	}
+	counts, err := s.st.DomainCounts(ctx)
+	if err != nil {
+		return DomainList{}, fmt.Errorf("count users per domain: %w", err)
+	}
+	out := DomainList{Domains: make([]Domain, len(names))}
+	for i, n := range names {
+		out.Domains[i] = Domain{Name: n, Users: counts[n]}
+	}
+	return out, nil
+}
+
 func (s *server) listDomains(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	names, err := s.st.Domains(r.Context())
+	out, err := s.Domains(r.Context())
 	if err != nil {
 		return err
-	}
-	out := DomainList{Domains: make([]Domain, len(names))}
-	for i, n := range names {
-		out.Domains[i] = Domain{Name: n}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// addDomain registers an internal domain; one already registered is 409
-// domain_exists (the store itself would take it as a no-op).
+// AddDomain registers an internal domain; one already registered is 409
+// domain_exists (the store itself would take it as a no-op). in.Users is
+// read-only and ignored.
+func (s *Service) AddDomain(ctx context.Context, actor store.Actor, in Domain) (Domain, error) {
+	if strings.TrimSpace(in.Name) == "" {
+		return Domain{}, invalid("name", "required")
+	}
+	name, err := mailaddr.NormalizeDomain(in.Name)
+	if err != nil {
+		return Domain{}, invalid("name", err.Error())
+	}
+	names, err := s.st.Domains(ctx)
+	if err != nil {
+		return Domain{}, err
+	}
+	if slices.Contains(names, name) {
+		return Domain{}, &apiError{Status: http.StatusConflict, Code: CodeDomainExists,
+			Message: fmt.Sprintf("domain %s is already an internal domain", name)}
+	}
+	if err := s.st.AddDomain(ctx, name, actor); err != nil {
+		return Domain{}, err
+	}
+	// Objects may already have addresses in it (synced or kept from before).
+	counts, err := s.st.DomainCounts(ctx)
+	if err != nil {
+		return Domain{}, fmt.Errorf("count users per domain: %w", err)
+	}
+	return Domain{Name: name, Users: counts[name]}, nil
+}
+
 func (s *server) addDomain(w http.ResponseWriter, r *http.Request) error {
 	var in Domain
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	if strings.TrimSpace(in.Name) == "" {
-		return invalid("name", "required")
-	}
-	name, err := mailaddr.NormalizeDomain(in.Name)
-	if err != nil {
-		return invalid("name", err.Error())
-	}
-	names, err := s.st.Domains(r.Context())
+	d, err := s.AddDomain(r.Context(), adminActor(r), in)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(names, name) {
-		return &apiError{Status: http.StatusConflict, Code: CodeDomainExists,
-			Message: fmt.Sprintf("domain %s is already an internal domain", name)}
-	}
-	if err := s.st.AddDomain(r.Context(), name, adminActor(r)); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, Domain{Name: name})
+	writeJSON(w, http.StatusCreated, d)
 	return nil
 }
 
@@ -62,29 +91,34 @@ func toRole(r store.Role) Role {
 	return Role{Name: r.Name, Permissions: nonNil(r.Permissions), SupportContact: store.IsSupportRole(r.Name), Default: r.Default}
 }
 
-func (s *server) listRoles(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	roles, err := s.st.Roles(r.Context())
+// Roles lists the defined roles.
+func (s *Service) Roles(ctx context.Context) (RoleList, error) {
+	roles, err := s.st.Roles(ctx)
 	if err != nil {
-		return err
+		return RoleList{}, err
 	}
 	out := RoleList{Roles: make([]Role, len(roles))}
 	for i, ro := range roles {
 		out.Roles[i] = toRole(ro)
 	}
+	return out, nil
+}
+
+func (s *server) listRoles(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	out, err := s.Roles(r.Context())
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// addRole defines a role. support_contact and default are read-only: the
+// AddRole defines a role. support_contact and default are read-only: the
 // first follows from the name, the second only marks the shipped roles.
-func (s *server) addRole(w http.ResponseWriter, r *http.Request) error {
-	var in Role
-	if err := decode(w, r, &in, false); err != nil {
-		return err
-	}
+func (s *Service) AddRole(ctx context.Context, actor store.Actor, in Role) (Role, error) {
 	name := strings.TrimSpace(in.Name)
 	var probs []FieldProblem
 	if name == "" {
@@ -100,17 +134,29 @@ func (s *server) addRole(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(probs) > 0 {
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeValidation,
+		return Role{}, &apiError{Status: http.StatusUnprocessableEntity, Code: CodeValidation,
 			Message: "the role is not valid: " + probs[0].Field + ": " + probs[0].Message, Details: probs}
 	}
 	perms := slices.Compact(slices.Sorted(slices.Values(in.Permissions)))
 	role := store.Role{Name: name, Permissions: perms}
-	if err := s.st.AddRole(r.Context(), role, adminActor(r)); errors.Is(err, store.ErrRoleExists) {
-		return &apiError{Status: http.StatusConflict, Code: CodeRoleExists, Err: err,
+	if err := s.st.AddRole(ctx, role, actor); errors.Is(err, store.ErrRoleExists) {
+		return Role{}, &apiError{Status: http.StatusConflict, Code: CodeRoleExists, Err: err,
 			Message: fmt.Sprintf("a role named %q already exists (names compare case-insensitively)", name)}
 	} else if err != nil {
+		return Role{}, err
+	}
+	return toRole(role), nil
+}
+
+func (s *server) addRole(w http.ResponseWriter, r *http.Request) error {
+	var in Role
+	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toRole(role))
+	ro, err := s.AddRole(r.Context(), adminActor(r), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ro)
 	return nil
 }

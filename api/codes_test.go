@@ -54,7 +54,7 @@ func TestErrorCatalogue(t *testing.T) {
 			if id, ok := e.(*ast.Ident); ok && (assignedCodes(stack, id.Name, local) || statusParam(stack, id.Name)) {
 				return
 			}
-			if sel, ok := e.(*ast.SelectorExpr); ok && sel.Sel.Name == "Code" && inFunc(stack) == "writeError" {
+			if sel, ok := e.(*ast.SelectorExpr); ok && sel.Sel.Name == "Code" && inFunc(stack) == "Classify" {
 				// The answer classify chose: every apiError is built from a
 				// checked code.
 				return

@@ -42,6 +42,24 @@ type Syncer interface {
 	FieldOwner(connector, field string) bool
 }
 
+// QuarantineFinder is a Syncer that finds a user's quarantined source records
+// for the status check (GET /v1/users/{address}/status); for a Syncer without
+// it, the status lists none.
+type QuarantineFinder interface {
+	// Quarantined lists the quarantine entries of the latest finished run (not
+	// a dry run) of each connector whose record names the user: its address,
+	// an alias, its source anchor, or the source's own name for it (a DN, as
+	// the origin connector last synchronised it); compared case-insensitively.
+	Quarantined(ctx context.Context, who QuarantineQuery) ([]QuarantinedRecord, error)
+}
+
+// QuarantineQuery names one user for QuarantineFinder.
+type QuarantineQuery struct {
+	Names  []string // the primary address and the aliases
+	Origin string   // the connector that owns the user, if any
+	Anchor string   // its source anchor ("" for none)
+}
+
 // RunStateLister is a Syncer that lists only its runs in one state (RunRunning,
 // RunPending) for GET /v1/runs?state=; for a Syncer without it, the API filters
 // Runs by status.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -24,6 +26,9 @@ type apiError struct {
 	Message string
 	Details any
 	Err     error // the cause, logged for 5xx; never sent
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds): 429
+	// rate_limited and 503 busy.
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -190,11 +195,11 @@ func trimInvalid(err error) string {
 	return msg
 }
 
-// writeError answers with err's status and the JSON error shape, and logs what
-// the client is not told.
+// writeError answers with err's status and the JSON error shape (Classify),
+// and logs what the client is not told.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := classify(err)
-	if e.Status >= 500 {
+	status, info, retryAfter := Classify(err)
+	if status >= 500 {
 		level := zap.ErrorLevel
 		if errors.Is(err, context.Canceled) {
 			level = zap.InfoLevel // the client went away
@@ -204,14 +209,18 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		// An apiError's text is its answer; the log wants what caused it.
 		cause := err
-		if e.Err != nil {
-			cause = e.Err
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Err != nil {
+			cause = ae.Err
 		}
 		s.log.Log(level, "request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path),
 			zap.Error(cause))
 	}
-	if e.Code == CodeUnauthorized {
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+	}
+	if info.Code == CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dirsync"`)
 	}
-	writeJSON(w, e.Status, ErrorBody{Error: ErrorInfo{Code: e.Code, Message: e.Message, Details: e.Details}})
+	writeJSON(w, status, ErrorBody{Error: info})
 }

@@ -15,11 +15,13 @@ import (
 	"strings"
 )
 
-// Body size limits. An import of 500 rows is far below maxImportBody; a bigger
+// Body size limits. An import of 500 rows is far below MaxImportBody; a bigger
 // body is refused before it is read into memory.
 const (
-	maxJSONBody   = 1 << 20
-	maxImportBody = 8 << 20
+	maxJSONBody = 1 << 20
+	// MaxImportBody is the largest CSV import file, in bytes: the caller of
+	// Service.Import checks it while reading.
+	MaxImportBody = 8 << 20
 )
 
 // writeJSON answers with v as JSON. Answers are never cached: some hold a
@@ -163,22 +165,39 @@ func fieldNames(v any) []string {
 // query checks that r has only the allowed query parameters, each at most
 // once, so a typo ("sortby") is an error rather than silently ignored.
 func query(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := parseQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkQuery(q, allowed...); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// parseQuery is r's query string (400 when it does not parse).
+func parseQuery(r *http.Request) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, badRequest("the query string does not parse: %v", err)
 	}
+	return q, nil
+}
+
+// checkQuery is query for parsed parameters.
+func checkQuery(q url.Values, allowed ...string) error {
 	for k, vs := range q {
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
-				return nil, badRequest("unknown query parameter %q: this request takes none", k)
+				return badRequest("unknown query parameter %q: this request takes none", k)
 			}
-			return nil, badRequest("unknown query parameter %q: use %s", k, strings.Join(allowed, ", "))
+			return badRequest("unknown query parameter %q: use %s", k, strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
-			return nil, badRequest("query parameter %q is given %d times: give it once", k, len(vs))
+			return badRequest("query parameter %q is given %d times: give it once", k, len(vs))
 		}
 	}
-	return q, nil
+	return nil
 }
 
 // intParam reads an integer query parameter within [lo, hi] (def when absent).

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,9 +22,12 @@ func (s *server) importTemplate(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="dirsync-import-template.csv"`)
-	_, err := w.Write(csvimport.Template())
+	_, err := w.Write(s.ImportTemplate())
 	return err
 }
+
+// ImportTemplate is the CSV import's template file.
+func (s *Service) ImportTemplate() []byte { return csvimport.Template() }
 
 // Import row outcomes.
 const (
@@ -43,7 +47,7 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
 			Message: fmt.Sprintf("send the import file as the body with Content-Type: text/csv, not %q", r.Header.Get("Content-Type"))}
 	}
-	body, err := readBody(w, r, maxImportBody, "import file")
+	body, err := readBody(w, r, MaxImportBody, "import file")
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Code == CodeTooLarge {
@@ -52,10 +56,26 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	ctx := r.Context()
-	domains, err := s.st.Domains(ctx)
+	result, err := s.Import(r.Context(), adminActor(r), body)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, result)
+	return nil
+}
+
+// Import validates the CSV file body, against the store too, and imports it
+// as actor, all or nothing. The caller reads body and bounds its size
+// (MaxImportBody).
+func (s *Service) Import(ctx context.Context, actor store.Actor, body []byte) (ImportResult, error) {
+	if len(body) > MaxImportBody {
+		return ImportResult{}, &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeImportTooLarge,
+			Message: fmt.Sprintf("the import file is larger than %d bytes: an import takes at most %d addresses; split the file into batches",
+				MaxImportBody, csvimport.MaxAddresses)}
+	}
+	domains, err := s.st.Domains(ctx)
+	if err != nil {
+		return ImportResult{}, err
 	}
 	internal := map[string]bool{}
 	for _, d := range domains {
@@ -66,7 +86,7 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		CheckPassword: password.Check,
 	})
 	if err != nil {
-		return importError(err)
+		return ImportResult{}, importError(err)
 	}
 
 	// One batched lookup for the whole file, not a query per row.
@@ -76,7 +96,7 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 	}
 	found, err := s.st.Lookup(ctx, "", nil, emails)
 	if err != nil {
-		return err
+		return ImportResult{}, err
 	}
 	byAddress := map[string]store.User{}
 	for _, u := range found {
@@ -102,7 +122,7 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(probs) > 0 {
-		return &csvimport.Error{Problems: probs}
+		return ImportResult{}, &csvimport.Error{Problems: probs}
 	}
 
 	const reason = "CSV import"
@@ -135,9 +155,9 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		if row.Password == "" {
 			continue
 		}
-		pc, set, err := s.importPassword(r, row, existing[row.Email])
+		pc, set, err := s.importPassword(ctx, row, existing[row.Email])
 		if err != nil {
-			return fmt.Errorf("row %d (%s) password: %w", row.Line, row.Email, err)
+			return ImportResult{}, fmt.Errorf("row %d (%s) password: %w", row.Line, row.Email, err)
 		}
 		if set {
 			passwords = append(passwords, pc)
@@ -145,13 +165,13 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(changes)+len(passwords) > 0 {
-		out, err := s.st.Import(ctx, store.ImportRequest{Actor: adminActor(r), Changes: changes, Passwords: passwords})
+		out, err := s.st.Import(ctx, store.ImportRequest{Actor: actor, Changes: changes, Passwords: passwords})
 		var ie *store.ImportError
 		if errors.As(err, &ie) {
-			return importRefused(ie, rows, changed, pwRows)
+			return ImportResult{}, importRefused(ie, rows, changed, pwRows)
 		}
 		if err != nil {
-			return err
+			return ImportResult{}, err
 		}
 		for j, o := range out {
 			i := changed[j]
@@ -178,15 +198,13 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 			result.Unchanged++
 		}
 	}
-	writeJSON(w, http.StatusOK, result)
-	return nil
+	return result, nil
 }
 
 // importPassword prepares a row's password: nothing when the user (cur;
 // zero for a new one) already has it with the same force-change flag, the
 // flag alone when only that differs, the new hash otherwise.
-func (s *server) importPassword(r *http.Request, row csvimport.Row, cur store.User) (store.PasswordChange, bool, error) {
-	ctx := r.Context()
+func (s *Service) importPassword(ctx context.Context, row csvimport.Row, cur store.User) (store.PasswordChange, bool, error) {
 	pc := store.PasswordChange{Address: row.Email, ForceChange: row.ForceChange}
 	if cur.Account.HasPassword {
 		same, err := s.acct.PasswordMatches(ctx, row.Email, row.Password)

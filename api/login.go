@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,12 +108,12 @@ func (g *loginGuard) limiter(table *lru.Cache[string, *rate.Limiter], key string
 // not empty, from the account's: nil, or a 429 answer saying when to retry.
 // The account's allowance is the same whether it exists, so it reveals
 // nothing.
-func (g *loginGuard) allow(w http.ResponseWriter, r *http.Request, account string) error {
+func (g *loginGuard) allow(r *http.Request, account string) error {
 	now := time.Now()
 	cl := g.limiter(g.perClient, g.client(r), g.o.PerClient, g.o.PerClientBurst)
 	if res := cl.ReserveN(now, 1); res.DelayFrom(now) > 0 {
 		res.CancelAt(now)
-		return tooMany(w, res.DelayFrom(now), "too many sign-in attempts from your address")
+		return tooMany(res.DelayFrom(now), "too many sign-in attempts from your address")
 	}
 	if account == "" {
 		return nil
@@ -122,7 +121,7 @@ func (g *loginGuard) allow(w http.ResponseWriter, r *http.Request, account strin
 	al := g.limiter(g.perAccount, strings.ToLower(strings.TrimSpace(account)), g.o.PerAccount, g.o.PerAccountBurst)
 	if res := al.ReserveN(now, 1); res.DelayFrom(now) > 0 {
 		res.CancelAt(now)
-		return tooMany(w, res.DelayFrom(now), "too many sign-in attempts on this address")
+		return tooMany(res.DelayFrom(now), "too many sign-in attempts on this address")
 	}
 	return nil
 }
@@ -179,11 +178,11 @@ func remoteAddr(r *http.Request) netip.Addr {
 }
 
 // tooMany is the 429 answer with Retry-After in whole seconds (at least 1).
-func tooMany(w http.ResponseWriter, after time.Duration, what string) error {
+func tooMany(after time.Duration, what string) error {
 	secs := retrySeconds(after)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
-		Message: fmt.Sprintf("%s: try again in %d s", what, secs)}
+		RetryAfter: time.Duration(secs) * time.Second,
+		Message:    fmt.Sprintf("%s: try again in %d s", what, secs)}
 }
 
 func retrySeconds(d time.Duration) int {
@@ -195,12 +194,40 @@ func retrySeconds(d time.Duration) int {
 
 // loginAnswer turns a full argon2 limiter into 503 busy with Retry-After;
 // other errors pass unchanged.
-func (s *server) loginAnswer(w http.ResponseWriter, err error) error {
+func (s *Service) loginAnswer(err error) error {
 	if !errors.Is(err, password.ErrBusy) {
 		return err
 	}
 	secs := retrySeconds(s.guard.o.MaxWait)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeBusy, Err: err,
-		Message: fmt.Sprintf("the daemon is checking too many passwords at once: try again in %d s", secs)}
+		RetryAfter: time.Duration(secs) * time.Second,
+		Message:    fmt.Sprintf("the daemon is checking too many passwords at once: try again in %d s", secs)}
+}
+
+// SignIn is POST /v1/auth/login for any caller with the request (the
+// console's sign-in form too): the client's and the account's rate limits,
+// then the password check under the argon2 limiter. The refusals are the
+// API's: 429 and 503 busy with RetryAfter, 401, 403, 423.
+func (s *Service) SignIn(r *http.Request, address, pass string) (LoginResult, error) {
+	if err := s.guard.allow(r, address); err != nil {
+		return LoginResult{}, err
+	}
+	res, err := s.acct.Login(r.Context(), address, pass)
+	if err != nil {
+		return LoginResult{}, s.loginAnswer(err)
+	}
+	return LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword}, nil
+}
+
+// ChangePassword is POST /v1/auth/password: SignIn's limits, then the
+// change of a user's own password.
+func (s *Service) ChangePassword(r *http.Request, in ChangePassword) (LoginResult, error) {
+	if err := s.guard.allow(r, in.Address); err != nil {
+		return LoginResult{}, err
+	}
+	res, err := s.acct.ChangePassword(r.Context(), in.Address, in.CurrentPassword, in.NewPassword)
+	if err != nil {
+		return LoginResult{}, s.loginAnswer(err)
+	}
+	return LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword}, nil
 }

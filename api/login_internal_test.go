@@ -47,7 +47,7 @@ func TestLoginGuardTablesAreBounded(t *testing.T) {
 	for i := range 5000 {
 		r := httptest.NewRequest("POST", "/v1/auth/login", nil)
 		r.RemoteAddr = netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}).String() + ":1"
-		require.NoError(t, g.allow(httptest.NewRecorder(), r, "x"+r.RemoteAddr+"@example.com"))
+		require.NoError(t, g.allow(r, "x"+r.RemoteAddr+"@example.com"))
 	}
 	require.Equal(t, 100, g.perClient.Len())
 	require.Equal(t, 100, g.perAccount.Len())

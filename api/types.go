@@ -72,6 +72,9 @@ const (
 // Domain is an internal domain.
 type Domain struct {
 	Name string `json:"name"`
+	// Users counts the users and groups whose primary address is in the domain
+	// (read-only: ignored in POST /v1/domains).
+	Users int `json:"users"`
 }
 
 // DomainList is GET /v1/domains.
@@ -238,6 +241,22 @@ type Status struct {
 	// FieldOwners maps each field to who owns it: the connector named by
 	// Origin for the fields it maps, "admin" for the rest.
 	FieldOwners map[string]string `json:"field_owners"`
+	// Quarantined are the user's source records that the latest run of a
+	// connector quarantined (not synchronised until fixed in the source).
+	Quarantined []QuarantinedRecord `json:"quarantined"`
+}
+
+// QuarantinedRecord is a source record of a user (its record names the user's
+// address, an alias or its source anchor) that a connector's latest finished
+// run quarantined, with why and how to fix it.
+type QuarantinedRecord struct {
+	Connector string    `json:"connector"`
+	RunID     string    `json:"run_id"`
+	Time      time.Time `json:"time"` // when the run started
+	Record    string    `json:"record"`
+	Field     string    `json:"field"`
+	Reason    string    `json:"reason"`
+	Fix       string    `json:"fix,omitempty"`
 }
 
 // SyncTouch is the last sync run that changed a user.

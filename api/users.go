@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/dirsync/dirsync/internal/mailaddr"
@@ -40,50 +41,45 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// lookup finds the object whose primary address or alias is address.
-func (s *server) lookup(ctx context.Context, address string) (store.User, error) {
-	u, err := s.st.User(ctx, address)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, notFound("no user, group or alias %s", address)
-	}
+// User is the object whose primary address or alias is address.
+func (s *Service) User(ctx context.Context, address string) (User, error) {
+	u, err := s.lookup(ctx, address)
 	if err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
-	return u, nil
+	return toUser(u, s.now()), nil
 }
 
-// answerUser reads the object back and answers with it.
-func (s *server) answerUser(w http.ResponseWriter, r *http.Request, status int, address string) error {
-	u, err := s.lookup(r.Context(), address)
-	if err != nil {
-		return err
+// usersParams are GET /v1/users' query parameters.
+var usersParams = []string{"q", "letter", "registration", "status", "domain", "kind", "origin", "sort", "order", "limit", "cursor"}
+
+// ListUsers is GET /v1/users: q holds its query parameters, checked as the
+// API checks them (an unknown or repeated one is 400).
+func (s *Service) ListUsers(ctx context.Context, q url.Values) (UserList, error) {
+	if err := checkQuery(q, usersParams...); err != nil {
+		return UserList{}, err
 	}
-	writeJSON(w, status, toUser(u, s.now()))
-	return nil
+	lq, err := listQuery(q)
+	if err != nil {
+		return UserList{}, err
+	}
+	users, next, err := s.st.Users(ctx, lq)
+	if errors.Is(err, store.ErrInvalid) {
+		return UserList{}, badRequest("%s", trimInvalid(err))
+	}
+	if err != nil {
+		return UserList{}, err
+	}
+	out := UserList{Users: make([]User, len(users)), NextCursor: next}
+	now := s.now()
+	for i, u := range users {
+		out.Users[i] = toUser(u, now)
+	}
+	return out, nil
 }
 
-// apply runs changes as one admin request and returns the first refusal.
-func (s *server) apply(r *http.Request, changes ...store.Change) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	out, err := s.st.Apply(r.Context(), store.ApplyRequest{Actor: adminActor(r), Changes: changes})
-	if err != nil {
-		return err
-	}
-	for _, o := range out {
-		if o.Err != nil {
-			return o.Err
-		}
-	}
-	return nil
-}
-
-func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "q", "letter", "registration", "status", "domain", "kind", "origin", "sort", "order", "limit", "cursor")
-	if err != nil {
-		return err
-	}
+// listQuery reads GET /v1/users' parameters into the store's query.
+func listQuery(q url.Values) (store.ListQuery, error) {
 	lq := store.ListQuery{Search: q.Get("q"), Letter: q.Get("letter"), Origin: q.Get("origin"), Sort: q.Get("sort")}
 	switch v := q.Get("registration"); v {
 	case "", "registered":
@@ -92,24 +88,25 @@ func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
 		lq.Registration = v
 	case "all":
 	default:
-		return badRequest("registration=%q: use registered (the default), unregistered or all", v)
+		return lq, badRequest("registration=%q: use registered (the default), unregistered or all", v)
 	}
 	switch v := q.Get("status"); v {
 	case "", "all":
-	case "enabled", "disabled":
+	case "enabled", "disabled", "locked":
 		lq.Status = v
 	default:
-		return badRequest("status=%q: use enabled, disabled or all (the default)", v)
+		return lq, badRequest("status=%q: use enabled, disabled, locked or all (the default)", v)
 	}
 	switch v := q.Get("kind"); v {
 	case "", store.KindUser, store.KindGroup:
 		lq.Kind = v
 	default:
-		return badRequest("kind=%q: use user or group", v)
+		return lq, badRequest("kind=%q: use user or group", v)
 	}
+	var err error
 	if d := q.Get("domain"); d != "" {
 		if lq.Domain, err = mailaddr.NormalizeDomain(d); err != nil {
-			return badRequest("domain=%q: %v", d, err)
+			return lq, badRequest("domain=%q: %v", d, err)
 		}
 	}
 	switch v := q.Get("order"); v {
@@ -117,31 +114,31 @@ func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	case "desc":
 		lq.Desc = true
 	default:
-		return badRequest("order=%q: use asc or desc", v)
+		return lq, badRequest("order=%q: use asc or desc", v)
 	}
 	if lq.Limit, err = intParam(q, "limit", 100, 1, 1000); err != nil {
-		return err
+		return lq, err
 	}
 	if lq, err = store.ValidateListQuery(lq); err != nil {
-		return badRequest("%s", trimInvalid(err))
+		return lq, badRequest("%s", trimInvalid(err))
 	}
 	if c := q.Get("cursor"); c != "" {
 		if _, err := store.DecodeCursor(c, lq.Sort, lq.Desc); err != nil {
-			return badRequest("%s", trimInvalid(err))
+			return lq, badRequest("%s", trimInvalid(err))
 		}
 		lq.Cursor = c
 	}
-	users, next, err := s.st.Users(r.Context(), lq)
-	if errors.Is(err, store.ErrInvalid) {
-		return badRequest("%s", trimInvalid(err))
-	}
+	return lq, nil
+}
+
+func (s *server) listUsers(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r)
 	if err != nil {
 		return err
 	}
-	out := UserList{Users: make([]User, len(users)), NextCursor: next}
-	now := s.now()
-	for i, u := range users {
-		out.Users[i] = toUser(u, now)
+	out, err := s.ListUsers(r.Context(), q)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -151,22 +148,23 @@ func (s *server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	return s.answerUser(w, r, http.StatusOK, r.PathValue("address"))
-}
-
-// createUser creates a manual user or group in an internal domain, with an
-// optional temporary password.
-func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
-	var in CreateUser
-	if err := decode(w, r, &in, false); err != nil {
+	u, err := s.User(r.Context(), r.PathValue("address"))
+	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// CreateUser creates a manual user or group in an internal domain, with an
+// optional temporary password.
+func (s *Service) CreateUser(ctx context.Context, actor store.Actor, in CreateUser) (User, error) {
 	if in.Address == "" {
-		return invalid("address", "required")
+		return User{}, invalid("address", "required")
 	}
 	addr, err := mailaddr.Normalize(in.Address)
 	if err != nil {
-		return invalid("address", err.Error())
+		return User{}, invalid("address", err.Error())
 	}
 	kind := in.Kind
 	switch kind {
@@ -174,25 +172,25 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 		kind = store.KindUser
 	case store.KindUser, store.KindGroup:
 	default:
-		return invalid("kind", "use user or group")
+		return User{}, invalid("kind", "use user or group")
 	}
 	if in.Password != "" {
 		if kind == store.KindGroup {
-			return invalid("password", "a distribution list has no password")
+			return User{}, invalid("password", "a distribution list has no password")
 		}
 		if err := s.acct.CheckPassword(in.Password, addr); err != nil {
-			return err
+			return User{}, err
 		}
 	} else if in.ForceChangePassword != nil {
-		return invalid("force_change_password", "needs a password (the temporary password to change)")
+		return User{}, invalid("force_change_password", "needs a password (the temporary password to change)")
 	}
 	// The store treats a create of an existing manual object as a re-apply;
 	// through the API it is a duplicate.
-	switch cur, err := s.st.User(r.Context(), addr); {
+	switch cur, err := s.st.User(ctx, addr); {
 	case err == nil:
-		return &store.ConflictError{Address: addr, Owner: cur.Address, AsAlias: cur.Address != addr}
+		return User{}, &store.ConflictError{Address: addr, Owner: cur.Address, AsAlias: cur.Address != addr}
 	case !errors.Is(err, store.ErrNotFound):
-		return err
+		return User{}, err
 	}
 	var fields []store.FieldChange
 	set := func(field string, v any, ok bool) {
@@ -210,39 +208,48 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	set(store.FieldTitle, in.Title, in.Title != "")
 	set(store.FieldEnabled, in.Enabled != nil && *in.Enabled, in.Enabled != nil)
 	set(store.FieldDefaultLead, true, in.DefaultImplementationLead)
-	err = s.apply(r, store.Change{Action: store.ActionCreate, Kind: kind, Address: addr,
+	err = s.apply(ctx, actor, store.Change{Action: store.ActionCreate, Kind: kind, Address: addr,
 		Origin: store.OriginManual, Changes: fields, Reason: "created through the admin API"})
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	if in.Password != "" {
-		if err := s.acct.SetTemporaryPassword(r.Context(), addr, in.Password, in.ForceChangePassword, adminActor(r)); err != nil {
-			return err
+		if err := s.acct.SetTemporaryPassword(ctx, addr, in.Password, in.ForceChangePassword, actor); err != nil {
+			return User{}, err
 		}
 	}
-	return s.answerUser(w, r, http.StatusCreated, addr)
+	return s.User(ctx, addr)
 }
 
-// updateUser changes the fields present in the body: field updates, then
-// enable or disable, then the password.
-func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	var in UpdateUser
+func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
+	var in CreateUser
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	u, err := s.CreateUser(r.Context(), adminActor(r), in)
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusCreated, u)
+	return nil
+}
+
+// UpdateUser changes the fields set in in: field updates, then enable or
+// disable, then the password.
+func (s *Service) UpdateUser(ctx context.Context, actor store.Actor, address string, in UpdateUser) (User, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return User{}, err
+	}
 	if in.Password != nil {
 		if *in.Password == "" {
-			return invalid("password", "empty: to remove the portal login, unregister the user")
+			return User{}, invalid("password", "empty: to remove the portal login, unregister the user")
 		}
 		if cur.Kind == store.KindGroup {
-			return invalid("password", "a distribution list has no password")
+			return User{}, invalid("password", "a distribution list has no password")
 		}
 		if err := s.acct.CheckPassword(*in.Password, cur.Address); err != nil {
-			return err
+			return User{}, err
 		}
 	}
 	var fields []store.FieldChange
@@ -281,21 +288,34 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		}
 		changes = append(changes, store.Change{Action: action, Kind: cur.Kind, Address: cur.Address, Reason: reason})
 	}
-	if err := s.apply(r, changes...); err != nil {
-		return err
+	if err := s.apply(ctx, actor, changes...); err != nil {
+		return User{}, err
 	}
 	switch {
 	case in.Password != nil:
-		err = s.acct.SetTemporaryPassword(r.Context(), cur.Address, *in.Password, in.ForceChangePassword, adminActor(r))
+		err = s.acct.SetTemporaryPassword(ctx, cur.Address, *in.Password, in.ForceChangePassword, actor)
 	case in.ForceChangePassword != nil:
-		err = s.acct.SetForceChange(r.Context(), cur.Address, *in.ForceChangePassword, adminActor(r))
+		err = s.acct.SetForceChange(ctx, cur.Address, *in.ForceChangePassword, actor)
 	}
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	// An update may have renamed nothing, but aliases may have moved: read the
 	// object back by its primary address.
-	return s.answerUser(w, r, http.StatusOK, cur.Address)
+	return s.User(ctx, cur.Address)
+}
+
+func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	var in UpdateUser
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	u, err := s.UpdateUser(r.Context(), adminActor(r), r.PathValue("address"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
 }
 
 func deref(p *[]string) []string {
@@ -305,8 +325,37 @@ func deref(p *[]string) []string {
 	return *p
 }
 
-// deleteUser disables the user (the record is kept, as a sync would); with
-// purge=true it deletes it, audit entry and all.
+// DeleteUser disables the user (the record is kept, as a sync would); with
+// purge it deletes it, and answers nil.
+func (s *Service) DeleteUser(ctx context.Context, actor store.Actor, address string, purge bool) (*User, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	if addr, _ := mailaddr.Normalize(address); addr != cur.Address {
+		// Deleting by an alias would hit its owner: too easy to do by mistake.
+		return nil, &apiError{Status: http.StatusConflict, Code: CodeAliasClash,
+			Message: addr + " is an alias of " + cur.Address + ": name the primary address to disable or delete it"}
+	}
+	if purge {
+		if err := s.apply(ctx, actor, store.Change{Action: store.ActionDelete, Kind: cur.Kind, Address: cur.Address,
+			Reason: "deleted through the admin API"}); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err := s.apply(ctx, actor, store.Change{Action: store.ActionDisable, Kind: cur.Kind, Address: cur.Address,
+		Reason: "disabled through the admin API (DELETE without purge)"}); err != nil {
+		return nil, err
+	}
+	u, err := s.User(ctx, cur.Address)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// deleteUser is DELETE /v1/users/{address}[?purge=true].
 func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	q, err := query(r, "purge")
 	if err != nil {
@@ -316,26 +365,14 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cur, err := s.lookup(r.Context(), r.PathValue("address"))
+	u, err := s.DeleteUser(r.Context(), adminActor(r), r.PathValue("address"), purge)
 	if err != nil {
 		return err
 	}
-	if addr, _ := mailaddr.Normalize(r.PathValue("address")); addr != cur.Address {
-		// Deleting by an alias would hit its owner: too easy to do by mistake.
-		return &apiError{Status: http.StatusConflict, Code: CodeAliasClash,
-			Message: addr + " is an alias of " + cur.Address + ": name the primary address to disable or delete it"}
-	}
-	if purge {
-		if err := s.apply(r, store.Change{Action: store.ActionDelete, Kind: cur.Kind, Address: cur.Address,
-			Reason: "deleted through the admin API"}); err != nil {
-			return err
-		}
+	if u == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	if err := s.apply(r, store.Change{Action: store.ActionDisable, Kind: cur.Kind, Address: cur.Address,
-		Reason: "disabled through the admin API (DELETE without purge)"}); err != nil {
-		return err
-	}
-	return s.answerUser(w, r, http.StatusOK, cur.Address)
+	writeJSON(w, http.StatusOK, *u)
+	return nil
 }

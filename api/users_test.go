@@ -205,7 +205,7 @@ func TestListUsersBadQuery(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	for _, q := range []string{
 		"sort=password", "registration=maybe", "cursor=garbage!", "order=up", "limit=0", "limit=1001", "limit=ten",
-		"status=locked", "kind=robot", "letter=ab", "domain=nodot", "sortby=address", "sort=address&sort=title",
+		"status=frozen", "kind=robot", "letter=ab", "domain=nodot", "sortby=address", "sort=address&sort=title",
 	} {
 		e := h.call("GET", "/v1/users?"+q, h.read, nil).apiErr(400, api.CodeBadRequest)
 		require.NotEmpty(t, e.Message, q)

@@ -100,6 +100,8 @@ type Server struct {
 	Timeouts             ServerTimeouts `yaml:"timeouts"`
 	// Login bounds the public sign-in routes: see config/login.go.
 	Login Login `yaml:"login"`
+	// Console is the admin console under /console/: see config/server.go.
+	Console Console `yaml:"console"`
 }
 
 // Policy holds the engine's brakes and batching; the top-level `sync:` sets the
@@ -163,7 +165,7 @@ func Defaults() Config {
 		Log:    Log{Level: "info", Format: "json"},
 		State:  State{Backend: "local", Path: "data/state.db"},
 		Store:  Store{Backend: "sqlite", Path: "data/dirsync.db"},
-		Server: Server{Listen: "127.0.0.1:8080", Timeouts: defaultServerTimeouts()},
+		Server: Server{Listen: "127.0.0.1:8080", Timeouts: defaultServerTimeouts(), Console: defaultConsole()},
 		Sync: Policy{
 			BatchSize:             500,
 			MaxDestructive:        500,

@@ -40,6 +40,24 @@ func defaultServerTimeouts() ServerTimeouts {
 	return ServerTimeouts{ReadHeader: 10 * time.Second, Read: time.Minute, Write: 2 * time.Minute, Idle: 2 * time.Minute}
 }
 
+// Console configures the admin console the daemon serves under /console/ on
+// its listener. Sessions are kept in the store, so every replica shares them.
+//
+//	server:
+//	  console:
+//	    idle_timeout: 30m      # a session unused this long ends
+//	    absolute_timeout: 12h  # every session ends this long after sign-in
+type Console struct {
+	// Disabled: no console; /console/ answers 404 and / is not redirected.
+	Disabled        bool          `yaml:"disabled"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+}
+
+func defaultConsole() Console {
+	return Console{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour}
+}
+
 // lookupTimeout bounds the name resolution of a listen host that is neither
 // an IP address nor localhost.
 const lookupTimeout = 3 * time.Second
@@ -66,6 +84,14 @@ func (s Server) validate() []Problem {
 	} {
 		if t.d <= 0 {
 			add("server.timeouts."+t.key, "%s: use a positive duration such as 30s (none at all would let a slow client hold a connection forever)", t.d)
+		}
+	}
+	if c := s.Console; !c.Disabled {
+		if c.IdleTimeout <= 0 {
+			add("server.console.idle_timeout", "%s: use a positive duration such as 30m (a session unused this long ends)", c.IdleTimeout)
+		}
+		if c.AbsoluteTimeout < c.IdleTimeout {
+			add("server.console.absolute_timeout", "%s is shorter than idle_timeout %s: use a longer duration such as 12h", c.AbsoluteTimeout, c.IdleTimeout)
 		}
 	}
 	if s.Listen == "" {

@@ -9,6 +9,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors/registry"
+	"github.com/dirsync/dirsync/console"
 	"github.com/dirsync/dirsync/daemon/apiwire"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/cluster"
@@ -58,6 +60,9 @@ type Daemon struct {
 	// current ones finish (up to DrainTimeout) instead of cutting a batch in half.
 	runCtx     context.Context
 	cancelRuns context.CancelFunc
+
+	// purge removes expired console sessions (nil: no console).
+	purge func(context.Context) (int, error)
 
 	mu      sync.Mutex     // serialises reloads; guards core.cfg and core.jobs
 	retired sync.WaitGroup // sources a reload retired, closed after their last run
@@ -132,14 +137,28 @@ func (d *Daemon) build() error {
 			d.notify.RunFinished(f.Report)
 		}
 	})
-	v1 := api.New(api.Options{Store: c.store, Syncer: apiwire.NewSyncs(d.runs), Senders: d.out.svc,
+	// One service behind the API and the console: one sign-in limiter, one
+	// argon2 bound, the same checks whichever way an administrator comes in.
+	svc := api.NewService(api.Options{Store: c.store, Syncer: apiwire.NewSyncs(d.runs).WithState(c.state), Senders: d.out.svc,
 		Holds: apiwire.NewHolds(c.engine, func(pending map[string]int) {
 			for _, j := range d.jobs() {
 				m.SetHeld(j.Name, pending[j.Name])
 			}
-		}), Explainer: apiwire.NewExplainer(c.engine, d.jobs), Observe: m.APIRequest, Log: c.log,
+		}), Explainer: apiwire.NewExplainer(c.engine, d.jobs), Log: c.log,
 		Login: loginOptions(cfg.Server.Login)})
-	d.http.srv = newHTTPServer(serveMux(c.store, c.state, d.node, c.log, m.Handler(), v1), cfg.Server.Timeouts, d.log)
+	var con http.Handler
+	if !cfg.Server.Console.Disabled {
+		cc, err := console.New(console.Options{Service: svc, Store: c.store, Log: c.log,
+			Secure:      d.http.cert != nil || cfg.Server.TLSTerminatedByProxy,
+			IdleTimeout: cfg.Server.Console.IdleTimeout, AbsoluteTimeout: cfg.Server.Console.AbsoluteTimeout})
+		if err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+		con = cc
+		d.purge = cc.PurgeSessions
+	}
+	d.http.srv = newHTTPServer(serveMux(c.store, c.state, d.node, c.log, m.Handler(), api.NewHandler(svc, m.APIRequest), con),
+		cfg.Server.Timeouts, d.log)
 
 	// The start order; each stops in reverse, so the leader lease is given up
 	// first (another replica takes the schedule over at once), the senders
@@ -149,6 +168,7 @@ func (d *Daemon) build() error {
 		{name: "runs", start: d.startRuns, stop: d.drainRuns},
 		{name: "outbound", start: d.out.start, stop: d.out.stop},
 		background("leader", d.lead),
+		background("console sessions", d.purgeSessions),
 		background("stale alerts", func(ctx context.Context) {
 			d.notify.Watch(ctx, d.watched, alerts.HistoryLastSuccess(c.state))
 		}),
@@ -214,6 +234,32 @@ func (d *Daemon) watched() []string {
 		names = append(names, j.Name)
 	}
 	return names
+}
+
+// sessionPurgeInterval is how often expired console sessions are removed from
+// the store (an expired session is refused at once; this only tidies up).
+const sessionPurgeInterval = 10 * time.Minute
+
+// purgeSessions removes expired console sessions now and then. Every replica
+// does it: the delete is idempotent and cheap.
+func (d *Daemon) purgeSessions(ctx context.Context) {
+	if d.purge == nil {
+		return
+	}
+	t := time.NewTicker(sessionPurgeInterval)
+	defer t.Stop()
+	for {
+		if n, err := d.purge(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("purge console sessions", zap.Error(err))
+		} else if n > 0 {
+			d.log.Debug("console sessions purged", zap.Int("sessions", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // background is a component that runs f in a goroutine until it is stopped.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/config"
+	"github.com/dirsync/dirsync/console"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/cluster"
@@ -71,17 +72,23 @@ func (h *httpServer) stop(ctx context.Context) error {
 	return nil
 }
 
-// serveMux serves /healthz (the process is alive), /readyz (the store and the
+// serveMux serves the admin console under /console/ (when con is set; / redirects
+// there), /healthz (the process is alive), /readyz (the store and the
 // state backend answer; a replica also says whether it leads), /metrics
 // (Prometheus; no auth, like the probes: it holds counts, never addresses or
 // secrets) and the admin API under /v1.
 //
 // /readyz is unauthenticated, so it answers with fixed words only: a backend's
 // error names hosts, users and sometimes more, and goes to the log instead.
-func serveMux(st store.Store, sb state.Backend, node *cluster.Node, log *zap.Logger, prom, v1 http.Handler) http.Handler {
+func serveMux(st store.Store, sb state.Backend, node *cluster.Node, log *zap.Logger, prom, v1, con http.Handler) http.Handler {
 	log = log.Named("readyz")
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", v1)
+	if con != nil {
+		// The admin console; the bare root sends a browser there.
+		mux.Handle(console.Prefix, con)
+		mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusSeeOther))
+	}
 	mux.Handle("GET /metrics", prom)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -36,7 +36,7 @@ func (failingState) Runs(context.Context, string, int) ([]state.Run, error) {
 // a failing backend is "unavailable" in the answer and its error is logged.
 func TestReadyzSaysUnavailableWithoutTheCause(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	srv := httptest.NewServer(serveMux(failingStore{}, failingState{}, nil, zap.New(core), http.NotFoundHandler(), http.NotFoundHandler()))
+	srv := httptest.NewServer(serveMux(failingStore{}, failingState{}, nil, zap.New(core), http.NotFoundHandler(), http.NotFoundHandler(), nil))
 	t.Cleanup(srv.Close)
 
 	resp, err := http.Get(srv.URL + "/readyz")

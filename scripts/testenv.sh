@@ -28,6 +28,10 @@
 # Postfix (scripts/testenv-postfix.sh) is only installed: env.sh names its
 # postfix command (DIRSYNC_TEST_POSTFIX) and each test runs its own instance.
 #
+# Chromium and fonts-liberation (Debian's packages) are only installed, for
+# the console's browser tests (internal/browsertest): env.sh names the browser
+# (DIRSYNC_CHROMIUM) and each test starts its own headless instance.
+#
 # Status lines go to stderr so `run` never mixes them into CMD's stdout
 # (e.g. `go test -json`). DIRSYNC_TESTENV_TIMEOUT (seconds, default 30)
 # bounds each readiness wait.
@@ -49,6 +53,7 @@ SLAPD=/usr/sbin/slapd
 SLAPADD=/usr/sbin/slapadd
 SLAPPASSWD=/usr/sbin/slappasswd
 SAMBA_STARTED=0
+CHROMIUM=/usr/bin/chromium
 
 # The test CA and OpenLDAP; the Samba AD DC.
 # shellcheck source=scripts/testenv-ldap.sh
@@ -195,6 +200,9 @@ install_packages() {
 	command -v systemd-analyze >/dev/null || pkgs+=(systemd)
 	samba_wanted && samba_missing_packages
 	postfix_missing_packages
+	# The console's browser tests; the fonts give screenshots real glyphs.
+	[[ -x $CHROMIUM ]] || pkgs+=(chromium)
+	[[ $(dpkg-query -W -f='${db:Status-Status}' fonts-liberation 2>/dev/null) == installed ]] || pkgs+=(fonts-liberation)
 	((${#pkgs[@]})) || return 0
 
 	local sudo=()
@@ -331,13 +339,14 @@ marker() {
 
 summary() {
 	(
-		unset DIRSYNC_TEST_AD_URL DIRSYNC_TEST_POSTFIX
+		unset DIRSYNC_TEST_AD_URL DIRSYNC_TEST_POSTFIX DIRSYNC_CHROMIUM
 		# shellcheck disable=SC1090
 		. "$ENV_FILE"
 		log "redis     $DIRSYNC_TEST_REDIS_ADDR"
 		log "ldap      $DIRSYNC_TEST_LDAP_URL $DIRSYNC_TEST_LDAPS_URL ($DIRSYNC_TEST_LDAP_BASE_DN)"
 		log "postgres  ${DIRSYNC_TEST_PG_DSN%%\?*}"
 		log "postfix   ${DIRSYNC_TEST_POSTFIX:-not installed} (each test starts its own instance)"
+		log "chromium  ${DIRSYNC_CHROMIUM:-not installed} (each browser test starts its own)"
 		if [[ -n ${DIRSYNC_TEST_AD_URL:-} ]]; then
 			# shellcheck disable=SC2153 # set by env.sh
 			log "samba-ad  $DIRSYNC_TEST_AD_URL $DIRSYNC_TEST_ADS_URL ($DIRSYNC_TEST_AD_BASE_DN)"
@@ -402,6 +411,7 @@ write_env() {
 		"DIRSYNC_TEST_LDAP_PASSWORD=$LDAP_PASSWORD"
 		"DIRSYNC_TEST_PG_DSN=$PG_DSN"
 		"DIRSYNC_TEST_POSTFIX=$POSTFIX"
+		"DIRSYNC_CHROMIUM=$CHROMIUM"
 	)
 	((SAMBA_STARTED)) && kvs+=(
 		"DIRSYNC_TEST_AD_URL=$AD_URL"
@@ -439,11 +449,12 @@ start_env() {
 	lock
 	if running; then
 		REUSED=1
-		# A set started before Postfix joined: install it and name it in
-		# env.sh rather than restart servers someone may be using.
-		if postfix_env_missing; then
+		# A set started before Postfix or Chromium joined: install them and
+		# name them in env.sh rather than restart servers someone may be using.
+		if postfix_env_missing || ! grep -q '^export DIRSYNC_CHROMIUM=' "$ENV_FILE"; then
 			install_packages
-			printf 'export DIRSYNC_TEST_POSTFIX=%s\n' "$(shq "$POSTFIX")" >>"$ENV_FILE"
+			postfix_env_missing && printf 'export DIRSYNC_TEST_POSTFIX=%s\n' "$(shq "$POSTFIX")" >>"$ENV_FILE"
+			grep -q '^export DIRSYNC_CHROMIUM=' "$ENV_FILE" || printf 'export DIRSYNC_CHROMIUM=%s\n' "$(shq "$CHROMIUM")" >>"$ENV_FILE"
 		fi
 		unlock
 		log "reusing the servers already started in $STATE"

@@ -150,6 +150,7 @@ var Permissions = []string{
 	"users.read", "users.write", "roles.manage", "domains.manage", "imports",
 	"sync", "support", "accounts", "billing", "sales", "renewals", "prospects",
 	"marketing", "training", "deals", "implementation",
+	PermissionConsole, // sign in to the admin console
 }
 
 // DefaultRoles are the portal roles every store is created with (SPEC §2),

@@ -196,7 +196,7 @@ type ListQuery struct {
 	Kind         string // "" = any
 	Domain       string // "" = any; matches the primary address's domain
 	Registration string // "registered", "unregistered", "" = all
-	Status       string // "enabled", "disabled", "" = all
+	Status       string // "enabled", "disabled", "locked", "" = all
 	Sort         string // one of SortColumns; "" = address
 	Desc         bool
 	// Cursor continues a listing: the value Users returned with the previous page,
@@ -264,6 +264,12 @@ type Store interface {
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 
 	Accounts
+	Sessions
+
+	// DomainCounts returns, for each internal domain, how many objects (users
+	// and groups) have their primary address in it (0 for an empty domain).
+	// One query, not one per domain.
+	DomainCounts(ctx context.Context) (map[string]int, error)
 
 	Close() error
 }

@@ -179,9 +179,9 @@ func ValidateListQuery(q ListQuery) (ListQuery, error) {
 		return q, fmt.Errorf("%w: registration %q: use registered, unregistered or all", ErrInvalid, q.Registration)
 	}
 	switch q.Status {
-	case "", "enabled", "disabled":
+	case "", "enabled", "disabled", "locked":
 	default:
-		return q, fmt.Errorf("%w: status %q: use enabled or disabled", ErrInvalid, q.Status)
+		return q, fmt.Errorf("%w: status %q: use enabled, disabled or locked", ErrInvalid, q.Status)
 	}
 	if q.Letter != "" && q.Letter != "#" && (len(q.Letter) != 1 || q.Letter[0] < 'a' || q.Letter[0] > 'z') {
 		lower := strings.ToLower(q.Letter)

@@ -35,7 +35,10 @@ func (c *Client) Domains(ctx context.Context) ([]api.Domain, error) {
 
 // AddDomain is POST /v1/domains.
 func (c *Client) AddDomain(ctx context.Context, name string) (api.Domain, error) {
-	req, err := jsonRequest(http.MethodPost, "/domains", api.Domain{Name: name})
+	// Only the name: users is a count the server fills in.
+	req, err := jsonRequest(http.MethodPost, "/domains", struct {
+		Name string `json:"name"`
+	}{name})
 	if err != nil {
 		return api.Domain{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -92,7 +93,7 @@ func renderExplanation(w io.Writer, x *api.Explanation) {
 	}
 	p("4. join       by %s: %s", x.Join.By, x.Join.Detail)
 	if u := x.Join.User; u != nil {
-		p("               store object %s (%s, origin %s, %s)", u.Address, u.Kind, u.Origin, enabledText(u.Enabled))
+		p("               store object %s (%s, origin %s, %s)", u.Address, u.Kind, u.Origin, clitext.Enabled(u.Enabled))
 		if u.Protected != "" {
 			p("               protected: %s", u.Protected)
 		}

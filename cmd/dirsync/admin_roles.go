@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/clitext"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -59,7 +60,7 @@ func rolesList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rs, err := a.client.Roles(ctx)
 	return list(a, api.RoleList{Roles: orEmpty(rs)}, err, []string{"ROLE", "PERMISSIONS", "SUPPORT CONTACT", "DEFAULT"}, rs,
 		func(r api.Role) []string {
-			return []string{r.Name, permissionsText(r.Permissions), yesNo(r.SupportContact), yesNo(r.Default)}
+			return []string{r.Name, permissionsText(r.Permissions), clitext.YesNo(r.SupportContact), clitext.YesNo(r.Default)}
 		})
 }
 

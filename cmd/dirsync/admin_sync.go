@@ -12,6 +12,7 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/api/client"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 // maxImportFile bounds what import reads: 500 rows are far below it, so a
@@ -51,7 +52,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if len(res.Rows) == 0 {
 			return nil
 		}
-		return writeTable(w, []string{"ROW", "OUTCOME", "ADDRESS"}, res.Rows, func(r api.ImportRow) []string {
+		return clitext.Table(w, []string{"ROW", "OUTCOME", "ADDRESS"}, res.Rows, func(r api.ImportRow) []string {
 			return []string{fmt.Sprint(r.Row), r.Outcome, r.Address}
 		})
 	})
@@ -105,14 +106,14 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	l, err := a.client.Runs(ctx, client.RunFilter{Connector: *connector, State: api.RunStatus(*runState), Limit: *limit})
 	l.Runs = orEmpty(l.Runs)
 	return list(a, l, err, []string{"RUN ID", "CONNECTOR", "STATUS", "STARTED", "DURATION", "COUNTS"}, l.Runs, func(r api.Run) []string {
-		duration, counts := durationText(r.Started, r.Finished), countsText(r.Counts)
+		duration, counts := clitext.Duration(r.Started, r.Finished), clitext.Counts(r.Counts)
 		switch r.Status {
 		case api.RunPending:
 			duration, counts = "queued", requestedText(r)
 		case api.RunRunning:
 			duration, counts = "running", requestedText(r)
 		}
-		return []string{r.RunID, r.Connector, string(r.Status) + runMode(r), timeText(r.Started), duration, counts}
+		return []string{r.RunID, r.Connector, string(r.Status) + runMode(r), clitext.Time(r.Started), duration, counts}
 	})
 }
 
@@ -145,7 +146,7 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	r, err := a.client.Run(ctx, pos[0])
 	return answer(a, r, err, func(w io.Writer, r api.RunDetail) error {
 		if rep, ok := reportOf(r.Report); ok {
-			printText(w, rep)
+			clitext.Report(w, rep)
 			return nil
 		}
 		if err := printRunSummary(w, r.Run); err != nil {
@@ -158,21 +159,21 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // printRunSummary prints a run from the history, which has no operations.
 func printRunSummary(stdout io.Writer, r api.Run) error {
-	fl := newFields(stdout)
-	fl.add("Run", r.RunID)
-	fl.add("Connector", r.Connector)
-	fl.add("Status", string(r.Status))
+	fl := clitext.NewFields(stdout)
+	fl.Add("Run", r.RunID)
+	fl.Add("Connector", r.Connector)
+	fl.Add("Status", string(r.Status))
 	mode := map[bool]string{true: "full", false: "incremental"}[r.Full]
 	if r.DryRun {
 		mode += ", dry run"
 	}
-	fl.add("Mode", mode)
-	fl.add("Started", timeText(r.Started))
-	fl.add("Finished", timeText(r.Finished))
-	fl.add("Duration", durationText(r.Started, r.Finished))
-	fl.add("Counts", countsText(r.Counts))
-	fl.add("Error", r.Error)
-	return fl.flush()
+	fl.Add("Mode", mode)
+	fl.Add("Started", clitext.Time(r.Started))
+	fl.Add("Finished", clitext.Time(r.Finished))
+	fl.Add("Duration", clitext.Duration(r.Started, r.Finished))
+	fl.Add("Counts", clitext.Counts(r.Counts))
+	fl.Add("Error", r.Error)
+	return fl.Flush()
 }
 
 // reportOf is a run's full report, when the API sent one (a report without a
@@ -213,7 +214,7 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func printTriggered(w io.Writer, got api.Triggered) error {
 	for _, r := range got.Runs {
 		if rep, ok := reportOf(r.Report); ok {
-			printText(w, rep)
+			clitext.Report(w, rep)
 			continue
 		}
 		if r.Run != nil {

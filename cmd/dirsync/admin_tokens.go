@@ -19,7 +19,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/daemon"
+	"github.com/dirsync/dirsync/internal/clitext"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -68,20 +70,40 @@ func (f *tokenFlags) parse(args []string, lo, hi int) ([]string, error) {
 // openStore opens only the configured store: no state backend, no
 // connectors, no domain registration. done closes it.
 func (f *tokenFlags) openStore(ctx context.Context) (st store.Store, done func(), err error) {
-	// Keep the store's informational lines (migrations) off the terminal.
-	cfg, log, err := loadConfig(f.cfgPath, f.Output(), "warn")
+	cs, err := openConfigStore(ctx, f.cfgPath, f.Output())
 	if err != nil {
 		return nil, nil, err
 	}
-	if st, err = daemon.OpenStore(ctx, cfg, log); err != nil {
-		return nil, nil, err
+	return cs.st, cs.close, nil
+}
+
+// configStore is a configuration and its store, opened by the commands that
+// work on the store directly (tokens, admins).
+type configStore struct {
+	cfg *config.Config
+	log *zap.Logger
+	st  store.Store
+}
+
+// openConfigStore loads the configuration at path and opens its store; the
+// store's informational lines (migrations) are kept off the terminal.
+func openConfigStore(ctx context.Context, path string, logOut io.Writer) (*configStore, error) {
+	cfg, log, err := loadConfig(path, logOut, "warn")
+	if err != nil {
+		return nil, err
 	}
-	return st, func() {
-		if err := st.Close(); err != nil {
-			log.Warn("close", zap.Error(err))
-		}
-		_ = log.Sync()
-	}, nil
+	st, err := daemon.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &configStore{cfg: cfg, log: log, st: st}, nil
+}
+
+func (c *configStore) close() {
+	if err := c.st.Close(); err != nil {
+		c.log.Warn("close", zap.Error(err))
+	}
+	_ = c.log.Sync()
 }
 
 // tokenActor is who the audit log says made a token change.
@@ -139,7 +161,7 @@ func tokensCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	expiry := "never expires"
 	if !tok.Expires.IsZero() {
-		expiry = "expires " + timeText(tok.Expires)
+		expiry = "expires " + clitext.Time(tok.Expires)
 	}
 	fmt.Fprintf(stdout, "Created token %q with scopes %s; it %s. Use it with the admin commands:\n\n  export %s=%s\n\n",
 		tok.Name, strings.Join(tok.Scopes, ", "), expiry, envToken, secret)
@@ -240,16 +262,16 @@ func tokensList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return printJSON(stdout, map[string]any{"tokens": out})
 	}
 	now := time.Now()
-	return writeTable(stdout, []string{"NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES"}, toks, func(tok store.Token) []string {
-		lastUsed := cmp.Or(timeText(tok.LastUsed), "never")
+	return clitext.Table(stdout, []string{"NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES"}, toks, func(tok store.Token) []string {
+		lastUsed := cmp.Or(clitext.Time(tok.LastUsed), "never")
 		expires := "never"
 		if !tok.Expires.IsZero() {
-			expires = timeText(tok.Expires)
+			expires = clitext.Time(tok.Expires)
 			if tok.Expired(now) {
 				expires += " (expired)"
 			}
 		}
-		return []string{tok.Name, strings.Join(tok.Scopes, ","), timeText(tok.Created), lastUsed, expires}
+		return []string{tok.Name, strings.Join(tok.Scopes, ","), clitext.Time(tok.Created), lastUsed, expires}
 	})
 }
 

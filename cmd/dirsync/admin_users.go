@@ -10,6 +10,7 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/api/client"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,7 +81,7 @@ func usersList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	page.Users = orEmpty(page.Users)
 	err = list(a, page, err, []string{"ADDRESS", "NAME", "STATUS", "REGISTERED", "LOCKED", "ORIGIN", "ROLES"}, page.Users,
 		func(u api.User) []string {
-			return []string{u.Address, u.DisplayName, enabledText(u.Enabled), yesNo(u.Registered), yesNo(u.Locked), u.Origin,
+			return []string{u.Address, u.DisplayName, clitext.Enabled(u.Enabled), clitext.YesNo(u.Registered), clitext.YesNo(u.Locked), u.Origin,
 				strings.Join(u.Roles, ", ")}
 		})
 	if err != nil || a.json {
@@ -173,24 +174,24 @@ func usersDelete(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // printUser shows every field of a user.
 func printUser(w io.Writer, u api.User) error {
-	f := newFields(w)
-	f.add("Address", u.Address)
-	f.add("Kind", u.Kind)
-	f.add("Display name", u.DisplayName)
-	f.add("Given name", u.GivenName)
-	f.add("Surname", u.Surname)
-	f.add("Aliases", strings.Join(u.Aliases, ", "))
+	f := clitext.NewFields(w)
+	f.Add("Address", u.Address)
+	f.Add("Kind", u.Kind)
+	f.Add("Display name", u.DisplayName)
+	f.Add("Given name", u.GivenName)
+	f.Add("Surname", u.Surname)
+	f.Add("Aliases", strings.Join(u.Aliases, ", "))
 	if u.Kind == "group" || len(u.Members) > 0 {
-		f.add("Members", strings.Join(u.Members, ", "))
+		f.Add("Members", strings.Join(u.Members, ", "))
 	}
-	f.add("Phone", u.Phone)
-	f.add("Department", u.Department)
-	f.add("Title", u.Title)
-	f.add("Status", enabledText(u.Enabled))
-	f.add("Origin", u.Origin)
-	f.add("Anchor", u.Anchor)
-	f.add("Registered", yesNo(u.Registered))
-	f.add("Locked", yesNo(u.Locked))
+	f.Add("Phone", u.Phone)
+	f.Add("Department", u.Department)
+	f.Add("Title", u.Title)
+	f.Add("Status", clitext.Enabled(u.Enabled))
+	f.Add("Origin", u.Origin)
+	f.Add("Anchor", u.Anchor)
+	f.Add("Registered", clitext.YesNo(u.Registered))
+	f.Add("Locked", clitext.YesNo(u.Locked))
 	pw := "none"
 	if u.HasPassword {
 		pw = "set"
@@ -198,54 +199,54 @@ func printUser(w io.Writer, u api.User) error {
 			pw = "set, must be changed at next login"
 		}
 	}
-	f.add("Password", pw)
-	f.add("Roles", strings.Join(u.Roles, ", "))
-	f.add("Support contact", yesNo(u.SupportContact))
-	f.add("Default impl. lead", yesNo(u.DefaultImplementationLead))
-	f.add("Created", timeText(u.Created))
-	f.add("Updated", timeText(u.Updated))
-	f.add("Last login", timePtrText(u.LastLogin))
-	f.add("Last login error", u.LastLoginError)
-	seen := timePtrText(u.LastSeen)
+	f.Add("Password", pw)
+	f.Add("Roles", strings.Join(u.Roles, ", "))
+	f.Add("Support contact", clitext.YesNo(u.SupportContact))
+	f.Add("Default impl. lead", clitext.YesNo(u.DefaultImplementationLead))
+	f.Add("Created", clitext.Time(u.Created))
+	f.Add("Updated", clitext.Time(u.Updated))
+	f.Add("Last login", clitext.TimePtr(u.LastLogin))
+	f.Add("Last login error", u.LastLoginError)
+	seen := clitext.TimePtr(u.LastSeen)
 	if u.Online {
 		seen += " (online)"
 	}
-	f.add("Last seen", seen)
-	return f.flush()
+	f.Add("Last seen", seen)
+	return f.Flush()
 }
 
 // printStatus shows the account summary of GET /users/{address}/status.
 func printStatus(w io.Writer, s api.Status) error {
-	f := newFields(w)
-	f.add("Address", s.Address)
-	f.add("Kind", s.Kind)
-	f.add("Status", enabledText(s.Enabled))
-	f.add("Registered", yesNo(s.Registered))
-	locked := yesNo(s.Locked)
+	f := clitext.NewFields(w)
+	f.Add("Address", s.Address)
+	f.Add("Kind", s.Kind)
+	f.Add("Status", clitext.Enabled(s.Enabled))
+	f.Add("Registered", clitext.YesNo(s.Registered))
+	locked := clitext.YesNo(s.Locked)
 	if s.FailedLogins > 0 {
 		locked += fmt.Sprintf(" (%d failed logins in a row)", s.FailedLogins)
 	}
-	f.add("Locked", locked)
-	f.add("Can log in", yesNo(s.CanLogIn))
-	f.add("Origin", s.Origin)
-	f.add("Anchor", s.Anchor)
+	f.Add("Locked", locked)
+	f.Add("Can log in", clitext.YesNo(s.CanLogIn))
+	f.Add("Origin", s.Origin)
+	f.Add("Anchor", s.Anchor)
 	if s.LastSync != nil {
-		f.add("Last sync", fmt.Sprintf("%s by connector %s at %s (run %s)", s.LastSync.Action, s.LastSync.Connector,
-			timeText(s.LastSync.Time), s.LastSync.RunID))
+		f.Add("Last sync", fmt.Sprintf("%s by connector %s at %s (run %s)", s.LastSync.Action, s.LastSync.Connector,
+			clitext.Time(s.LastSync.Time), s.LastSync.RunID))
 	} else {
-		f.add("Last sync", "never touched by a sync")
+		f.Add("Last sync", "never touched by a sync")
 	}
-	f.add("Last login", timePtrText(s.LastLogin))
-	f.add("Last login error", s.LastLoginError)
-	f.add("Roles", strings.Join(s.Roles, ", "))
-	f.add("Support contact", yesNo(s.SupportContact))
+	f.Add("Last login", clitext.TimePtr(s.LastLogin))
+	f.Add("Last login error", s.LastLoginError)
+	f.Add("Roles", strings.Join(s.Roles, ", "))
+	f.Add("Support contact", clitext.YesNo(s.SupportContact))
 	byOwner := map[string][]string{}
 	for field, owner := range s.FieldOwners {
 		byOwner[owner] = append(byOwner[owner], field)
 	}
 	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
 		slices.Sort(byOwner[owner])
-		f.add("Fields owned by "+owner, strings.Join(byOwner[owner], ", "))
+		f.Add("Fields owned by "+owner, strings.Join(byOwner[owner], ", "))
 	}
-	return f.flush()
+	return f.Flush()
 }

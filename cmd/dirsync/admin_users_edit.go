@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 // userFieldFlags are the field flags shared by users create and users update.
@@ -252,7 +253,7 @@ func usersInvite(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	got, err := a.client.InviteUser(ctx, pos[0], inv)
 	return answer(a, got, err, func(w io.Writer, got api.Invitation) error {
-		fmt.Fprintf(w, "Invitation for %s, valid until %s:\n\n  %s\n\n", got.Address, timeText(got.Expires), got.Token)
+		fmt.Fprintf(w, "Invitation for %s, valid until %s:\n\n  %s\n\n", got.Address, clitext.Time(got.Expires), got.Token)
 		if got.Preset {
 			fmt.Fprintln(w, "The password and security question are preset: the user only confirms them.")
 		}

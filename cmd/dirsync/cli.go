@@ -82,6 +82,8 @@ $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
                                        one object through every stage of a sync
   dirsync tokens  create|list|revoke --config FILE
                                        API tokens, straight in the store (no daemon needed)
+  dirsync admins  create --config FILE --address ADDRESS --password-file FILE|-
+                                       a console administrator, straight in the store (no daemon needed)
 Run 'dirsync COMMAND --help' or 'dirsync COMMAND SUBCOMMAND --help' for details.
 
 Exit codes: 0 ok or a dry run that would apply, 1 failed, 2 usage or configuration
@@ -105,6 +107,7 @@ var commands = map[string]command{
 	"holds":   interruptible(cmdHolds),
 	"explain": cmdExplain,
 	"tokens":  interruptible(cmdTokens),
+	"admins":  interruptible(cmdAdmins),
 	"config":  cmdConfig,
 }
 

@@ -1,18 +1,11 @@
 package main
 
-// Rendering of run reports for the terminal and the exit code they map to,
-// shared by dirsync sync and dirsync trigger.
+// The exit code run reports map to, shared by dirsync sync and dirsync
+// trigger (internal/clitext renders them).
 
 import (
-	"fmt"
-	"io"
-	"os"
-	"strings"
-	"time"
-
-	"golang.org/x/term"
-
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 // statusError maps the worst run status to the exit code. A dry run whose
@@ -31,7 +24,7 @@ func statusError(reports []*api.RunReport) error {
 		case api.RunHeld:
 			c = exitHeld
 		case api.RunDryRun:
-			if wouldHold(r) {
+			if clitext.WouldHold(r) {
 				c = exitHeld
 			}
 		}
@@ -43,94 +36,4 @@ func statusError(reports []*api.RunReport) error {
 		return nil
 	}
 	return &exitError{code: code}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// wouldHold says a dry run planned what a real run would hold: held
-// operations, or a hold reason (the source-health gate holds every
-// destructive operation, however many there are).
-func wouldHold(r *api.RunReport) bool {
-	return len(r.Held) > 0 || r.HoldReason != ""
-}
-
-// progressPrinter draws a run's progress on one terminal line.
-func progressPrinter(w io.Writer) func(api.Progress) {
-	return func(p api.Progress) {
-		switch p.Stage {
-		case api.StageRead:
-			fmt.Fprintf(w, "\r\033[K%s: read %d records", p.Connector, p.Read)
-		case api.StagePlan:
-			fmt.Fprintf(w, "\r\033[K%s: read %d records, planning", p.Connector, p.Read)
-		case api.StageApply:
-			fmt.Fprintf(w, "\r\033[K%s: applied %d/%d changes", p.Connector, p.Applied, p.Total)
-		case api.StageCommit:
-			fmt.Fprintf(w, "\r\033[K%s: committing state", p.Connector)
-		}
-	}
-}
-
-// printText renders one run report.
-func printText(w io.Writer, r *api.RunReport) {
-	mode := map[bool]string{true: "full", false: "incremental"}[r.Full]
-	fmt.Fprintf(w, "%s: %s (%s run %s, %s)\n", r.Connector, r.Status, mode, r.RunID, r.Finished.Sub(r.Started).Round(1e6))
-	c := r.Counts
-	fmt.Fprintf(w, "  create %d  update %d  disable %d  enable %d  delete %d  unchanged %d  quarantined %d  held %d\n",
-		c.Create, c.Update, c.Disable, c.Enable, c.Delete, c.Unchanged, c.Quarantined, c.Held)
-	for _, op := range r.Operations {
-		fmt.Fprintf(w, "  %-9s %-7s %s%s  (%s)\n", op.Outcome, op.Action, op.Address, describeChanges(op), op.Reason)
-		if op.Error != "" {
-			fmt.Fprintf(w, "            error: %s\n", op.Error)
-		}
-	}
-	if r.HoldReason != "" {
-		fmt.Fprintf(w, "  HELD: %s\n", r.HoldReason)
-	}
-	for _, op := range r.Held {
-		fmt.Fprintf(w, "  held      %-7s %s  (%s)\n", op.Action, op.Address, op.Reason)
-	}
-	for _, q := range r.Quarantined {
-		fmt.Fprintf(w, "  quarantined %s [%s]: %s; fix: %s\n", q.Record, q.Field, q.Reason, q.Fix)
-	}
-	for _, q := range r.Warnings {
-		fmt.Fprintf(w, "  warning %s [%s]: %s; fix: %s\n", q.Record, q.Field, q.Reason, q.Fix)
-	}
-	for _, e := range r.Errors {
-		fmt.Fprintf(w, "  error: %s\n", e)
-	}
-	printRetries(w, r.Retries)
-}
-
-// printRetries lists the connector's retry set: failed operations later runs
-// plan again, and those given up that wait for an admin (or a full run).
-func printRetries(w io.Writer, retries []api.Retry) {
-	if len(retries) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "  retries (%d):\n", len(retries))
-	for _, e := range retries {
-		when := "next run"
-		switch {
-		case e.GivenUp:
-			when = "given up: fix the error, then run a full sync"
-		case !e.NextAttempt.IsZero():
-			when = "next attempt " + e.NextAttempt.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(w, "    %s (%s) attempts %d, %s; last error: %s\n", e.Address, e.Anchor, e.Attempts, when, e.LastError)
-	}
-}
-
-// describeChanges lists an update's field changes (a create's are its fields).
-func describeChanges(op api.Operation) string {
-	if op.Action == "create" || len(op.Changes) == 0 {
-		return ""
-	}
-	parts := make([]string, 0, len(op.Changes))
-	for _, c := range op.Changes {
-		parts = append(parts, fmt.Sprintf("%s: %v → %v", c.Field, c.Before, c.After))
-	}
-	return " [" + strings.Join(parts, "; ") + "]"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/daemon"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,8 +31,8 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	opts := daemon.SyncOptions{Connectors: only, Full: *full, DryRun: *dry}
-	if *output == "text" && isTerminal(stderr) {
-		opts.Progress = progressPrinter(stderr)
+	if *output == "text" && clitext.IsTerminal(stderr) {
+		opts.Progress = clitext.Progress(stderr)
 		opts.Finished = func(*api.RunReport) { fmt.Fprint(stderr, "\r\033[K") }
 	}
 	reports, err := daemon.SyncOnce(ctx, cfg, log, opts)
@@ -48,7 +49,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	} else {
 		for _, rep := range reports {
-			printText(stdout, rep)
+			clitext.Report(stdout, rep)
 		}
 	}
 	return statusError(reports)

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/runner"
 )
 
@@ -13,8 +14,17 @@ import (
 // apiwire.NewSyncs(runs)}.
 func NewSyncs(r *runner.Runner) Syncs { return Syncs{r: r} }
 
-// Syncs adapts a runner.Runner to api.Syncer (and api.RunStateLister).
-type Syncs struct{ r *runner.Runner }
+// Syncs adapts a runner.Runner to api.Syncer (and api.RunStateLister,
+// api.QuarantineFinder).
+type Syncs struct {
+	r  *runner.Runner
+	st state.Backend // the runner's state backend, for Quarantined (nil: none)
+}
+
+// WithState gives Quarantined the runner's state backend, whose cache names a
+// user's source record as the source does (a DN): the name a run's quarantine
+// entries use.
+func (s Syncs) WithState(b state.Backend) Syncs { s.st = b; return s }
 
 var (
 	_ api.Syncer         = Syncs{}

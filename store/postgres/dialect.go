@@ -37,6 +37,7 @@ var dialect = &sqlstore.Dialect{
 	// LIKE and lower() do.
 	ILike:      "ILIKE",
 	Fold:       func(x string) string { return `lower(CAST(` + x + ` AS text) COLLATE "C")` },
+	Domain:     domainOf,
 	RowLocks:   true,
 	Unredeemed: "used IS NULL",
 	Classify:   classify,
@@ -46,6 +47,10 @@ var dialect = &sqlstore.Dialect{
 		applied timestamptz NOT NULL DEFAULT now()
 	)`,
 }
+
+// domainOf is the domain of address x, what follows its last '@' (split_part
+// counts from the end only from PostgreSQL 14 on).
+func domainOf(x string) string { return "reverse(split_part(reverse(" + x + "), '@', 1))" }
 
 // classify reports what the schema refused as a refused change rather than a
 // broken store. The checks before each write should make a uniqueness violation

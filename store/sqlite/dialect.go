@@ -32,6 +32,7 @@ var dialect = &sqlstore.Dialect{
 	// LIKE folds ASCII case only, as does lower() (no ICU).
 	ILike:      "LIKE",
 	Fold:       func(x string) string { return "lower(" + x + ")" },
+	Domain:     domainOf,
 	Unredeemed: "used = 0",
 	Classify:   classify,
 	MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -39,6 +40,12 @@ var dialect = &sqlstore.Dialect{
 		name    TEXT    NOT NULL,
 		applied INTEGER NOT NULL
 	)`,
+}
+
+// domainOf is the domain of address x: rtrim strips every trailing character
+// but '@', leaving x up to its last '@', and what follows is the domain.
+func domainOf(x string) string {
+	return "substr(" + x + ", length(rtrim(" + x + ", replace(" + x + ", '@', ''))) + 1)"
 }
 
 // classify reports a uniqueness violation as a conflict. The checks before

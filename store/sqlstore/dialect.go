@@ -41,6 +41,9 @@ type Dialect struct {
 	// Fold is the expression comparing as SQL text expression x folded to
 	// ASCII lower case, as role names compare.
 	Fold func(x string) string
+	// Domain is the expression of the domain of the address in SQL text
+	// expression x: what follows its last '@', as mailaddr.Domain.
+	Domain func(x string) string
 	// RowLocks says that reads must lock the rows a write will change (FOR
 	// UPDATE); false where LockAccount already excludes every other writer.
 	RowLocks bool

@@ -88,6 +88,8 @@ func (s *Store) Users(ctx context.Context, q store.ListQuery) ([]store.User, str
 		where = append(where, `o.enabled`)
 	case "disabled":
 		where = append(where, `NOT o.enabled`)
+	case "locked":
+		where = append(where, `o.locked`)
 	}
 	switch q.Letter {
 	case "":

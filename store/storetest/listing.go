@@ -206,7 +206,8 @@ func matches(u store.User, q store.ListQuery) bool {
 		q.Registration == "registered" && !u.Account.Registered,
 		q.Registration == "unregistered" && u.Account.Registered,
 		q.Status == "enabled" && !u.Enabled,
-		q.Status == "disabled" && u.Enabled:
+		q.Status == "disabled" && u.Enabled,
+		q.Status == "locked" && !u.Account.Locked:
 		return false
 	}
 	return true
@@ -294,6 +295,7 @@ func testListing(t *testing.T, e *env) {
 		{"unregistered", store.ListQuery{Registration: "unregistered"}},
 		{"enabled", store.ListQuery{Status: "enabled"}},
 		{"disabled", store.ListQuery{Status: "disabled"}},
+		{"locked", store.ListQuery{Status: "locked"}},
 		{"kind user", store.ListQuery{Kind: store.KindUser}},
 		{"kind group", store.ListQuery{Kind: store.KindGroup}},
 		{"origin", store.ListQuery{Origin: store.OriginCSV}},

@@ -15,6 +15,8 @@
 //   - a redeemed invitation is not dropped by a newer one;
 //   - Roles lists each role's permissions sorted, the default roles' included;
 //   - revoke_token is audited under the token's name, like create_token;
+//   - console sessions are not audited, and a deleted session's hash can be
+//     used again;
 //   - a listing in descending order is the exact reverse of the ascending one,
 //     address tie-break included (see listing.go for the other listing rules).
 package storetest
@@ -85,6 +87,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"TokenExpiryAndUse", testTokenExpiryAndUse},
 		{"Import", testImport},
+		{"Sessions", testSessions},
+		{"PurgeSessions", testPurgeSessions},
+		{"DomainCounts", testDomainCounts},
+		{"ConsolePermission", testConsolePermission},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

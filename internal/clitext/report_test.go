@@ -1,4 +1,4 @@
-package main
+package clitext_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync/dirsync/api"
+	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 func TestTextReportListsTheRetrySet(t *testing.T) {
@@ -18,13 +19,13 @@ func TestTextReportListsTheRetrySet(t *testing.T) {
 		{Anchor: "c3", Address: "cy@example.com", Attempts: 1, LastError: "once"},
 	}}
 	var out bytes.Buffer
-	printText(&out, rep)
+	clitext.Report(&out, rep)
 	require.Contains(t, out.String(), "  retries (3):\n"+
 		"    ann@example.com (a1) attempts 2, next attempt 2025-03-01T09:05:00Z; last error: the store refused it\n"+
 		"    bob@example.com (b2) attempts 10, given up: fix the error, then run a full sync; last error: still refused\n"+
 		"    cy@example.com (c3) attempts 1, next run; last error: once\n")
 
 	out.Reset()
-	printText(&out, &api.RunReport{Connector: "ad", Status: api.RunOK})
+	clitext.Report(&out, &api.RunReport{Connector: "ad", Status: api.RunOK})
 	require.NotContains(t, out.String(), "retries")
 }
