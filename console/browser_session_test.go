@@ -54,13 +54,7 @@ func signInWith(t *testing.T, ctx context.Context, address, pw string) {
 	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.dirsyncOld = true`))
 	must(t, "mark the page", err)
 	must(t, "send the sign-in form", browsertest.Click(ctx, `form[action="/console/signin"] button[type="submit"]`))
-	for range 200 { // the answer's page replaces this document (at most ~20 s)
-		gone, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.dirsyncOld !== true && document.readyState !== "loading"`))
-		if err == nil && gone {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	browsertest.WaitTrue(t, ctx, "the answer to the sign-in form", `window.dirsyncOld !== true && document.readyState !== "loading"`)
 	must(t, "the next page", browsertest.WaitVisible(ctx, "main h1"))
 }
 

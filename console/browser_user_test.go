@@ -31,23 +31,6 @@ func upDo(t *testing.T, err error) {
 	}
 }
 
-// upWait waits until the expression is true in the tab, across page loads.
-func upWait(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(2*time.Second)))
-		if err == nil && ok {
-			return
-		}
-		last = err
-	}
-	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	browsertest.Screenshot(t, ctx, "user-timeout")
-	t.Fatalf("%s: %s not true within 20 s at %s (%v)", what, expr, loc, last)
-}
-
 func upSnap(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	browsertest.Screenshot(t, ctx, "user-"+name)
@@ -150,10 +133,10 @@ func TestBrowserUserPages(t *testing.T) {
 	ctx := br.Tab(t)
 	// Sign in on the way to New address in example.net.
 	upDo(t, browsertest.Navigate(ctx, srv.URL+"/console/domains/example.net/users/new"))
-	upWait(t, ctx, "sign-in page", `!!document.querySelector("#address") && location.pathname == "/console/signin"`)
+	browsertest.WaitTrue(t, ctx, "sign-in page", `!!document.querySelector("#address") && location.pathname == "/console/signin"`)
 	upDo(t, browsertest.SendKeys(ctx, "#address", srv.Admin))
 	upDo(t, browsertest.SendKeys(ctx, "#password", adminPassword+kb.Enter))
-	upWait(t, ctx, "New address page", `!!document.querySelector("#new-title")`)
+	browsertest.WaitTrue(t, ctx, "New address page", `!!document.querySelector("#new-title")`)
 	if got := upText(t, ctx, "#roles-later"); !strings.Contains(got, "Roles can be assigned once the user is saved") {
 		t.Errorf("roles note %q", got)
 	}
@@ -168,7 +151,7 @@ func TestBrowserUserPages(t *testing.T) {
 	upDo(t, browsertest.SendKeys(ctx, "#security_question", "First pet?"))
 	upDo(t, browsertest.SendKeys(ctx, "#security_answer", "Dinah"))
 	upDo(t, browsertest.Click(ctx, `button[type=submit].primary`))
-	upWait(t, ctx, "refusal", `!!document.querySelector("#password-error")`)
+	browsertest.WaitTrue(t, ctx, "refusal", `!!document.querySelector("#password-error")`)
 	if got := upText(t, ctx, "#password-error"); !strings.Contains(got, "weak password") {
 		t.Errorf("password error %q", got)
 	}
@@ -179,7 +162,7 @@ func TestBrowserUserPages(t *testing.T) {
 	upDo(t, browsertest.SendKeys(ctx, "#confirm_password", tempPassword))
 	upDo(t, browsertest.SendKeys(ctx, "#security_answer", "Dinah"))
 	upDo(t, browsertest.Click(ctx, `button[type=submit].primary`))
-	upWait(t, ctx, "the new user's page", `location.pathname == "/console/users/nora@example.net" && !!document.querySelector("#user-title")`)
+	browsertest.WaitTrue(t, ctx, "the new user's page", `location.pathname == "/console/users/nora@example.net" && !!document.querySelector("#user-title")`)
 	if got := upText(t, ctx, ".flash"); !strings.Contains(got, "Created nora@example.net with a temporary password") {
 		t.Errorf("flash %q", got)
 	}
@@ -188,13 +171,13 @@ func TestBrowserUserPages(t *testing.T) {
 	// Edit: a new title, then the roles.
 	upDo(t, browsertest.SetValue(ctx, "#title", "Lead analyst"))
 	upDo(t, browsertest.Click(ctx, `form[action="/console/users/nora@example.net"] button[type=submit]`))
-	upWait(t, ctx, "saved", `(document.querySelector(".flash")||{}).textContent == "Saved nora@example.net."`)
+	browsertest.WaitTrue(t, ctx, "saved", `(document.querySelector(".flash")||{}).textContent == "Saved nora@example.net."`)
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#title").value`)); v != "Lead analyst" {
 		t.Errorf("title after saving: %q", v)
 	}
 	upDo(t, browsertest.Click(ctx, `input[name=role][value="Administrator"]`))
 	upDo(t, browsertest.Click(ctx, `form[action="/console/users/nora@example.net/roles"] button[type=submit]`))
-	upWait(t, ctx, "roles saved", `((document.querySelector(".flash")||{}).textContent||"").startsWith("Saved the roles")`)
+	browsertest.WaitTrue(t, ctx, "roles saved", `((document.querySelector(".flash")||{}).textContent||"").startsWith("Saved the roles")`)
 	if got := upText(t, ctx, ".badges"); !strings.Contains(got, "support contact") {
 		t.Errorf("badges %q", got)
 	}
@@ -202,7 +185,7 @@ func TestBrowserUserPages(t *testing.T) {
 
 	// The status check of ava: her source record is quarantined.
 	upDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users/ava.nguyen@example.com/status"))
-	upWait(t, ctx, "status check", `!!document.querySelector("#status-title")`)
+	browsertest.WaitTrue(t, ctx, "status check", `!!document.querySelector("#status-title")`)
 	main := upText(t, ctx, "main")
 	for _, want := range []string{"is quarantined", "uid=ava.nguyen,ou=people,dc=example,dc=com", "correct the address in the source",
 		"connector sample", "Source anchor 0f7bc066-cd90-54a6-bbf7-b3b6e9874702"} {
@@ -214,7 +197,7 @@ func TestBrowserUserPages(t *testing.T) {
 
 	// Her page: the fields the connector owns are read-only.
 	upDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users/ava.nguyen@example.com"))
-	upWait(t, ctx, "ava's page", `!!document.querySelector("#user-title")`)
+	browsertest.WaitTrue(t, ctx, "ava's page", `!!document.querySelector("#user-title")`)
 	if got := upText(t, ctx, "#display_name-help"); !strings.Contains(got, "Synchronised from connector sample") {
 		t.Errorf("display name note %q", got)
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -30,24 +29,6 @@ func usersJS[T any](t *testing.T, ctx context.Context, expr string) T {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
-}
-
-// usersWait waits until the expression is true in the tab, across page loads
-// and htmx swaps (the page may be replaced while it is asked).
-func usersWait(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(2*time.Second)))
-		if err == nil && ok {
-			return
-		}
-		last = err
-	}
-	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	browsertest.Screenshot(t, ctx, "users-timeout")
-	t.Fatalf("%s: %s not true within 20 s at %s (%v)", what, expr, loc, last)
 }
 
 func usersDo(t *testing.T, err error) {
@@ -109,10 +90,10 @@ func TestBrowserUsers(t *testing.T) {
 
 	// Sign in: the users page sends to the sign-in page and back.
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?domain=example.org"))
-	usersWait(t, ctx, "sign-in page", `!!document.querySelector("#address")`)
+	browsertest.WaitTrue(t, ctx, "sign-in page", `!!document.querySelector("#address")`)
 	usersDo(t, browsertest.SendKeys(ctx, "#address", srv.Admin))
 	usersDo(t, browsertest.SendKeys(ctx, "#password", adminPassword+kb.Enter))
-	usersWait(t, ctx, "users page", `!!document.querySelector("#users-title") && location.pathname == "/console/users"`)
+	browsertest.WaitTrue(t, ctx, "users page", `!!document.querySelector("#users-title") && location.pathname == "/console/users"`)
 	if got := usersRows(t, ctx); !slices.Equal(got, []string{"alice@example.org", "carol@example.org", "lee@example.org"}) {
 		t.Errorf("registered users of example.org: %v", got)
 	}
@@ -120,27 +101,27 @@ func TestBrowserUsers(t *testing.T) {
 
 	// Filter: all logins, then unregistered.
 	usersDo(t, browsertest.Click(ctx, "#show-all"))
-	usersWait(t, ctx, "all logins", `document.querySelector("#show-all[aria-current=true]") && document.querySelectorAll("table.users tbody tr").length == 50`)
+	browsertest.WaitTrue(t, ctx, "all logins", `document.querySelector("#show-all[aria-current=true]") && document.querySelectorAll("table.users tbody tr").length == 50`)
 	usersSnap(t, ctx, "02-all")
 	// The next page, and back.
 	usersDo(t, browsertest.Click(ctx, `a[rel="next"]`))
-	usersWait(t, ctx, "page 2", `document.querySelector(".pager") && document.querySelector(".pager").textContent.includes("Page 2")`)
+	browsertest.WaitTrue(t, ctx, "page 2", `document.querySelector(".pager") && document.querySelector(".pager").textContent.includes("Page 2")`)
 	if got := usersRows(t, ctx); len(got) != 7 {
 		t.Errorf("page 2 of example.org: %v", got)
 	}
 	usersSnap(t, ctx, "03-page2")
 	usersDo(t, browsertest.Click(ctx, `a[rel="prev"]`))
-	usersWait(t, ctx, "page 1", `document.querySelector(".pager").textContent.includes("Page 1")`)
+	browsertest.WaitTrue(t, ctx, "page 1", `document.querySelector(".pager").textContent.includes("Page 1")`)
 
 	usersDo(t, browsertest.Click(ctx, "#show-unregistered"))
-	usersWait(t, ctx, "unregistered", `!!document.querySelector("#show-unregistered[aria-current=true]")`)
+	browsertest.WaitTrue(t, ctx, "unregistered", `!!document.querySelector("#show-unregistered[aria-current=true]")`)
 	if got := usersRows(t, ctx); len(got) != 50 || got[0] != "bob@example.org" || got[1] != "dan@example.org" {
 		t.Errorf("unregistered of example.org: %v", got[:min(3, len(got))])
 	}
 
 	// Search.
 	usersDo(t, browsertest.SendKeys(ctx, "#users-q", "dors"+kb.Enter))
-	usersWait(t, ctx, "search", `document.querySelector("#users-q") && document.querySelector("#users-q").value == "dors" && document.querySelectorAll("table.users tbody tr").length == 1`)
+	browsertest.WaitTrue(t, ctx, "search", `document.querySelector("#users-q") && document.querySelector("#users-q").value == "dors" && document.querySelectorAll("table.users tbody tr").length == 1`)
 	if got := usersRows(t, ctx); !slices.Equal(got, []string{"dan@example.org"}) {
 		t.Errorf("search dors: %v", got)
 	}
@@ -149,7 +130,7 @@ func TestBrowserUsers(t *testing.T) {
 	// Letter, on all logins of the domain.
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?registration=all&domain=example.org"))
 	usersDo(t, browsertest.Click(ctx, "#letter-c"))
-	usersWait(t, ctx, "letter C", `!!document.querySelector("#letter-c[aria-current=true]")`)
+	browsertest.WaitTrue(t, ctx, "letter C", `!!document.querySelector("#letter-c[aria-current=true]")`)
 	if got := usersRows(t, ctx); !slices.Equal(got, []string{"carol@example.org"}) {
 		t.Errorf("letter C: %v", got)
 	}
@@ -158,7 +139,7 @@ func TestBrowserUsers(t *testing.T) {
 	// Sort by department, A-Z then Z-A.
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?registration=all&domain=example.org&letter=&q=e"))
 	usersDo(t, browsertest.Click(ctx, "#sort-department"))
-	usersWait(t, ctx, "sort A-Z", `document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "ascending"`)
+	browsertest.WaitTrue(t, ctx, "sort A-Z", `document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "ascending"`)
 	deptJS := `Array.from(document.querySelectorAll("table.users tbody tr")).map(tr => tr.children[2].textContent.trim())`
 	asc := usersJS[[]string](t, ctx, deptJS)
 	if !slices.IsSorted(asc) || len(asc) < 3 {
@@ -166,7 +147,7 @@ func TestBrowserUsers(t *testing.T) {
 	}
 	usersSnap(t, ctx, "06-sort-asc")
 	usersDo(t, browsertest.Click(ctx, "#sort-department"))
-	usersWait(t, ctx, "sort Z-A", `document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "descending"`)
+	browsertest.WaitTrue(t, ctx, "sort Z-A", `document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "descending"`)
 	desc := usersJS[[]string](t, ctx, deptJS)
 	if !slices.IsSortedFunc(desc, func(a, b string) int { return strings.Compare(b, a) }) || desc[0] == asc[0] {
 		t.Errorf("department Z-A: %v", desc)
@@ -176,7 +157,7 @@ func TestBrowserUsers(t *testing.T) {
 	// Register through the dialog.
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?registration=unregistered&domain=example.org"))
 	usersDo(t, browsertest.Click(ctx, `a[aria-label="Register bob@example.org"]`))
-	usersWait(t, ctx, "register dialog", `document.querySelector("#register-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "register dialog", `document.querySelector("#register-dialog").open`)
 	if got := usersJS[string](t, ctx, `document.querySelector("#register-dialog-title").textContent`); got != "Register bob@example.org" {
 		t.Errorf("dialog title %q", got)
 	}
@@ -187,7 +168,7 @@ func TestBrowserUsers(t *testing.T) {
 	usersDo(t, browsertest.SendKeys(ctx, "#register-answer", "Leeds"))
 	usersDo(t, browsertest.Click(ctx, "#register-force"))
 	usersDo(t, browsertest.Click(ctx, `#register-dialog button[type=submit]`))
-	usersWait(t, ctx, "registered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Registered bob@example.org.")`)
+	browsertest.WaitTrue(t, ctx, "registered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Registered bob@example.org.")`)
 	if slices.Contains(usersRows(t, ctx), "bob@example.org") {
 		t.Error("bob is still listed as unregistered")
 	}
@@ -195,13 +176,13 @@ func TestBrowserUsers(t *testing.T) {
 
 	// A refusal in the dialog lands on the action's page, the message next to its field.
 	usersDo(t, browsertest.Click(ctx, `a[aria-label="Register dan@example.org"]`))
-	usersWait(t, ctx, "register dialog", `document.querySelector("#register-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "register dialog", `document.querySelector("#register-dialog").open`)
 	usersDo(t, browsertest.SendKeys(ctx, "#register-password", "short"))
 	usersDo(t, browsertest.SendKeys(ctx, "#register-confirm", "short"))
 	usersDo(t, browsertest.SendKeys(ctx, "#register-question", "Q?"))
 	usersDo(t, browsertest.SendKeys(ctx, "#register-answer", "A"))
 	usersDo(t, browsertest.Click(ctx, `#register-dialog button[type=submit]`))
-	usersWait(t, ctx, "weak password", `!!document.querySelector("#password-error")`)
+	browsertest.WaitTrue(t, ctx, "weak password", `!!document.querySelector("#password-error")`)
 	if got, _ := browsertest.Text(ctx, "#password-error"); !strings.Contains(got, "weak password") {
 		t.Errorf("weak password message %q", got)
 	}
@@ -210,10 +191,10 @@ func TestBrowserUsers(t *testing.T) {
 	// Send an invitation: the token is shown once.
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?registration=unregistered&domain=example.org"))
 	usersDo(t, browsertest.Click(ctx, `a[aria-label="Send invitation to dan@example.org"]`))
-	usersWait(t, ctx, "invite dialog", `document.querySelector("#invite-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "invite dialog", `document.querySelector("#invite-dialog").open`)
 	usersSnap(t, ctx, "11-invite-dialog")
 	usersDo(t, browsertest.Click(ctx, `#invite-dialog button[type=submit]`))
-	usersWait(t, ctx, "invitation", `!!document.querySelector("#invite-token")`)
+	browsertest.WaitTrue(t, ctx, "invitation", `!!document.querySelector("#invite-token")`)
 	if tok := usersJS[string](t, ctx, `document.querySelector("#invite-token").value`); len(tok) < 20 {
 		t.Errorf("token %q", tok)
 	}
@@ -222,10 +203,10 @@ func TestBrowserUsers(t *testing.T) {
 	// Unregister, with its confirmation.
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?domain=example.org"))
 	usersDo(t, browsertest.Click(ctx, `a[aria-label="Unregister carol@example.org"]`))
-	usersWait(t, ctx, "unregister dialog", `document.querySelector("#unregister-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "unregister dialog", `document.querySelector("#unregister-dialog").open`)
 	usersSnap(t, ctx, "13-unregister-dialog")
 	usersDo(t, browsertest.Click(ctx, `#unregister-dialog button[type=submit]`))
-	usersWait(t, ctx, "unregistered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Unregistered carol@example.org")`)
+	browsertest.WaitTrue(t, ctx, "unregistered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Unregistered carol@example.org")`)
 	if slices.Contains(usersRows(t, ctx), "carol@example.org") {
 		t.Error("carol still listed as registered")
 	}
@@ -242,10 +223,10 @@ func TestBrowserUsers(t *testing.T) {
 		}
 	}
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?domain=example.org&q=lee"))
-	usersWait(t, ctx, "locked user", `!!document.querySelector('button[aria-label="Clear lock lee@example.org"]')`)
+	browsertest.WaitTrue(t, ctx, "locked user", `!!document.querySelector('button[aria-label="Clear lock lee@example.org"]')`)
 	usersSnap(t, ctx, "14-locked")
 	usersDo(t, browsertest.Click(ctx, `button[aria-label="Clear lock lee@example.org"]`))
-	usersWait(t, ctx, "lock cleared", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Cleared the lock of lee@example.org")`)
+	browsertest.WaitTrue(t, ctx, "lock cleared", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Cleared the lock of lee@example.org")`)
 	if usersJS[int](t, ctx, `document.querySelectorAll('button[aria-label^="Clear lock"]').length`) != 0 {
 		t.Error("Clear lock still offered")
 	}
@@ -265,10 +246,10 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/signin"))
 	usersDo(t, browsertest.SendKeys(ctx, "#address", srv.Admin))
 	usersDo(t, browsertest.SendKeys(ctx, "#password", adminPassword+kb.Enter))
-	usersWait(t, ctx, "signed in", `!document.querySelector("#password")`)
+	browsertest.WaitTrue(t, ctx, "signed in", `!document.querySelector("#password")`)
 	page := srv.URL + "/console/users?registration=all&domain=example.org&limit=5"
 	usersDo(t, browsertest.Navigate(ctx, page))
-	usersWait(t, ctx, "users page", `!!document.querySelector("#users-title")`)
+	browsertest.WaitTrue(t, ctx, "users page", `!!document.querySelector("#users-title")`)
 	rows := usersRows(t, ctx)
 	if !slices.Equal(rows, []string{"alice@example.org", "bob@example.org", "carol@example.org", "dan@example.org", "lee@example.org"}) {
 		t.Fatalf("rows: %v", rows)
@@ -325,7 +306,7 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 
 	// Enter on a sort header sorts, and the focus stays on it.
 	usersDo(t, browsertest.Navigate(ctx, page))
-	usersWait(t, ctx, "users page", `!!document.querySelector("#users-title")`)
+	browsertest.WaitTrue(t, ctx, "users page", `!!document.querySelector("#users-title")`)
 	for range 60 {
 		usersDo(t, browsertest.PressTab(ctx))
 		if f, _ := browsertest.Focused(ctx); strings.HasPrefix(f, "a#sort-department") {
@@ -336,12 +317,12 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 		t.Fatalf("Tab never reached the department header; at %s", f)
 	}
 	usersDo(t, browsertest.PressKey(ctx, kb.Enter))
-	usersWait(t, ctx, "Enter sorts", `document.querySelector("#sort-department") && document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "ascending"`)
+	browsertest.WaitTrue(t, ctx, "Enter sorts", `document.querySelector("#sort-department") && document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "ascending"`)
 	if f, _ := browsertest.Focused(ctx); !strings.HasPrefix(f, "a#sort-department") {
 		t.Errorf("after sorting the focus is on %s, not the header", f)
 	}
 	usersDo(t, browsertest.PressKey(ctx, kb.Enter))
-	usersWait(t, ctx, "Enter sorts Z-A", `document.querySelector("#sort-department") && document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "descending"`)
+	browsertest.WaitTrue(t, ctx, "Enter sorts Z-A", `document.querySelector("#sort-department") && document.querySelector("#sort-department").closest("th").getAttribute("aria-sort") == "descending"`)
 	usersSnap(t, ctx, "20-keyboard-sorted")
 
 	// A dialog from the keyboard: focus inside, kept inside, Escape returns it.
@@ -356,7 +337,7 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 		t.Fatalf("Tab never reached %s; at %s", opener, f)
 	}
 	usersDo(t, browsertest.PressKey(ctx, kb.Enter))
-	usersWait(t, ctx, "dialog open", `document.querySelector("#register-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "dialog open", `document.querySelector("#register-dialog").open`)
 	// The focus starts on the dialog's title, so the Enter that opened it
 	// cannot reach a field or a button of the dialog; Tab goes on to the fields.
 	if f, _ := browsertest.Focused(ctx); !strings.HasPrefix(f, "h2#register-dialog-title") {
@@ -386,7 +367,7 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 		t.Error("Tab never came back to the dialog's first field")
 	}
 	usersDo(t, browsertest.PressKey(ctx, kb.Escape))
-	usersWait(t, ctx, "dialog closed", `!document.querySelector("#register-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "dialog closed", `!document.querySelector("#register-dialog").open`)
 	if f, _ := browsertest.Focused(ctx); !strings.Contains(f, `aria-label="Register bob@example.org"`) {
 		t.Errorf("after Escape the focus is on %s, not the opener", f)
 	}
@@ -398,7 +379,7 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 		}
 	}
 	usersDo(t, browsertest.PressKey(ctx, kb.Enter))
-	usersWait(t, ctx, "unregister dialog", `document.querySelector("#unregister-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "unregister dialog", `document.querySelector("#unregister-dialog").open`)
 	if f, _ := browsertest.Focused(ctx); !strings.HasPrefix(f, "h2#unregister-dialog-title") {
 		t.Errorf("the confirmation opened with the focus on %s, not its title", f)
 	}
@@ -407,7 +388,7 @@ func TestBrowserUsersKeyboard(t *testing.T) {
 		t.Errorf("the first button of the confirmation is %s, not Cancel", f)
 	}
 	usersDo(t, browsertest.PressKey(ctx, kb.Enter)) // Cancel
-	usersWait(t, ctx, "dialog cancelled", `!document.querySelector("#unregister-dialog").open`)
+	browsertest.WaitTrue(t, ctx, "dialog cancelled", `!document.querySelector("#unregister-dialog").open`)
 	if f, _ := browsertest.Focused(ctx); !strings.Contains(f, `aria-label="Unregister carol@example.org"`) {
 		t.Errorf("after Cancel the focus is on %s", f)
 	}
@@ -425,28 +406,28 @@ func TestBrowserUsersNoScript(t *testing.T) {
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/signin"))
 	usersDo(t, browsertest.SendKeys(ctx, "#address", srv.Admin))
 	usersDo(t, browsertest.SendKeys(ctx, "#password", adminPassword+kb.Enter))
-	usersWait(t, ctx, "signed in", `!document.querySelector("#password")`)
+	browsertest.WaitTrue(t, ctx, "signed in", `!document.querySelector("#password")`)
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?registration=unregistered&domain=example.org"))
 	usersDo(t, browsertest.Click(ctx, `a[aria-label="Register bob@example.org"]`))
-	usersWait(t, ctx, "register page", `location.pathname == "/console/users/bob@example.org/register" && !!document.querySelector("#password")`)
+	browsertest.WaitTrue(t, ctx, "register page", `location.pathname == "/console/users/bob@example.org/register" && !!document.querySelector("#password")`)
 	usersSnap(t, ctx, "30-noscript-register-page")
 	usersDo(t, browsertest.SendKeys(ctx, "#password", "Sturdy-Pass-42"))
 	usersDo(t, browsertest.SendKeys(ctx, "#confirm_password", "Sturdy-Pass-4"))
 	usersDo(t, browsertest.SendKeys(ctx, "#security_question", "Q?"))
 	usersDo(t, browsertest.SendKeys(ctx, "#security_answer", "A"+kb.Enter))
-	usersWait(t, ctx, "mismatch", `!!document.querySelector("#confirm_password-error")`)
+	browsertest.WaitTrue(t, ctx, "mismatch", `!!document.querySelector("#confirm_password-error")`)
 	usersSnap(t, ctx, "31-noscript-register-mismatch")
 	usersDo(t, browsertest.SendKeys(ctx, "#password", "Sturdy-Pass-42"))
 	usersDo(t, browsertest.SendKeys(ctx, "#confirm_password", "Sturdy-Pass-42"))
 	usersDo(t, browsertest.SendKeys(ctx, "#security_answer", "A"+kb.Enter))
-	usersWait(t, ctx, "registered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Registered bob@example.org.")`)
+	browsertest.WaitTrue(t, ctx, "registered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Registered bob@example.org.")`)
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "registration=unregistered") {
 		t.Errorf("back at %s, not the list it came from", loc)
 	}
 	usersDo(t, browsertest.Navigate(ctx, srv.URL+"/console/users?domain=example.org"))
 	usersDo(t, browsertest.Click(ctx, `a[aria-label="Unregister alice@example.org"]`))
-	usersWait(t, ctx, "unregister page", `location.pathname == "/console/users/alice@example.org/unregister"`)
+	browsertest.WaitTrue(t, ctx, "unregister page", `location.pathname == "/console/users/alice@example.org/unregister"`)
 	usersSnap(t, ctx, "32-noscript-unregister-page")
 	usersDo(t, browsertest.Click(ctx, `section.user-action button[type=submit]`))
-	usersWait(t, ctx, "unregistered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Unregistered alice@example.org")`)
+	browsertest.WaitTrue(t, ctx, "unregistered", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Unregistered alice@example.org")`)
 }

@@ -45,13 +45,17 @@ var system = store.Actor{Kind: "system", Name: "test"}
 
 // newHarness starts the console on a fresh store with the domains example.com
 // and example.net.
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith is newHarness with a sync side (nil: none), for the pages that
+// show what connectors own and quarantine.
+func newHarnessWith(t *testing.T, sy api.Syncer) *harness {
 	t.Helper()
 	h := &harness{t: t, st: testenv.SQLiteStore(t, "example.com", "example.net"),
 		clk: testenv.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))}
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
-	h.svc = api.NewService(api.Options{Store: h.st, Log: zap.New(core), Now: h.clk.Now, PasswordParams: fast})
+	h.svc = api.NewService(api.Options{Store: h.st, Syncer: sy, Log: zap.New(core), Now: h.clk.Now, PasswordParams: fast})
 	var err error
 	h.con, err = console.New(console.Options{Service: h.svc, Store: h.st, Log: zap.New(core), Now: h.clk.Now})
 	if err != nil {

@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/console"
-	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/store"
 )
 
@@ -47,24 +44,6 @@ func (s upSyncer) Quarantined(_ context.Context, who api.QuarantineQuery) ([]api
 		}
 	}
 	return out, nil
-}
-
-// upHarness is newHarness with a sync side.
-func upHarness(t *testing.T, sy upSyncer) *harness {
-	t.Helper()
-	h := &harness{t: t, st: testenv.SQLiteStore(t, "example.com", "example.net"),
-		clk: testenv.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))}
-	h.svc = api.NewService(api.Options{Store: h.st, Syncer: sy, Log: zap.NewNop(), Now: h.clk.Now, PasswordParams: fast})
-	var err error
-	h.con, err = console.New(console.Options{Service: h.svc, Store: h.st, Log: zap.NewNop(), Now: h.clk.Now})
-	if err != nil {
-		t.Fatalf("console.New: %v", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(console.Prefix, h.con)
-	h.srv = httptest.NewServer(mux)
-	t.Cleanup(h.srv.Close)
-	return h
 }
 
 // upViewer is a browser of an administrator with console and users.read only.
@@ -477,7 +456,7 @@ func TestUserRoles(t *testing.T) {
 }
 
 func TestUserPageConnectorOwnedFields(t *testing.T) {
-	h := upHarness(t, upSyncer{owned: map[string]bool{store.FieldDisplayName: true, store.FieldTitle: true, store.FieldEnabled: true}})
+	h := newHarnessWith(t, upSyncer{owned: map[string]bool{store.FieldDisplayName: true, store.FieldTitle: true, store.FieldEnabled: true}})
 	b := h.admin("root@example.com")
 	upConnectorUser(t, h)
 	p := b.get("/console/users/dana@example.com")
@@ -519,7 +498,7 @@ func TestStatusCheck(t *testing.T) {
 	sy := upSyncer{owned: map[string]bool{store.FieldDisplayName: true, store.FieldTitle: true},
 		q: []api.QuarantinedRecord{{Connector: "hr", RunID: "run-7", Time: time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC),
 			Record: "E042", Field: "Disabled", Reason: `row 4: "maybe" is not TRUE or FALSE`, Fix: "correct the value in the source"}}}
-	h := upHarness(t, sy)
+	h := newHarnessWith(t, sy)
 	b := h.admin("root@example.com")
 	upConnectorUser(t, h)
 

@@ -369,3 +369,27 @@ func Focused(ctx context.Context) (string, error) {
 	}
 	return s, nil
 }
+
+// waitLimit bounds WaitTrue: a guard against a page that never gets there,
+// not a timing assertion.
+const waitLimit = 20 * time.Second
+
+// WaitTrue waits until the JavaScript expression is true in the tab, across
+// page loads and htmx swaps (the document may be replaced while it is asked),
+// and fails the test, with a screenshot, when it is not within waitLimit.
+// what names the step for the failure.
+func WaitTrue(t testing.TB, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(2*time.Second)))
+		if err == nil && ok {
+			return
+		}
+		last = err
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	Screenshot(t, ctx, "timeout-"+what)
+	t.Fatalf("%s: %s not true within %s at %s (%v)", what, expr, waitLimit, loc, last)
+}
