@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -342,5 +343,33 @@ func TestPurgeSessionsRemovesExpiredOnes(t *testing.T) {
 	}
 	if n, _ := h.con.PurgeSessions(context.Background()); n != 0 {
 		t.Errorf("second purge removed %d", n)
+	}
+}
+
+func TestUnderTLSTheCookieIsSecureAndHostBound(t *testing.T) {
+	h := newHarness(t)
+	h.user("ada@example.com", "Administrator")
+	con, err := console.New(console.Options{Service: h.svc, Store: h.st, Now: h.clk.Now, Secure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"address": {"ada@example.com"}, "password": {adminPassword}}
+	req := httptest.NewRequest(http.MethodPost, "https://console.example/console/signin", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	rec := httptest.NewRecorder()
+	con.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in under TLS: %d", rec.Code)
+	}
+	var ck *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Value != "" {
+			ck = c
+		}
+	}
+	if ck == nil || ck.Name != "__Host-dirsync_console" || !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" ||
+		ck.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie under TLS = %+v, want __Host-dirsync_console, Secure, HttpOnly, Path /, no Domain, SameSite=Strict", ck)
 	}
 }
