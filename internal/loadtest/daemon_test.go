@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,7 +187,13 @@ func (d *daemon) idle(within time.Duration) []api.Run {
 		var pending api.RunList
 		d.get("/v1/runs?connector=corp&state=pending", &pending)
 		if len(busy.Runs)+len(pending.Runs) == 0 {
-			if runs := d.runs(); len(runs) > 0 {
+			// A run may start between those answers and this one (the start-up
+			// run right after the daemon is ready): the history itself must
+			// show nothing in flight.
+			runs := d.runs()
+			if len(runs) > 0 && !slices.ContainsFunc(runs, func(r api.Run) bool {
+				return r.Status == api.RunRunning || r.Status == api.RunPending
+			}) {
 				return runs
 			}
 		}
