@@ -61,6 +61,8 @@ func (s *server) routes() []route {
 		{"POST", "/v1/users/{address}/invite", adminOnly, s.inviteUser},
 		{"PUT", "/v1/users/{address}/roles", adminOnly, s.setRoles},
 
+		{"GET", "/v1/audit", readAccess, s.listAudit},
+
 		{"GET", "/v1/roles", readAccess, s.listRoles},
 		{"POST", "/v1/roles", adminOnly, s.addRole},
 

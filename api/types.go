@@ -435,3 +435,29 @@ type HoldResult struct {
 type HoldResults struct {
 	Results []HoldResult `json:"results"`
 }
+
+// AuditActor says who made an audited change: Kind is one of AuditActorKinds;
+// Name the connector, token, console user or command; RunID the sync run.
+type AuditActor struct {
+	Kind  string `json:"kind"`
+	Name  string `json:"name,omitempty"`
+	RunID string `json:"run_id,omitempty"`
+}
+
+// AuditEntry is one change recorded in the audit log, with each field's value
+// before and after it. Secrets (passwords, answers, tokens) are "[redacted]".
+type AuditEntry struct {
+	ID      int64         `json:"id"`
+	Time    time.Time     `json:"time"`
+	Actor   AuditActor    `json:"actor"`
+	Action  string        `json:"action"`
+	Address string        `json:"address"`
+	Changes []FieldChange `json:"changes"`
+	Reason  string        `json:"reason,omitempty"`
+}
+
+// AuditList answers GET /v1/audit: one page, newest first.
+type AuditList struct {
+	Entries    []AuditEntry `json:"entries"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}

@@ -146,6 +146,7 @@ func (c *Console) routes() []route {
 	rts = append(rts, c.userRoutes()...)
 	rts = append(rts, c.userPageRoutes()...)
 	rts = append(rts, c.catalogRoutes()...)
+	rts = append(rts, c.auditRoutes()...)
 	return rts
 }
 

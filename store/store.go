@@ -224,12 +224,21 @@ type AuditEntry struct {
 	Reason  string
 }
 
-// AuditQuery selects audit entries, newest first.
+// AuditQuery selects audit entries, newest first (by ID, descending). Every
+// filter is optional; the set ones must all hold.
 type AuditQuery struct {
 	Address   string // "" = any
 	ActorKind string // "" = any; e.g. "sync" for the last sync that touched a user
+	ActorName string // "" = any; e.g. the connector of a sync, the token of an admin
 	RunID     string // "" = any
-	Limit     int    // 0 = 100
+	Action    Action // "" = any
+	// Since and Until bound the entries' time: Since <= Time < Until; a zero
+	// time does not bound.
+	Since, Until time.Time
+	// BeforeID continues a listing: only entries with ID < BeforeID (0 = no
+	// bound). The next page of a full page starts before its last entry's ID.
+	BeforeID int64
+	Limit    int // 0 = 100
 }
 
 // Store is the user store. Every method is safe for concurrent use.

@@ -42,7 +42,8 @@ func (s *Store) writeAudit(ctx context.Context, q Querier, e store.AuditEntry) e
 }
 
 // Audit returns audit entries, newest first. The id orders them: it grows with
-// every insert, writers are serialised, and two entries can share a timestamp.
+// every insert, writers are serialised, and two entries can share a timestamp;
+// so BeforeID pages without gaps or overlaps while entries are being added.
 func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -62,8 +63,24 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 	if q.ActorKind != "" {
 		where = append(where, `actor_kind = `+arg(q.ActorKind))
 	}
+	if q.ActorName != "" {
+		where = append(where, `actor_name = `+arg(q.ActorName))
+	}
 	if q.RunID != "" {
 		where = append(where, `run_id = `+arg(q.RunID))
+	}
+	if q.Action != "" {
+		where = append(where, `action = `+arg(string(q.Action)))
+	}
+	if !q.Since.IsZero() {
+		// Truncated as times are stored, so an entry made at Since is in.
+		where = append(where, `time >= `+arg(s.d.Time(s.dbTime(q.Since))))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, `time < `+arg(s.d.Time(q.Until)))
+	}
+	if q.BeforeID > 0 {
+		where = append(where, `id < `+arg(q.BeforeID))
 	}
 	query := `SELECT id, time, actor_kind, actor_name, run_id, action, address, changes, reason FROM audit`
 	if len(where) > 0 {

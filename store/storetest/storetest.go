@@ -70,6 +70,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Listing", testListing},
 		{"ListingErrors", testListingErrors},
 		{"AuditActorKind", testAuditActorKind},
+		{"AuditQuery", testAuditQuery},
 		{"Credentials", testCredentials},
 		{"AccountsNotFound", testAccountsNotFound},
 		{"SetPassword", testSetPassword},
