@@ -63,3 +63,22 @@ connectors: [{name: a, type: file, config: {path: a.ldif}}]
 	require.Equal(t, config.ServerTimeouts{ReadHeader: 10 * time.Second, Read: time.Minute, Write: 5 * time.Minute, Idle: 2 * time.Minute},
 		cfg.Server.Timeouts, "defaults, but what the file sets")
 }
+
+func TestServerConsoleTimeouts(t *testing.T) {
+	parse := func(console string) (*config.Config, error) {
+		return config.Parse([]byte(`server: {console: `+console+`}
+connectors: [{name: a, type: file, config: {path: a.ldif}}]
+`), t.TempDir(), "t.yaml", registry.Builtin())
+	}
+	cfg, err := parse(`{}`)
+	require.NoError(t, err)
+	require.Equal(t, config.Console{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour}, cfg.Server.Console, "the defaults")
+
+	_, err = parse(`{idle_timeout: 0s}`)
+	require.ErrorContains(t, err, "server.console.idle_timeout: 0s: use a positive duration")
+	_, err = parse(`{idle_timeout: 2h, absolute_timeout: 1h}`)
+	require.ErrorContains(t, err, "server.console.absolute_timeout: 1h0m0s is shorter than idle_timeout 2h0m0s")
+	cfg, err = parse(`{disabled: true, idle_timeout: 0s}`)
+	require.NoError(t, err, "a console that is off has no timeouts to check")
+	require.True(t, cfg.Server.Console.Disabled)
+}

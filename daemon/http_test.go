@@ -53,3 +53,28 @@ func TestReadyzSaysUnavailableWithoutTheCause(t *testing.T) {
 		require.Contains(t, e.ContextMap()["error"], "S3CRET-MARKER", "the operator finds the cause in the log")
 	}
 }
+
+// TestRootLeadsToTheConsoleOnlyWhenItIsServed: / redirects to /console/ when
+// the console is on; with server.console.disabled neither answers.
+func TestRootLeadsToTheConsoleOnlyWhenItIsServed(t *testing.T) {
+	con := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(h http.Handler, path string) *http.Response {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		resp, err := noRedirect.Get(srv.URL + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp
+	}
+	on := serveMux(failingStore{}, failingState{}, nil, zap.NewNop(), http.NotFoundHandler(), http.NotFoundHandler(), con)
+	resp := get(on, "/")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/console/", resp.Header.Get("Location"))
+	require.Equal(t, http.StatusTeapot, get(on, "/console/users").StatusCode, "the console serves its own paths")
+	require.Equal(t, http.StatusNotFound, get(on, "/elsewhere").StatusCode, "only the bare root redirects")
+
+	off := serveMux(failingStore{}, failingState{}, nil, zap.NewNop(), http.NotFoundHandler(), http.NotFoundHandler(), nil)
+	require.Equal(t, http.StatusNotFound, get(off, "/").StatusCode)
+	require.Equal(t, http.StatusNotFound, get(off, "/console/").StatusCode)
+}
