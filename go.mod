@@ -44,6 +44,7 @@ require (
 require (
 	github.com/andybalholm/cascadia v1.3.5 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/wneessen/go-mail v0.8.1
 )
 
 require (

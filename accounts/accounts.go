@@ -21,14 +21,28 @@
 //     someone keeps trying; the store audits the lock only once.
 //  3. A wrong password is recorded ("wrong password"); the failure that
 //     reaches store.LockAfter locks the account (ErrLocked).
-//  4. With the right password, a disabled user (ErrDisabled) and an
-//     unregistered one (ErrNotRegistered) are refused too, checked against
-//     the store's current state, so a user disabled by a sync or an admin
-//     cannot log in from that moment; recorded as "account disabled" and
-//     "not registered".
+//  4. With the right password, a disabled user (ErrDisabled) is refused too,
+//     checked against the store's current state, so a user disabled by a
+//     sync or an admin cannot log in from that moment; recorded as "account
+//     disabled".
 //  5. Otherwise the login succeeds (store FinishLogin) unless a parallel guess
 //     locked the account meanwhile, and says whether the password must be
-//     changed first.
+//     changed first. An unregistered login with a password (a temporary one
+//     an administrator set, or imported) always must: its first sign-in
+//     leads to the change, which registers it (see Registered below).
+//
+// # Registered
+//
+// A login is registered when its user has taken it over: it has a password
+// and a security question with its answer, and it was registered by an
+// administrator with both (Register), by the user redeeming an invitation
+// (Redeem), or by the user's first password change after a temporary
+// password (ChangePassword, which asks for the question and answer when the
+// login has none). A temporary password alone does not register: until the
+// change, the credentials do nothing but lead to it. Unregister ends it;
+// setting a temporary password on a registered login keeps it registered
+// (the password must be changed at the next sign-in); a reset with the
+// security answer keeps it registered.
 //
 // Every argon2 computation runs under a password.Limiter, so its memory is
 // bounded whatever the load: public callers get password.ErrBusy when it is
@@ -70,6 +84,10 @@ var (
 	ErrInvitationUnknown = errors.New("no invitation has this token")
 	// ErrWrongAnswer: VerifyAnswer with an answer that does not match.
 	ErrWrongAnswer = errors.New("the security answer is wrong")
+	// ErrResetRefused: a password reset that was refused, whatever the reason
+	// (unknown address, wrong answer, locked or disabled account).
+	ErrResetRefused = errors.New("the address or security answer is wrong, or the account is locked or disabled " +
+		"(after 3 wrong answers or passwords in a row the account locks): check the answer, or ask an administrator")
 )
 
 // Invitation expiries.
@@ -81,8 +99,8 @@ const (
 // Reasons recorded as the last login error.
 const (
 	reasonWrongPassword = "wrong password"
+	reasonWrongAnswer   = "wrong security answer"
 	reasonDisabled      = "account disabled"
-	reasonNotRegistered = "not registered"
 	reasonCorruptHash   = "stored password hash unreadable"
 )
 
@@ -138,6 +156,11 @@ type Options struct {
 	Params password.Params
 	// Limiter bounds concurrent argon2 work (nil: DefaultLimiter for Params).
 	Limiter *password.Limiter
+	// Mailer sends invitations' emails (nil: email is not configured).
+	Mailer InvitationMailer
+	// MailRetries are the waits before each retry of a temporarily failed
+	// email (nil: DefaultMailRetries).
+	MailRetries []time.Duration
 }
 
 // Defaults of the limiter New builds when Options.Limiter is nil.
@@ -158,6 +181,8 @@ type Service struct {
 	log    *zap.Logger
 	params password.Params
 	lim    *password.Limiter
+	mailer InvitationMailer
+	mail   *mailQueue
 
 	dummyOnce sync.Once
 	dummy     string // a hash verified for unknown users, so they cost the same time
@@ -165,7 +190,7 @@ type Service struct {
 
 // New returns a Service.
 func New(o Options) *Service {
-	s := &Service{st: o.Store, now: o.Now, log: o.Log, params: o.Params, lim: o.Limiter}
+	s := &Service{st: o.Store, now: o.Now, log: o.Log, params: o.Params, lim: o.Limiter, mailer: o.Mailer}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -179,6 +204,9 @@ func New(o Options) *Service {
 		s.lim = DefaultLimiter(s.params)
 	}
 	s.log = s.log.Named("accounts")
+	if s.mailer != nil {
+		s.mail = newMailQueue(s, s.mailer, o.MailRetries)
+	}
 	return s
 }
 
@@ -186,7 +214,18 @@ func New(o Options) *Service {
 type LoginResult struct {
 	Address            string // primary address
 	MustChangePassword bool
+	// NeedsSecurityQuestion: the change must also set a security question
+	// and answer (the login has none).
+	NeedsSecurityQuestion bool
 }
+
+// result is the answer of a login that verified c.
+func result(c store.Credentials) LoginResult {
+	return LoginResult{Address: c.Address, MustChangePassword: mustChange(c), NeedsSecurityQuestion: c.AnswerHash == ""}
+}
+
+// mustChange: a forced change, or an unregistered login's temporary password.
+func mustChange(c store.Credentials) bool { return c.Account.ForceChange || !c.Account.Registered }
 
 // Login verifies a user's cloud password (see the package doc for the rules).
 func (s *Service) Login(ctx context.Context, address, pw string) (LoginResult, error) {
@@ -194,7 +233,7 @@ func (s *Service) Login(ctx context.Context, address, pw string) (LoginResult, e
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return LoginResult{Address: c.Address, MustChangePassword: c.Account.ForceChange}, nil
+	return result(c), nil
 }
 
 // verify is the login check shared by Login and ChangePassword; a success is
@@ -260,12 +299,6 @@ func (s *Service) verifySlot(ctx context.Context, address, pw string) (store.Cre
 		}
 		return store.Credentials{}, refuse(ErrDisabled)
 	}
-	if !c.Account.Registered {
-		if _, err := s.finish(ctx, c.Address, reasonNotRegistered); err != nil {
-			return store.Credentials{}, err
-		}
-		return store.Credentials{}, refuse(ErrNotRegistered)
-	}
 	acct, err = s.st.FinishLogin(ctx, c.Address, "", s.now().UTC())
 	if err != nil {
 		return store.Credentials{}, fmt.Errorf("record login of %s: %w", c.Address, err)
@@ -307,27 +340,70 @@ func (s *Service) burn(pw string) {
 	}
 }
 
-// ChangePassword is the user's own change: current is verified exactly like a
-// login (failures count towards the lock), then next must be strong and differ
-// from current. It clears the force-change flag.
-func (s *Service) ChangePassword(ctx context.Context, address, current, next string) (LoginResult, error) {
-	c, err := s.verify(ctx, address, current)
+// Change is a user's own password change.
+type Change struct {
+	Address, Current, Next string
+	// Question and Answer are required when the login has no security
+	// answer (LoginResult.NeedsSecurityQuestion), and replace the current
+	// ones when given otherwise.
+	Question, Answer string
+}
+
+// ChangePassword is the user's own change: Current is verified exactly like a
+// login (failures count towards the lock), then Next must be strong and differ
+// from Current. It clears the force-change flag and, for a login that was not
+// registered (a temporary password), registers it with the security question
+// and answer, which it then requires when the login has none.
+func (s *Service) ChangePassword(ctx context.Context, in Change) (LoginResult, error) {
+	var v ValidationError
+	if in.Next == "" {
+		v.add("new_password", "required")
+	} else if in.Next == in.Current {
+		v.add("new_password", "choose a password different from the current one")
+	}
+	question := strings.TrimSpace(in.Question)
+	if (question == "") != (normalAnswer(in.Answer) == "") {
+		if question == "" {
+			v.add("security_question", "required with a security answer")
+		} else {
+			v.add("security_answer", "required with a security question")
+		}
+	}
+	if err := v.orNil(); err != nil {
+		return LoginResult{}, err
+	}
+	c, err := s.verify(ctx, in.Address, in.Current)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if next == current {
-		return LoginResult{}, &ValidationError{Problems: []FieldProblem{{"new_password", "choose a password different from the current one"}}}
+	if c.AnswerHash == "" && question == "" {
+		return LoginResult{}, &ValidationError{Problems: []FieldProblem{
+			{"security_question", "required: this login has no security question yet; choose one only you can answer"},
+			{"security_answer", "required: the answer to your security question (case and spaces do not matter)"}}}
 	}
-	if err := password.Check(next, c.Address); err != nil {
+	if err := password.Check(in.Next, c.Address); err != nil {
 		return LoginResult{}, err
 	}
-	hash, err := s.lim.Hash(ctx, next, s.params)
+	hash, err := s.lim.Hash(ctx, in.Next, s.params)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	actor := store.Actor{Kind: "user", Name: c.Address}
-	if err := s.st.SetPassword(ctx, c.Address, hash, false, actor); err != nil {
-		return LoginResult{}, fmt.Errorf("set password of %s: %w", c.Address, err)
+	if c.Account.Registered && question == "" {
+		if err := s.st.SetPassword(ctx, c.Address, hash, false, actor); err != nil {
+			return LoginResult{}, fmt.Errorf("set password of %s: %w", c.Address, err)
+		}
+		return LoginResult{Address: c.Address}, nil
+	}
+	reg := store.Registration{PasswordHash: hash, Question: c.Question, AnswerHash: c.AnswerHash}
+	if question != "" {
+		if reg.AnswerHash, err = s.lim.Hash(ctx, normalAnswer(in.Answer), s.params); err != nil {
+			return LoginResult{}, err
+		}
+		reg.Question = question
+	}
+	if err := s.st.Register(ctx, c.Address, reg, actor); err != nil {
+		return LoginResult{}, fmt.Errorf("register %s: %w", c.Address, err)
 	}
 	return LoginResult{Address: c.Address}, nil
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/store"
 )
@@ -20,8 +23,17 @@ type Registration struct {
 	Answer      string // compared case-insensitively, spaces around ignored
 }
 
-// normalAnswer is the form a security answer is hashed in.
-func normalAnswer(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
+// normalAnswer is the form a security answer is hashed in: Unicode
+// compatibility-normalised (NFKC), case-folded, with surrounding spaces
+// dropped and every run of spaces made one, so "New  York" and " new york"
+// are the same answer.
+func normalAnswer(a string) string {
+	return strings.Join(strings.Fields(cases.Fold().String(norm.NFKC.String(a))), " ")
+}
+
+// legacyAnswer is the form answers stored before normalAnswer were hashed in
+// (lower case, surrounding spaces dropped); verification accepts either.
+func legacyAnswer(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
 // prepare validates r for address and hashes its secrets. Every missing field
 // is reported at once; a weak password is a *password.WeakError. A public
@@ -98,6 +110,15 @@ func (s *Service) Unregister(ctx context.Context, address string, actor store.Ac
 type InviteRequest struct {
 	ExpiresIn time.Duration // 0: DefaultExpiry; at most MaxExpiry
 	Preset    *Registration
+	// Roles are given to the user when it redeems the invitation.
+	Roles []string
+	// Email sends the invitation to the user (Options.Mailer must be set).
+	Email bool
+	// Name is the user's display name, for the email's greeting.
+	Name string
+	// InvitedBy names the administrator in the email (default: the actor's
+	// name).
+	InvitedBy string
 }
 
 // Invitation is a created invitation. Token is shown this once: the store has
@@ -107,12 +128,18 @@ type Invitation struct {
 	Token   string
 	Expires time.Time
 	Preset  bool
+	Roles   []string
+	// Email is the state of its email after the first attempt.
+	Email store.InvitationEmail
 }
 
 // Invite creates a single-use registration invitation (replacing the user's
-// earlier unused one). The user must exist and not be registered; a preset
-// registration is validated (and its secrets hashed) now, not at redemption.
-// A preset password is temporary: the user must change it at first login.
+// earlier unused one) and, with req.Email, sends it. The user must exist and
+// not be registered; roles must exist; a preset registration is validated
+// (and its secrets hashed) now, not at redemption. A preset password is
+// temporary: the user must change it at first login. An email that fails
+// leaves the invitation valid, with the failure recorded and, when it may
+// pass later, retried with backoff (see Options.MailRetries).
 func (s *Service) Invite(ctx context.Context, address string, req InviteRequest, actor store.Actor) (Invitation, error) {
 	switch {
 	case req.ExpiresIn == 0:
@@ -120,6 +147,10 @@ func (s *Service) Invite(ctx context.Context, address string, req InviteRequest,
 	case req.ExpiresIn < time.Minute || req.ExpiresIn > MaxExpiry:
 		return Invitation{}, &ValidationError{Problems: []FieldProblem{{"expires_in",
 			fmt.Sprintf("%s: use a duration between 1m and %s (default %s)", req.ExpiresIn, fmtHours(MaxExpiry), fmtHours(DefaultExpiry))}}}
+	}
+	if req.Email && s.mailer == nil {
+		return Invitation{}, &ValidationError{Problems: []FieldProblem{{"send_email",
+			"no mail server is configured: set mail.smtp in the configuration, or invite without the email and pass the link on yourself"}}}
 	}
 	c, err := s.st.Credentials(ctx, address)
 	if err != nil {
@@ -138,17 +169,63 @@ func (s *Service) Invite(ctx context.Context, address string, req InviteRequest,
 		}
 		preset = &reg
 	}
+	now := s.now().UTC()
+	return s.issue(ctx, store.Invitation{Address: c.Address, Created: now, Expires: now.Add(req.ExpiresIn),
+		Preset: preset, Roles: req.Roles}, req.Email, req.Name, req.InvitedBy, actor)
+}
+
+// Resend replaces the user's open invitation with a new one (a new link; the
+// old one stops working) with the same roles, preset and validity, and sends
+// it: for an email that failed or never arrived.
+func (s *Service) Resend(ctx context.Context, address, name, invitedBy string, actor store.Actor) (Invitation, error) {
+	if s.mailer == nil {
+		return Invitation{}, &ValidationError{Problems: []FieldProblem{{"send_email",
+			"no mail server is configured: set mail.smtp in the configuration"}}}
+	}
+	old, err := s.st.OpenInvitation(ctx, address)
+	if errors.Is(err, store.ErrNotFound) {
+		return Invitation{}, fmt.Errorf("%s has no open invitation to send again: invite the user: %w", address, store.ErrNotFound)
+	}
+	if err != nil {
+		return Invitation{}, fmt.Errorf("invitation of %s: %w", address, err)
+	}
+	now := s.now().UTC()
+	valid := old.Expires.Sub(old.Created)
+	if valid <= 0 || valid > MaxExpiry {
+		valid = DefaultExpiry
+	}
+	return s.issue(ctx, store.Invitation{Address: old.Address, Created: now, Expires: now.Add(valid),
+		Preset: old.Preset, Roles: old.Roles}, true, name, invitedBy, actor)
+}
+
+// issue stores inv under a new token and, with email, sends it.
+func (s *Service) issue(ctx context.Context, inv store.Invitation, email bool, name, invitedBy string, actor store.Actor) (Invitation, error) {
 	token, err := randomToken()
 	if err != nil {
 		return Invitation{}, err
 	}
-	now := s.now().UTC()
-	inv := store.Invitation{Address: c.Address, TokenHash: HashToken(token), Created: now,
-		Expires: now.Add(req.ExpiresIn), Preset: preset}
-	if err := s.st.CreateInvitation(ctx, inv, actor); err != nil {
-		return Invitation{}, fmt.Errorf("invite %s: %w", c.Address, err)
+	inv.TokenHash = HashToken(token)
+	if email {
+		inv.Email.Status = store.EmailPending
 	}
-	return Invitation{Address: c.Address, Token: token, Expires: inv.Expires, Preset: preset != nil}, nil
+	if err := s.st.CreateInvitation(ctx, inv, actor); err != nil {
+		return Invitation{}, fmt.Errorf("invite %s: %w", inv.Address, err)
+	}
+	stored, err := s.st.Invitation(ctx, inv.TokenHash)
+	if err != nil {
+		return Invitation{}, fmt.Errorf("invite %s: %w", inv.Address, err)
+	}
+	out := Invitation{Address: stored.Address, Token: token, Expires: stored.Expires, Preset: stored.Preset != nil,
+		Roles: stored.Roles, Email: stored.Email}
+	if email {
+		if invitedBy == "" {
+			invitedBy = actor.Name
+		}
+		m := InvitationMail{To: stored.Address, DisplayName: name, Token: token, Expires: stored.Expires,
+			Roles: stored.Roles, InvitedBy: invitedBy}
+		out.Email = s.mail.first(ctx, inv.TokenHash, m)
+	}
+	return out, nil
 }
 
 func fmtHours(d time.Duration) string { return fmt.Sprintf("%dh", int(d.Hours())) }
@@ -177,6 +254,9 @@ func (s *Service) Redeem(ctx context.Context, token string, r Registration) (Log
 	case !now.Before(inv.Expires):
 		return LoginResult{}, store.ErrInvitationExpired
 	}
+	if c, err := s.st.Credentials(ctx, inv.Address); err == nil && c.Account.Registered {
+		return LoginResult{}, fmt.Errorf("%s: %w; sign in with its password, or reset it with the security question", inv.Address, ErrAlreadyRegistered)
+	}
 	var reg store.Registration
 	if inv.Preset != nil {
 		if r != (Registration{}) {
@@ -195,6 +275,8 @@ func (s *Service) Redeem(ctx context.Context, token string, r Registration) (Log
 		return LoginResult{}, store.ErrInvitationUsed
 	case errors.Is(err, store.ErrInvitationExpired):
 		return LoginResult{}, store.ErrInvitationExpired
+	case errors.Is(err, store.ErrAlreadyRegistered):
+		return LoginResult{}, fmt.Errorf("%s: %w; sign in with its password, or reset it with the security question", inv.Address, ErrAlreadyRegistered)
 	case err != nil:
 		return LoginResult{}, fmt.Errorf("redeem invitation: %w", err)
 	}
@@ -225,11 +307,23 @@ func (s *Service) verifyAnswerSlot(ctx context.Context, address, answer string) 
 		s.burn(answer)
 		return ErrWrongAnswer
 	}
-	switch err := password.Verify(normalAnswer(answer), c.AnswerHash); {
+	switch err := verifyAnswer(answer, c.AnswerHash); {
 	case errors.Is(err, password.ErrMismatch):
 		return ErrWrongAnswer
 	case err != nil:
 		return fmt.Errorf("verify answer of %s: %w", c.Address, err)
 	}
 	return nil
+}
+
+// verifyAnswer checks answer against hash in its normal form, then in the
+// legacy form when that differs (one more argon2 run only for such answers).
+func verifyAnswer(answer, hash string) error {
+	err := password.Verify(normalAnswer(answer), hash)
+	if errors.Is(err, password.ErrMismatch) {
+		if l := legacyAnswer(answer); l != normalAnswer(answer) {
+			return password.Verify(l, hash)
+		}
+	}
+	return err
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dirsync/dirsync/accounts"
@@ -88,10 +90,16 @@ func (s *server) unregisterUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Invite makes an invitation for address (a user); its token is in the
-// answer, shown this once.
+// Invite makes an invitation for address (a user) with the roles it will
+// get, and emails it when asked (by default when a mail server is
+// configured); its token is in the answer, shown this once. An
+// administrator role for a user from Microsoft 365 needs a licensed mailbox
+// and the directory's administrator role there (AdminInviteProblem).
 func (s *Service) Invite(ctx context.Context, actor store.Actor, address string, in Invite) (Invitation, error) {
-	var req accounts.InviteRequest
+	req := accounts.InviteRequest{Roles: in.Roles, Email: s.mailer != nil}
+	if in.SendEmail != nil {
+		req.Email = *in.SendEmail
+	}
 	if in.ExpiresIn != "" {
 		d, err := time.ParseDuration(in.ExpiresIn)
 		if err != nil {
@@ -112,11 +120,64 @@ func (s *Service) Invite(ctx context.Context, actor store.Actor, address string,
 	if cur.Kind != store.KindUser {
 		return Invitation{}, invalid("address", cur.Address+" is a distribution list: only users have portal logins")
 	}
+	if err := s.adminInviteProblem(ctx, cur, in.Roles); err != nil {
+		return Invitation{}, err
+	}
+	req.Name, req.InvitedBy = cur.DisplayName, inviter(actor)
 	inv, err := s.acct.Invite(ctx, cur.Address, req, actor)
 	if err != nil {
 		return Invitation{}, err
 	}
-	return Invitation{Address: inv.Address, Token: inv.Token, Expires: inv.Expires, Preset: inv.Preset}, nil
+	return s.invitation(inv), nil
+}
+
+// adminInviteProblem applies accounts.AdminInviteProblem with the defined
+// roles; a user's Microsoft 365 facts come from the connector that owns them.
+func (s *Service) adminInviteProblem(ctx context.Context, u store.User, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	all, err := s.st.Roles(ctx)
+	if err != nil {
+		return fmt.Errorf("roles: %w", err)
+	}
+	var roles []store.Role
+	for _, n := range names {
+		for _, r := range all {
+			if strings.EqualFold(r.Name, n) {
+				roles = append(roles, r)
+			}
+		}
+	}
+	return accounts.AdminInviteProblem(u, roles, s.EntraOrigin)
+}
+
+// inviter is how an invitation email names the administrator: the console's
+// actors are "console:ADDRESS", an API token's its name.
+func inviter(a store.Actor) string { return strings.TrimPrefix(a.Name, "console:") }
+
+// invitation is the API's form of a new invitation.
+func (s *Service) invitation(inv accounts.Invitation) Invitation {
+	return Invitation{Address: inv.Address, Token: inv.Token, Expires: inv.Expires, Preset: inv.Preset,
+		Roles: nonNil(inv.Roles), Link: InvitationLink(s.publicURL, inv.Token), Email: invitationEmail(inv.Email)}
+}
+
+// InvitationLink is the registration page's address for token under the
+// console's public URL ("" when there is none). The token travels in the
+// query, which no request log records.
+func InvitationLink(publicURL, token string) string {
+	if publicURL == "" || token == "" {
+		return ""
+	}
+	return strings.TrimRight(publicURL, "/") + "/console/invitation?token=" + url.QueryEscape(token)
+}
+
+func invitationEmail(e store.InvitationEmail) InvitationEmail {
+	out := InvitationEmail{Status: e.Status, Attempts: e.Attempts, Sent: timePtr(e.Sent), LastError: e.Error, Next: timePtr(e.Next)}
+	if out.Status == store.EmailNone {
+		out.Status = "none"
+	}
+	return out
 }
 
 // inviteUser answers with the invitation's token, shown this once.
@@ -126,6 +187,61 @@ func (s *server) inviteUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	inv, err := s.Invite(r.Context(), adminActor(r), r.PathValue("address"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, inv)
+	return nil
+}
+
+// Invitation is address's open (unused) invitation, without its token.
+func (s *Service) Invitation(ctx context.Context, address string) (OpenInvitation, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return OpenInvitation{}, err
+	}
+	inv, err := s.st.OpenInvitation(ctx, cur.Address)
+	if errors.Is(err, store.ErrNotFound) {
+		return OpenInvitation{}, &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Err: err,
+			Message: fmt.Sprintf("%s has no open invitation: invite the user (POST /v1/users/%s/invite)", cur.Address, cur.Address)}
+	}
+	if err != nil {
+		return OpenInvitation{}, err
+	}
+	return OpenInvitation{Address: inv.Address, Created: inv.Created, Expires: inv.Expires,
+		Expired: !s.now().Before(inv.Expires), Preset: inv.Preset != nil, Roles: nonNil(inv.Roles),
+		Email: invitationEmail(inv.Email)}, nil
+}
+
+func (s *server) getInvitation(w http.ResponseWriter, r *http.Request) error {
+	inv, err := s.Invitation(r.Context(), r.PathValue("address"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, inv)
+	return nil
+}
+
+// ResendInvitation replaces address's open invitation with a new link (the
+// old one stops working) and emails it.
+func (s *Service) ResendInvitation(ctx context.Context, actor store.Actor, address string) (Invitation, error) {
+	cur, err := s.lookup(ctx, address)
+	if err != nil {
+		return Invitation{}, err
+	}
+	inv, err := s.acct.Resend(ctx, cur.Address, cur.DisplayName, inviter(actor), actor)
+	if errors.Is(err, store.ErrNotFound) {
+		return Invitation{}, &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Err: err,
+			Message: fmt.Sprintf("%s has no open invitation to send again: invite the user (POST /v1/users/%s/invite)", cur.Address, cur.Address)}
+	}
+	if err != nil {
+		return Invitation{}, err
+	}
+	return s.invitation(inv), nil
+}
+
+func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error {
+	inv, err := s.ResendInvitation(r.Context(), adminActor(r), r.PathValue("address"))
 	if err != nil {
 		return err
 	}
@@ -155,6 +271,7 @@ func (s *Service) UserStatus(ctx context.Context, address string) (Status, error
 		FailedLogins: a.FailedLogins, CanLogIn: u.Enabled && a.Registered && a.HasPassword && !a.Locked,
 		Origin: u.Origin, Anchor: u.Anchor, LastLogin: timePtr(a.LastLogin), LastLoginError: a.LastLoginError,
 		Roles: nonNil(a.Roles), SupportContact: a.SupportContact(), FieldOwners: map[string]string{},
+		Licensed: u.Licensed, DirectoryAdmin: u.DirectoryAdmin,
 	}
 	entries, err := s.st.Audit(ctx, store.AuditQuery{Address: u.Address, ActorKind: "sync", Limit: 1})
 	if err != nil {
@@ -182,6 +299,11 @@ func (s *Service) UserStatus(ctx context.Context, address string) (Status, error
 	}
 	for _, f := range localFields {
 		st.FieldOwners[f] = "admin"
+	}
+	if s.EntraOrigin(connector) {
+		// Microsoft 365's facts: only an Entra connector supplies them.
+		st.FieldOwners[store.FieldLicensed] = connector
+		st.FieldOwners[store.FieldDirectoryAdmin] = connector
 	}
 	st.Quarantined = []QuarantinedRecord{}
 	if qf, ok := s.syncer.(QuarantineFinder); ok {
@@ -273,16 +395,86 @@ func (s *server) redeem(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
+	res, err := s.Redeem(r, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// Redeem is POST /v1/auth/register for any caller (the console's page too).
+func (s *Service) Redeem(r *http.Request, in Redeem) (LoginResult, error) {
 	// The token is high-entropy and looked up by its SHA-256: the client's
 	// allowance is the limit that matters.
 	if err := s.guard.allow(r, ""); err != nil {
-		return err
+		return LoginResult{}, err
 	}
 	res, err := s.acct.Redeem(r.Context(), in.Token,
 		accounts.Registration{Password: in.Password, Question: in.Question, Answer: in.Answer})
 	if err != nil {
-		return s.loginAnswer(err)
+		return LoginResult{}, s.loginAnswer(err)
 	}
-	writeJSON(w, http.StatusOK, LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword})
+	return loginResult(res), nil
+}
+
+func loginResult(res accounts.LoginResult) LoginResult {
+	return LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword,
+		SecurityQuestionRequired: res.MustChangePassword && res.NeedsSecurityQuestion}
+}
+
+// SecurityQuestion is POST /v1/auth/reset/question: the question to answer
+// for address, or a stand-in that is the same every time for an address that
+// has none, so the answer reveals nothing. Rate-limited like sign-in.
+func (s *Service) SecurityQuestion(r *http.Request, address string) (SecurityQuestion, error) {
+	if strings.TrimSpace(address) == "" {
+		return SecurityQuestion{}, invalid("address", "required")
+	}
+	if err := s.guard.allow(r, address); err != nil {
+		return SecurityQuestion{}, err
+	}
+	q, err := s.acct.SecurityQuestion(r.Context(), address)
+	if err != nil {
+		return SecurityQuestion{}, err
+	}
+	return SecurityQuestion{Question: q}, nil
+}
+
+func (s *server) resetQuestion(w http.ResponseWriter, r *http.Request) error {
+	var in ResetQuestion
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	q, err := s.SecurityQuestion(r, in.Address)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}
+
+// ResetPassword is POST /v1/auth/reset: sign-in's limits, then the answer
+// checked like a password and the new password set.
+func (s *Service) ResetPassword(r *http.Request, in Reset) (LoginResult, error) {
+	if err := s.guard.allow(r, in.Address); err != nil {
+		return LoginResult{}, err
+	}
+	res, err := s.acct.Reset(r.Context(), in.Address, in.Answer, in.NewPassword)
+	if err != nil {
+		return LoginResult{}, s.loginAnswer(err)
+	}
+	return loginResult(res), nil
+}
+
+func (s *server) reset(w http.ResponseWriter, r *http.Request) error {
+	var in Reset
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	res, err := s.ResetPassword(r, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }

@@ -59,6 +59,8 @@ func (s *server) routes() []route {
 		{"POST", "/v1/users/{address}/register", adminOnly, s.registerUser},
 		{"POST", "/v1/users/{address}/unregister", adminOnly, s.unregisterUser},
 		{"POST", "/v1/users/{address}/invite", adminOnly, s.inviteUser},
+		{"GET", "/v1/users/{address}/invitation", readAccess, s.getInvitation},
+		{"POST", "/v1/users/{address}/invitation/resend", adminOnly, s.resendInvitation},
 		{"PUT", "/v1/users/{address}/roles", adminOnly, s.setRoles},
 
 		{"GET", "/v1/audit", readAccess, s.listAudit},
@@ -69,6 +71,8 @@ func (s *server) routes() []route {
 		{"POST", "/v1/auth/login", public, s.login},
 		{"POST", "/v1/auth/password", public, s.changePassword},
 		{"POST", "/v1/auth/register", public, s.redeem},
+		{"POST", "/v1/auth/reset/question", public, s.resetQuestion},
+		{"POST", "/v1/auth/reset", public, s.reset},
 
 		{"GET", "/v1/imports/template", readAccess, s.importTemplate},
 		{"POST", "/v1/imports", adminOnly, s.importCSV},

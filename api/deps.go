@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/accounts"
 	"github.com/dirsync/dirsync/accounts/password"
 	"github.com/dirsync/dirsync/outbound"
 	"github.com/dirsync/dirsync/store"
@@ -98,6 +99,12 @@ type Options struct {
 	PasswordParams password.Params
 	// Login bounds the public sign-in routes (see LoginOptions).
 	Login LoginOptions
+	// Mailer sends invitations' emails (nil: no mail server configured, the
+	// administrator passes the link on).
+	Mailer accounts.InvitationMailer
+	// PublicURL is the console's address as users reach it
+	// (server.public_url): invitation links start with it ("" : no link).
+	PublicURL string
 }
 
 // Senders settles reported outbound senders: outbound.Service in the daemon.

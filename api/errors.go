@@ -110,6 +110,8 @@ func classify(err error) *apiError {
 		return status(http.StatusConflict, CodeRoleExists, raisedAs(err, store.ErrRoleExists))
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		return status(http.StatusUnauthorized, CodeInvalidCredentials, accounts.ErrInvalidCredentials.Error())
+	case errors.Is(err, accounts.ErrResetRefused):
+		return status(http.StatusUnauthorized, CodeInvalidCredentials, accounts.ErrResetRefused.Error())
 	case errors.Is(err, accounts.ErrLocked):
 		return status(http.StatusLocked, CodeAccountLocked, accounts.ErrLocked.Error())
 	case errors.Is(err, accounts.ErrDisabled):

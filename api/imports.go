@@ -66,8 +66,11 @@ func (s *server) importCSV(w http.ResponseWriter, r *http.Request) error {
 
 // Import validates the CSV file body, against the store too, and imports it
 // as actor, all or nothing. The caller reads body and bounds its size
-// (MaxImportBody).
+// (MaxImportBody). The audit records an import as actor kind "import", named
+// after actor (the token, or the console's administrator), so
+// `dirsync audit --actor import` finds every import.
 func (s *Service) Import(ctx context.Context, actor store.Actor, body []byte) (ImportResult, error) {
+	actor.Kind = "import"
 	if len(body) > MaxImportBody {
 		return ImportResult{}, &apiError{Status: http.StatusRequestEntityTooLarge, Code: CodeImportTooLarge,
 			Message: fmt.Sprintf("the import file is larger than %d bytes: an import takes at most %d addresses; split the file into batches",

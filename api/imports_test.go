@@ -73,7 +73,7 @@ func TestImportSummary(t *testing.T) {
 	require.Equal(t, "Old Renamed", u.DisplayName)
 	require.Equal(t, store.OriginManual, u.Origin, "an import does not take existing users over")
 	for _, e := range h.audit("new2@example.com") {
-		require.Equal(t, store.Actor{Kind: "admin", Name: "admin-token"}, e.Actor)
+		require.Equal(t, store.Actor{Kind: "import", Name: "admin-token"}, e.Actor)
 	}
 
 	// The same file again changes nothing; a new password or flag does.

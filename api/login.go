@@ -216,7 +216,7 @@ func (s *Service) SignIn(r *http.Request, address, pass string) (LoginResult, er
 	if err != nil {
 		return LoginResult{}, s.loginAnswer(err)
 	}
-	return LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword}, nil
+	return loginResult(res), nil
 }
 
 // ChangePassword is POST /v1/auth/password: SignIn's limits, then the
@@ -225,9 +225,10 @@ func (s *Service) ChangePassword(r *http.Request, in ChangePassword) (LoginResul
 	if err := s.guard.allow(r, in.Address); err != nil {
 		return LoginResult{}, err
 	}
-	res, err := s.acct.ChangePassword(r.Context(), in.Address, in.CurrentPassword, in.NewPassword)
+	res, err := s.acct.ChangePassword(r.Context(), accounts.Change{Address: in.Address, Current: in.CurrentPassword,
+		Next: in.NewPassword, Question: in.Question, Answer: in.Answer})
 	if err != nil {
 		return LoginResult{}, s.loginAnswer(err)
 	}
-	return LoginResult{Address: res.Address, MustChangePassword: res.MustChangePassword}, nil
+	return loginResult(res), nil
 }

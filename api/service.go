@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +26,8 @@ type Service struct {
 	now       func() time.Time
 	acct      *accounts.Service
 	guard     *loginGuard
+	mailer    accounts.InvitationMailer
+	publicURL string
 }
 
 // NewService builds the API's service from o (Observe is the handler's: see
@@ -32,7 +35,7 @@ type Service struct {
 // everything that calls it.
 func NewService(o Options) *Service {
 	s := &Service{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, explainer: o.Explainer,
-		log: o.Log, now: o.Now}
+		log: o.Log, now: o.Now, mailer: o.Mailer, publicURL: strings.TrimRight(o.PublicURL, "/")}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -43,9 +46,16 @@ func NewService(o Options) *Service {
 	lo := o.Login.withDefaults(o.PasswordParams)
 	s.guard = newLoginGuard(lo)
 	s.acct = accounts.New(accounts.Options{Store: o.Store, Now: s.now, Log: s.log, Params: o.PasswordParams,
-		Limiter: password.NewLimiter(lo.MaxConcurrentVerifications, lo.MaxWaiting, lo.MaxWait)})
+		Limiter: password.NewLimiter(lo.MaxConcurrentVerifications, lo.MaxWaiting, lo.MaxWait), Mailer: o.Mailer})
 	return s
 }
+
+// Close stops the background work of the service (invitation emails'
+// retries; those still waiting are recorded as failed).
+func (s *Service) Close(ctx context.Context) { s.acct.Close(ctx) }
+
+// MailConfigured says whether invitations can be emailed.
+func (s *Service) MailConfigured() bool { return s.mailer != nil }
 
 // Now is the service's clock (Options.Now).
 func (s *Service) Now() time.Time { return s.now() }

@@ -118,6 +118,11 @@ type User struct {
 	LastSeen                  *time.Time `json:"last_seen,omitempty"`
 	// Online: seen within the last OnlineWindow.
 	Online bool `json:"online"`
+	// Licensed and DirectoryAdmin are the user's Microsoft 365 facts, which an
+	// Entra connector synchronises: a licensed mailbox, and an administrator
+	// directory role. False for everyone else.
+	Licensed       bool `json:"licensed"`
+	DirectoryAdmin bool `json:"directory_admin"`
 }
 
 // OnlineWindow is how recently a user must have been seen to count as online.
@@ -182,14 +187,65 @@ type Invite struct {
 	Password  string `json:"password,omitempty"`
 	Question  string `json:"security_question,omitempty"`
 	Answer    string `json:"security_answer,omitempty"`
+	// Roles are given to the user when it registers; it cannot change them.
+	Roles []string `json:"roles,omitempty"`
+	// SendEmail sends the invitation to the user's address; absent: send
+	// when a mail server is configured.
+	SendEmail *bool `json:"send_email,omitempty"`
 }
 
 // Invitation is the answer to an invite: the token is shown this once.
 type Invitation struct {
 	Address string    `json:"address"`
-	Token   string    `json:"token"`
+	Token   string    `json:"token,omitempty"`
 	Expires time.Time `json:"expires"`
 	Preset  bool      `json:"preset"`
+	Roles   []string  `json:"roles"`
+	// Link is the registration page with the token, when server.public_url
+	// is set: what the email carries.
+	Link  string          `json:"link,omitempty"`
+	Email InvitationEmail `json:"email"`
+}
+
+// InvitationEmail is the state of an invitation's email.
+type InvitationEmail struct {
+	// Status: "none" (not emailed), "pending", "sent", "retrying" (Next is
+	// the next attempt) or "failed" (re-send it).
+	Status    string     `json:"status"`
+	Attempts  int        `json:"attempts"`
+	Sent      *time.Time `json:"sent,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+	Next      *time.Time `json:"next_attempt,omitempty"`
+}
+
+// OpenInvitation is GET /v1/users/{address}/invitation: the user's unused
+// invitation, without its token.
+type OpenInvitation struct {
+	Address string          `json:"address"`
+	Created time.Time       `json:"created"`
+	Expires time.Time       `json:"expires"`
+	Expired bool            `json:"expired"`
+	Preset  bool            `json:"preset"`
+	Roles   []string        `json:"roles"`
+	Email   InvitationEmail `json:"email"`
+}
+
+// ResetQuestion is the body of POST /v1/auth/reset/question.
+type ResetQuestion struct {
+	Address string `json:"address"`
+}
+
+// SecurityQuestion answers POST /v1/auth/reset/question.
+type SecurityQuestion struct {
+	Question string `json:"security_question"`
+}
+
+// Reset is the body of POST /v1/auth/reset: a forgotten password replaced
+// with the security answer.
+type Reset struct {
+	Address     string `json:"address"`
+	Answer      string `json:"security_answer"`
+	NewPassword string `json:"new_password"`
 }
 
 // Redeem is the body of POST /v1/auth/register. For a preset invitation only
@@ -213,13 +269,20 @@ type LoginResult struct {
 	// MustChangePassword: the password is temporary; change it with
 	// POST /v1/auth/password before doing anything else.
 	MustChangePassword bool `json:"must_change_password"`
+	// SecurityQuestionRequired: that change must also set a security
+	// question and answer (the login has none yet).
+	SecurityQuestionRequired bool `json:"security_question_required,omitempty"`
 }
 
-// ChangePassword is the body of POST /v1/auth/password.
+// ChangePassword is the body of POST /v1/auth/password. Question and Answer
+// are required when the login has none (a first sign-in with a temporary
+// password), and replace the current ones when given otherwise.
 type ChangePassword struct {
 	Address         string `json:"address"`
 	CurrentPassword string `json:"current_password"`
 	NewPassword     string `json:"new_password"`
+	Question        string `json:"security_question,omitempty"`
+	Answer          string `json:"security_answer,omitempty"`
 }
 
 // Status is GET /v1/users/{address}/status: one summary of the account.
@@ -238,6 +301,10 @@ type Status struct {
 	LastLoginError string     `json:"last_login_error,omitempty"`
 	Roles          []string   `json:"roles"`
 	SupportContact bool       `json:"support_contact"`
+	// Licensed and DirectoryAdmin are the Microsoft 365 facts (User.Licensed):
+	// an administrator role for a user from Microsoft 365 needs both.
+	Licensed       bool `json:"licensed"`
+	DirectoryAdmin bool `json:"directory_admin"`
 	// FieldOwners maps each field to who owns it: the connector named by
 	// Origin for the fields it maps, "admin" for the rest.
 	FieldOwners map[string]string `json:"field_owners"`

@@ -20,11 +20,19 @@ func toUser(u store.User, now time.Time) User {
 		Registered: u.Account.Registered, Locked: u.Account.Locked, HasPassword: u.Account.HasPassword,
 		ForceChangePassword: u.Account.ForceChange, Roles: nonNil(u.Account.Roles),
 		SupportContact: u.Account.SupportContact(), DefaultImplementationLead: u.Account.DefaultLead,
+		Licensed: u.Licensed, DirectoryAdmin: u.DirectoryAdmin,
 		Created: u.Created, Updated: u.Updated, LastLoginError: u.Account.LastLoginError,
 		LastLogin: timePtr(u.Account.LastLogin), LastSeen: timePtr(u.Account.LastSeen),
 	}
 	out.Online = !u.Account.LastSeen.IsZero() && now.Sub(u.Account.LastSeen) < OnlineWindow
 	return out
+}
+
+// EntraOrigin says whether origin names a connector that synchronises the
+// Microsoft 365 facts (store.FieldLicensed, store.FieldDirectoryAdmin): an
+// Entra connector. False without a sync side.
+func (s *Service) EntraOrigin(origin string) bool {
+	return s.syncer != nil && origin != "" && s.syncer.FieldOwner(origin, store.FieldLicensed)
 }
 
 func nonNil(xs []string) []string {

@@ -56,6 +56,8 @@ type Config struct {
 	Alerts Alerts `yaml:"alerts"`
 	// Holds: how long held operations wait for a decision (config/holds.go).
 	Holds Holds `yaml:"holds"`
+	// Mail: the SMTP server and templates of outgoing email (config/mail.go).
+	Mail Mail `yaml:"mail"`
 
 	// Dir is the folder of the config file; relative paths were resolved against it.
 	Dir string `yaml:"-"`
@@ -102,6 +104,9 @@ type Server struct {
 	Login Login `yaml:"login"`
 	// Console is the admin console under /console/: see config/server.go.
 	Console Console `yaml:"console"`
+	// PublicURL is the address users reach dirsync at, for links in email:
+	// see config/server.go.
+	PublicURL string `yaml:"public_url"`
 }
 
 // Policy holds the engine's brakes and batching; the top-level `sync:` sets the
@@ -181,6 +186,7 @@ func Defaults() Config {
 		Reports:   Reports{Retention: 30 * 24 * time.Hour},
 		Alerts:    defaultAlerts(),
 		Holds:     defaultHolds(),
+		Mail:      defaultMail(),
 	}
 }
 
@@ -405,6 +411,11 @@ func (c *Config) validate() []Problem {
 	probs = append(probs, c.Reports.validate()...)
 	probs = append(probs, c.Alerts.validate()...)
 	probs = append(probs, c.Holds.validate()...)
+	probs = append(probs, c.Mail.prepare(c.Dir)...)
+	if c.Mail.SMTP.Enabled() && c.Server.PublicURL == "" {
+		add("server.public_url", "required with mail.smtp: invitation emails link to the console's registration page, "+
+			"so write the address users open, such as https://dirsync.example.com")
+	}
 	if len(c.Connectors) == 0 {
 		add("connectors", "no connector configured: add at least one (see deploy/examples/quickstart.yaml)")
 	}

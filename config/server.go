@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,10 +64,30 @@ func defaultConsole() Console {
 // an IP address nor localhost.
 const lookupTimeout = 3 * time.Second
 
-func (s Server) validate() []Problem {
+// validate checks the listener's settings. server.public_url is the address
+// users open dirsync at, from which the links in email (invitations) are
+// built: an absolute http(s) URL, optionally with a path, without query or
+// fragment. validate trims its trailing slash, so a link is PublicURL+"/path".
+//
+//	server: {public_url: "https://dirsync.example.com"}
+func (s *Server) validate() []Problem {
 	var probs []Problem
 	add := func(path, format string, args ...any) {
 		probs = append(probs, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	if s.PublicURL != "" {
+		s.PublicURL = strings.TrimRight(s.PublicURL, "/")
+		u, err := url.Parse(s.PublicURL)
+		shown := "the value" // unparsable: it might hold a password
+		if err == nil {
+			shown = strconv.Quote(u.Redacted())
+		}
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+			add("server.public_url", "%s is not an absolute http or https URL: write the address users open, such as https://dirsync.example.com", shown)
+		case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s.PublicURL, "#"):
+			add("server.public_url", "%s holds a user, query or fragment: give only scheme, host and optional path, such as https://example.com/dirsync", shown)
+		}
 	}
 	if s.TLS.Enabled() {
 		if s.TLS.CertFile == "" {

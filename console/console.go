@@ -147,6 +147,8 @@ func (c *Console) routes() []route {
 	rts = append(rts, c.userPageRoutes()...)
 	rts = append(rts, c.catalogRoutes()...)
 	rts = append(rts, c.auditRoutes()...)
+	rts = append(rts, c.accountRoutes()...)
+	rts = append(rts, c.inviteRoutes()...)
 	return rts
 }
 

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/dirsync/dirsync/api"
 )
@@ -16,6 +17,11 @@ type signInForm struct {
 	// Change: the password was right but must be changed first; the form asks
 	// for a new one.
 	Change bool
+	// NeedQuestion: that change also sets the login's security question and
+	// answer (a first sign-in with a temporary password: the change registers
+	// the login). Question is the one typed (the answer is never sent back).
+	NeedQuestion bool
+	Question     string
 }
 
 func (signInForm) PageTitle() string { return "Sign in" }
@@ -51,13 +57,16 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request, _ *session) err
 	)
 	if next := r.PostForm.Get("new_password"); r.PostForm.Has("new_password") {
 		f.Change = true
+		f.NeedQuestion = r.PostForm.Get("question_required") == "true"
+		f.Question = strings.TrimSpace(r.PostForm.Get("security_question"))
 		if next != r.PostForm.Get("confirm_password") {
 			f.Problem = &problem{Status: http.StatusUnprocessableEntity, Message: "The new passwords do not match.",
 				Fields: map[string]string{"confirm_password": "does not match the new password: type the same password twice"}}
 			c.render(w, r, nil, http.StatusUnprocessableEntity, "signin", f)
 			return nil
 		}
-		res, err = c.svc.ChangePassword(r, api.ChangePassword{Address: f.Address, CurrentPassword: pw, NewPassword: next})
+		res, err = c.svc.ChangePassword(r, api.ChangePassword{Address: f.Address, CurrentPassword: pw, NewPassword: next,
+			Question: f.Question, Answer: r.PostForm.Get("security_answer")})
 	} else {
 		res, err = c.svc.SignIn(r, f.Address, pw)
 	}
@@ -69,7 +78,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request, _ *session) err
 		f.Problem = c.describe(r, err)
 		if status == http.StatusUnprocessableEntity && f.Change {
 			// a refused new password: the message belongs next to that field
-			if f.Problem.Fields["new_password"] == "" {
+			if f.Problem.Fields["security_question"] != "" || f.Problem.Fields["security_answer"] != "" {
+				f.NeedQuestion = true // the service asks for them: show them
+			} else if f.Problem.Fields["new_password"] == "" {
 				f.Problem.Fields["new_password"] = f.Problem.Message
 			}
 		}
@@ -77,9 +88,12 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request, _ *session) err
 		return nil
 	}
 	if res.MustChangePassword {
-		f.Change = true
+		f.Change, f.NeedQuestion = true, res.SecurityQuestionRequired
 		f.Notice = "Your password was set by an administrator and must be changed before you continue. " +
 			"Type it again with a new one."
+		if f.NeedQuestion {
+			f.Notice += " Also choose a security question and answer: they let you reset a forgotten password."
+		}
 		c.render(w, r, nil, http.StatusOK, "signin", f)
 		return nil
 	}
@@ -87,6 +101,15 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request, _ *session) err
 	s.Address = res.Address
 	if ok, err := c.loadAdmin(r, s); err != nil {
 		return err
+	} else if !ok && f.Change {
+		// The change succeeded; only the console is closed to this login.
+		d := accountDone{Title: "Password changed", Address: res.Address, NoConsole: true,
+			Message: "Your password is changed. Sign in to the portal with " + res.Address + "."}
+		if f.NeedQuestion {
+			d.Message = "Your password is changed and your login is registered. Sign in to the portal with " + res.Address + "."
+		}
+		c.render(w, r, nil, http.StatusOK, "account_done", d)
+		return nil
 	} else if !ok {
 		f.Problem = &problem{Status: http.StatusForbidden, Message: "This login may not use the console: " +
 			"none of its roles grants the console permission. An administrator can give it the Administrator role, " +

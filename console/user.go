@@ -294,6 +294,13 @@ type userDetailPage struct {
 	Problem      *problem
 	Roles        []roleChoice
 	RolesProblem *problem
+	// Entra: the user comes from an Entra connector, which synchronises its
+	// Microsoft 365 licence and administrator role.
+	Entra bool
+	// Invitation is the user's open invitation (nil: none); Mail: a mail
+	// server is configured, so it can be sent again.
+	Invitation *api.OpenInvitation
+	Mail       bool
 }
 
 func (p userDetailPage) PageTitle() string { return p.User.Address }
@@ -312,7 +319,7 @@ func (c *Console) loadUserPage(r *http.Request) (userDetailPage, api.Status, err
 	if err != nil {
 		return userDetailPage{}, api.Status{}, err
 	}
-	pg := userDetailPage{User: u}
+	pg := userDetailPage{User: u, Entra: c.entraUser(u)}
 	for _, ro := range roles.Roles {
 		pg.Roles = append(pg.Roles, roleChoice{Name: ro.Name, SupportContact: ro.SupportContact,
 			Held: slices.ContainsFunc(u.Roles, func(n string) bool { return strings.EqualFold(n, ro.Name) })})
@@ -321,6 +328,9 @@ func (c *Console) loadUserPage(r *http.Request) (userDetailPage, api.Status, err
 		if o != "admin" {
 			pg.Owned = true
 		}
+	}
+	if err := c.loadInvitation(r, &pg); err != nil {
+		return userDetailPage{}, api.Status{}, err
 	}
 	return pg, st, nil
 }
@@ -437,11 +447,15 @@ func (c *Console) saveUserRoles(w http.ResponseWriter, r *http.Request, s *sessi
 		return err
 	}
 	roles := r.PostForm["role"]
-	if _, err := c.svc.SetRoles(r.Context(), s.actor(), u.Address, roles); err != nil {
-		p := c.describe(r, err)
-		if p.Status >= 500 {
-			return err
+	p := onlineProblem(u, r.PostForm) // an online user's roles change only when confirmed
+	if p == nil {
+		if _, err := c.svc.SetRoles(r.Context(), s.actor(), u.Address, roles); err != nil {
+			if p = c.describe(r, err); p.Status >= 500 {
+				return err
+			}
 		}
+	}
+	if p != nil {
 		pg, st, lerr := c.loadUserPage(r)
 		if lerr != nil {
 			return lerr
@@ -473,6 +487,13 @@ type statusCheckPage struct {
 	User   api.User
 	Status api.Status
 	Owners []ownedField
+	Entra  bool // see userDetailPage.Entra
+}
+
+// entraUser says whether u is a user from an Entra connector: only those have
+// Microsoft 365 facts to show.
+func (c *Console) entraUser(u api.User) bool {
+	return u.Kind == store.KindUser && c.svc.EntraOrigin(u.Origin)
 }
 
 func (p statusCheckPage) PageTitle() string { return "Status check of " + p.Status.Address }
@@ -495,7 +516,7 @@ func (c *Console) statusCheck(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		return err
 	}
-	pg := statusCheckPage{User: u, Status: st}
+	pg := statusCheckPage{User: u, Status: st, Entra: c.entraUser(u)}
 	for f, o := range st.FieldOwners {
 		label := fieldLabels[f]
 		if label == "" {

@@ -70,6 +70,8 @@ type usersView struct {
 	Next, Prev   string // hrefs; "" when there is no such page
 	First        string // the first page of this listing
 	Self         string // this page, for the actions to come back to
+	// Invite: the invite dialog's roles, email and expiry.
+	Invite inviteForm
 }
 
 func (v usersView) PageTitle() string {
@@ -210,6 +212,11 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s *session) 
 	v.Columns = sortColumns(state, v.Sort, v.Order)
 	v.Statuses = options(v.Status, [][2]string{{"", "Any status"}, {"enabled", "Enabled"}, {"disabled", "Disabled"}, {"locked", "Locked"}})
 	v.Origins = originOptions(v.Origin, list.Users)
+	if s.can(PermWrite) {
+		if v.Invite, err = c.inviteForm(r, s, nil, "", nil); err != nil {
+			return err
+		}
+	}
 	c.render(w, r, s, status, "users", v)
 	return nil
 }
@@ -346,6 +353,12 @@ type actionView struct {
 	Question   string // the typed security question (never the password or answer)
 	Force      bool
 	Invitation *api.Invitation
+	Invite     inviteForm // the invite form's roles, email and expiry
+	// Link is the invitation's link to pass on; LinkFromRequest: it is built
+	// on the console's address because server.public_url is not set.
+	Link            string
+	LinkFromRequest bool
+	Resent          bool // the invitation was sent again (a new link)
 }
 
 func (v actionView) PageTitle() string {
@@ -389,7 +402,13 @@ func (c *Console) userActionPage(w http.ResponseWriter, r *http.Request, s *sess
 	if back == "" || !strings.HasPrefix(back, Prefix+"users") {
 		back = Prefix + "users"
 	}
-	c.render(w, r, s, http.StatusOK, "user_action", actionView{Mode: actionOf(r), User: u, Back: back})
+	v := actionView{Mode: actionOf(r), User: u, Back: back}
+	if v.Mode == actInvite {
+		if v.Invite, err = c.inviteForm(r, s, nil, "", nil); err != nil {
+			return err
+		}
+	}
+	c.render(w, r, s, http.StatusOK, "user_action", v)
 	return nil
 }
 
@@ -427,15 +446,23 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, s *session)
 			err = mismatch()
 			break
 		}
+		in := readInvite(f)
+		if v.Invite, err = c.inviteForm(r, s, in.Roles, in.ExpiresIn, in.SendEmail); err != nil {
+			return err
+		}
+		if len(in.Roles) > 0 && !s.can(PermRoles) {
+			err = errRolesNotAllowed
+			break
+		}
 		var inv api.Invitation
-		inv, err = c.svc.Invite(r.Context(), s.actor(), address, api.Invite{Password: f.Get("password"),
-			Question: f.Get("security_question"), Answer: f.Get("security_answer")})
+		inv, err = c.svc.Invite(r.Context(), s.actor(), address, in)
 		if err == nil {
 			u, uerr := c.svc.User(r.Context(), inv.Address)
 			if uerr != nil {
 				return uerr
 			}
-			v.Mode, v.User, v.Invitation = actInvited, u, &inv
+			v.User = u
+			c.invitedView(r, &v, inv)
 			c.render(w, r, s, http.StatusOK, "user_action", v)
 			return nil
 		}

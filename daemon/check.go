@@ -66,6 +66,9 @@ func Check(ctx context.Context, cfg *config.Config, log *zap.Logger, o CheckOpti
 		out = append(out,
 			CheckResult{Check: "state", Name: cfg.State.Backend, Status: CheckSkipped, Detail: "offline"},
 			CheckResult{Check: "store", Name: cfg.Store.Backend, Status: CheckSkipped, Detail: "offline"})
+		if cfg.Mail.SMTP.Enabled() {
+			out = append(out, CheckResult{Check: "mail", Name: cfg.Mail.SMTP.Addr(), Status: CheckSkipped, Detail: "offline"})
+		}
 		for _, cc := range cfg.Connectors {
 			out = append(out, CheckResult{Check: "connector", Name: cc.Name, Status: CheckSkipped, Detail: "offline"})
 		}
@@ -85,6 +88,11 @@ func Check(ctx context.Context, cfg *config.Config, log *zap.Logger, o CheckOpti
 		}
 		return b.check(ctx, cfg.Store, log)
 	}))
+	if cfg.Mail.SMTP.Enabled() {
+		out = append(out, timed(ctx, o.Timeout, "mail", cfg.Mail.SMTP.Addr(), func(ctx context.Context) (string, error) {
+			return checkMail(ctx, cfg.Mail.SMTP, log)
+		}))
+	}
 	for _, cc := range cfg.Connectors {
 		if cc.Disabled {
 			out = append(out, CheckResult{Check: "connector", Name: cc.Name, Status: CheckSkipped, Detail: "disabled: true"})

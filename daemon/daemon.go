@@ -137,9 +137,14 @@ func (d *Daemon) build() error {
 			d.notify.RunFinished(f.Report)
 		}
 	})
+	mailer, err := openMailer(cfg, c.log)
+	if err != nil {
+		return err
+	}
 	// One service behind the API and the console: one sign-in limiter, one
 	// argon2 bound, the same checks whichever way an administrator comes in.
 	svc := api.NewService(api.Options{Store: c.store, Syncer: apiwire.NewSyncs(d.runs).WithState(c.state), Senders: d.out.svc,
+		Mailer: mailer, PublicURL: cfg.Server.PublicURL,
 		Holds: apiwire.NewHolds(c.engine, func(pending map[string]int) {
 			for _, j := range d.jobs() {
 				m.SetHeld(j.Name, pending[j.Name])
@@ -165,6 +170,10 @@ func (d *Daemon) build() error {
 	// settle, the runs drain, and the API answers until the end.
 	d.life.components = []component{
 		{name: "http", start: d.http.start, stop: d.http.stop},
+		// Invitation emails waiting for a retry are recorded as failed, for
+		// an administrator to re-send, while the store is still open.
+		{name: "invitation emails", start: func(context.Context) error { return nil },
+			stop: func(ctx context.Context) error { svc.Close(ctx); return nil }},
 		{name: "runs", start: d.startRuns, stop: d.drainRuns},
 		{name: "outbound", start: d.out.start, stop: d.out.stop},
 		background("leader", d.lead),

@@ -24,6 +24,8 @@ var (
 	ErrInvitationExpired = errors.New("invitation expired")
 	// ErrInvitationUsed: the invitation was already redeemed (single use).
 	ErrInvitationUsed = errors.New("invitation already used")
+	// ErrAlreadyRegistered: redeeming an invitation for a registered login.
+	ErrAlreadyRegistered = errors.New("the portal login is already registered")
 )
 
 // LockAfter is how many consecutive failed logins lock an account.
@@ -135,6 +137,29 @@ type Invitation struct {
 	// Preset, when set, is the registration the admin prepared: the invited user
 	// only confirms it.
 	Preset *Registration
+	// Roles are the roles redeeming gives the user (names as defined); the
+	// user cannot change them.
+	Roles []string
+	// Email is the state of the invitation's email.
+	Email InvitationEmail
+}
+
+// Email states of an invitation.
+const (
+	EmailNone     = ""         // no email asked for (no mail server, or the admin said not to)
+	EmailPending  = "pending"  // being sent
+	EmailSent     = "sent"     // the mail server accepted it
+	EmailRetrying = "retrying" // a temporary failure: Next is the next attempt
+	EmailFailed   = "failed"   // given up: the admin may re-send
+)
+
+// InvitationEmail is the state of an invitation's email.
+type InvitationEmail struct {
+	Status   string
+	Attempts int
+	Sent     time.Time // zero: not sent
+	Error    string    // the last failure's words; never the token
+	Next     time.Time // the next attempt, when Retrying
 }
 
 // Role is a named set of permissions.
@@ -226,7 +251,8 @@ type Accounts interface {
 	// Credentials returns the user's secrets for verification.
 	Credentials(ctx context.Context, address string) (Credentials, error)
 	// SetPassword sets the password hash and force-change flag (an admin's
-	// temporary password, or the user's own change).
+	// temporary password, or the user's own change) and drops the user's
+	// unused invitations.
 	SetPassword(ctx context.Context, address, hash string, forceChange bool, actor Actor) error
 	// LoginSucceeded records a successful login at: last login and last seen set,
 	// failures reset, last login error cleared. Not audited (it changes no data
@@ -254,23 +280,36 @@ type Accounts interface {
 	// Unlock clears the lock and the failure count ("Clear Lock").
 	Unlock(ctx context.Context, address string, actor Actor) error
 
-	// Register makes the user a registered portal login with reg.
+	// Register makes the user a registered portal login with reg and drops
+	// its unused invitations.
 	Register(ctx context.Context, address string, reg Registration, actor Actor) error
 	// Unregister removes portal access: registered off, password, security
 	// question and answer and lock cleared, outstanding invitations dropped; the
 	// user record itself is kept.
 	Unregister(ctx context.Context, address string, actor Actor) error
 	// CreateInvitation stores inv (Address may be an alias; the primary is
-	// stored). An earlier unused invitation of the same user is dropped.
+	// stored). An earlier unused invitation of the same user is dropped. Roles
+	// must be defined (*UnknownRoleError) and are stored as defined.
 	CreateInvitation(ctx context.Context, inv Invitation, actor Actor) error
+	// OpenInvitation returns the user's unredeemed invitation (ErrNotFound
+	// when none), expired or not.
+	OpenInvitation(ctx context.Context, address string) (Invitation, error)
+	// SetInvitationEmail records the state of an invitation's email
+	// (ErrNotFound when the invitation is gone). Not audited.
+	SetInvitationEmail(ctx context.Context, tokenHash string, e InvitationEmail) error
 	// Invitation returns the invitation with that token hash (ErrNotFound),
 	// used or not.
 	Invitation(ctx context.Context, tokenHash string) (Invitation, error)
-	// RedeemInvitation consumes the invitation atomically and registers its user
-	// with reg: ErrNotFound, ErrInvitationUsed or ErrInvitationExpired (checked
-	// against now) otherwise. It returns the user's primary address. The actor
-	// is the end user redeeming it (Kind "user").
+	// RedeemInvitation consumes the invitation atomically, registers its user
+	// with reg and gives it the invitation's roles: ErrNotFound,
+	// ErrInvitationUsed, ErrInvitationExpired (checked against now) or
+	// ErrAlreadyRegistered otherwise. It returns the user's primary address.
+	// The actor is the end user redeeming it (Kind "user").
 	RedeemInvitation(ctx context.Context, tokenHash string, now time.Time, reg Registration, actor Actor) (string, error)
+
+	// Setting returns the named store-wide value, storing make's result
+	// first when it has none (every replica gets the same value).
+	Setting(ctx context.Context, name string, make func() (string, error)) (string, error)
 
 	// Roles lists the roles sorted by name.
 	Roles(ctx context.Context) ([]Role, error)

@@ -29,8 +29,9 @@ type Sessions interface {
 	// Session returns the session with that hash (ErrNotFound), expired or
 	// not: the caller checks the timeouts.
 	Session(ctx context.Context, hash string) (Session, error)
-	// TouchSession sets LastSeen (no error when the session is gone). It
-	// never moves LastSeen back, so replicas touching at once keep the latest.
+	// TouchSession sets LastSeen, the session's and its user's Account's
+	// (the user is online), with no error when the session is gone. It never
+	// moves LastSeen back, so replicas touching at once keep the latest.
 	TouchSession(ctx context.Context, hash string, at time.Time) error
 	// DeleteSession removes one session (sign-out; no error when gone).
 	DeleteSession(ctx context.Context, hash string) error

@@ -82,15 +82,21 @@ type User struct {
 	Anchor      string // source anchor; empty for manual, csv and outbound objects
 	// Protected objects (admin accounts) are never adopted by a soft match.
 	Protected bool
-	Members   []string // groups: primary addresses of members, sorted
-	Created   time.Time
-	Updated   time.Time
+	// Licensed (a licensed mailbox) and DirectoryAdmin (a member of an
+	// administrator directory role) are Microsoft 365 facts an Entra connector
+	// synchronises for its users; false for every other object.
+	Licensed       bool
+	DirectoryAdmin bool
+	Members        []string // groups: primary addresses of members, sorted
+	Created        time.Time
+	Updated        time.Time
 	// Account is the portal login's state and roles (no secrets).
 	Account Account
 }
 
 // Field names used in FieldChange.Field. Values are strings, except Aliases and
-// Members ([]string, sorted) and Enabled and Protected (bool).
+// Members ([]string, sorted) and Enabled, Protected, Licensed and
+// DirectoryAdmin (bool).
 const (
 	FieldAddress     = "address"
 	FieldAliases     = "aliases"
@@ -105,6 +111,10 @@ const (
 	FieldAnchor      = "anchor"
 	FieldMembers     = "members"
 	FieldProtected   = "protected"
+	// FieldLicensed and FieldDirectoryAdmin (bool) are owned by Entra
+	// connectors only (see User.Licensed).
+	FieldLicensed       = "licensed"
+	FieldDirectoryAdmin = "directory_admin"
 	// FieldDefaultLead (bool) is in accounts.go.
 )
 

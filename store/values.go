@@ -41,6 +41,9 @@ func FieldValues(u User) []FieldChange {
 	}
 	if u.Kind == KindGroup {
 		out = append(out, FieldChange{Field: FieldMembers, After: list(u.Members)})
+	} else {
+		out = append(out, FieldChange{Field: FieldLicensed, After: u.Licensed},
+			FieldChange{Field: FieldDirectoryAdmin, After: u.DirectoryAdmin})
 	}
 	return out
 }

@@ -29,7 +29,8 @@ func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"unlock", "ADDRESS", userAction("unlock", "unlocked (failed logins cleared)", (*client.Client).UnlockUser)},
 		{"unregister", "ADDRESS", userAction("unregister", "unregistered (portal access removed, user kept)", (*client.Client).UnregisterUser)},
 		{"register", "ADDRESS --question Q (--password-file F | --password-stdin) (--answer-file F | --answer-stdin | --answer A)", usersRegister},
-		{"invite", "ADDRESS [--expires 72h] [--question Q --password-file F --answer-file F (preset the registration)]", usersInvite},
+		{"invite", inviteArgs, usersInvite},
+		{"invitation", "ADDRESS [--resend]   (the open invitation and its email; --resend sends a new link)", usersInvitation},
 		{"delete", "ADDRESS --yes", usersDelete},
 	}, args, stdout, stderr)
 }

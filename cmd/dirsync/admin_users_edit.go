@@ -1,17 +1,15 @@
 package main
 
-// users create, update, register and invite: the commands that take field
-// values and secrets.
+// users create, update and register: the commands that take field values and
+// secrets (users invite is in admin_invite.go).
 
 import (
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/dirsync/dirsync/api"
-	"github.com/dirsync/dirsync/internal/clitext"
 )
 
 // userFieldFlags are the field flags shared by users create and users update.
@@ -224,40 +222,4 @@ func usersRegister(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return a.fail(err)
 	}
 	return a.userDone(ctx, pos[0], u, "registered")
-}
-
-func usersInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("users invite", "ADDRESS [--expires 72h] [--question Q --password-file F --answer-file F]", stderr)
-	expires := f.String("expires", "", "how long the invitation is valid, e.g. 72h (the API's default; at most 720h)")
-	rf := addRegistrationFlags(f.FlagSet)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	inv := api.Invite{ExpiresIn: *expires}
-	if *expires != "" {
-		if d, err := time.ParseDuration(*expires); err != nil || d <= 0 {
-			return usageError("--expires %q: use a duration such as 72h", *expires)
-		}
-	}
-	if rf.given() {
-		// Preset: the admin chooses, the user only confirms.
-		if inv.Password, inv.Answer, err = rf.read(stderr); err != nil {
-			return err
-		}
-		inv.Question = rf.question
-	}
-	a, err := f.connect(stdout)
-	if err != nil {
-		return err
-	}
-	got, err := a.client.InviteUser(ctx, pos[0], inv)
-	return answer(a, got, err, func(w io.Writer, got api.Invitation) error {
-		fmt.Fprintf(w, "Invitation for %s, valid until %s:\n\n  %s\n\n", got.Address, clitext.Time(got.Expires), got.Token)
-		if got.Preset {
-			fmt.Fprintln(w, "The password and security question are preset: the user only confirms them.")
-		}
-		fmt.Fprintln(w, "The token is shown only this once: send it to the user now.")
-		return nil
-	})
 }

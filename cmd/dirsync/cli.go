@@ -70,7 +70,7 @@ Usage:
 Admin commands, through a running daemon's admin API (--server URL, default
 $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
 --output table|json):
-  dirsync users   list|show|status|create|update|disable|enable|unlock|register|unregister|invite|delete
+  dirsync users   list|show|status|create|update|disable|enable|unlock|register|unregister|invite|invitation|delete
   dirsync domains list|add NAME
   dirsync roles   list|add NAME --permission P...|assign ADDRESS ROLE...
   dirsync import  FILE.csv | --template    import users from CSV (at most 500 addresses)
@@ -86,6 +86,14 @@ $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
                                        API tokens, straight in the store (no daemon needed)
   dirsync admins  create --config FILE --address ADDRESS --password-file FILE|-
                                        a console administrator, straight in the store (no daemon needed)
+End-user commands, through a running daemon (--server URL as above; no token: each
+asks for the user's own password, without echo, or reads it from --password-file F|-):
+  dirsync account sign-in --address A   check a password; says when a temporary one must change
+  dirsync account change-password --address A [--question Q]
+                                       change it (a first change also sets a security question)
+  dirsync account reset --address A    a forgotten password, with the security answer
+  dirsync account register [--token-file F|-]
+                                       register with an invitation's token
 Run 'dirsync COMMAND --help' or 'dirsync COMMAND SUBCOMMAND --help' for details.
 
 Exit codes: 0 ok or a dry run that would apply, 1 failed, 2 usage or configuration
@@ -111,6 +119,7 @@ var commands = map[string]command{
 	"explain": cmdExplain,
 	"tokens":  interruptible(cmdTokens),
 	"admins":  interruptible(cmdAdmins),
+	"account": interruptible(cmdAccount),
 	"config":  cmdConfig,
 }
 

@@ -74,20 +74,16 @@ func TestREADMEWalkthrough(t *testing.T) {
 	ok("users", "create", "ann@example.org", "--name", "Ann Archer", "--surname", "Archer",
 		"--password-file", secret("temp.txt", "Temporary-Pass-42"))
 
-	// 3. Logging in with it works and says the password must change.
+	// 3. Signing in with it only leads to the change, which sets the security
+	// question and registers the login.
+	require.NotContains(t, ok("users", "show", "ann@example.org"), "Registered:  yes")
 	code, body := post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"Temporary-Pass-42"}`)
-	require.Equal(t, http.StatusUnauthorized, code, body, "unregistered users cannot log in yet (told like any refusal)")
-	require.Contains(t, body, "invalid_credentials")
-	require.Contains(t, ok("users", "status", "ann@example.org", "--output", "json"), `"last_login_error": "not registered"`,
-		"the status check tells the admin why")
-	ok("users", "register", "ann@example.org", "--question", "First pet?", "--answer", "Rex",
-		"--password-file", secret("temp.txt", "Temporary-Pass-42"), "--force-change")
-	code, body = post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"Temporary-Pass-42"}`)
 	require.Equal(t, http.StatusOK, code, body)
-	require.Contains(t, body, `"must_change_password":true`)
-	code, body = post(t, base+"/v1/auth/password",
-		`{"address":"ann@example.org","current_password":"Temporary-Pass-42","new_password":"Blue-Harbour-Lantern-7"}`)
+	require.Contains(t, body, `"must_change_password":true,"security_question_required":true`)
+	code, body = post(t, base+"/v1/auth/password", `{"address":"ann@example.org","current_password":"Temporary-Pass-42",
+		"new_password":"Blue-Harbour-Lantern-7","security_question":"First pet?","security_answer":"Rex"}`)
 	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, ok("users", "status", "ann@example.org", "--output", "json"), `"registered": true`)
 	code, body = post(t, base+"/v1/auth/login", `{"address":"ann@example.org","password":"Blue-Harbour-Lantern-7"}`)
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"must_change_password":false`)

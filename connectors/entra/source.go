@@ -68,9 +68,12 @@ func stopWhenDone(ctx context.Context, emit connectors.Emit) connectors.Emit {
 // Close implements connectors.Source.
 func (s *source) Close() error { return nil }
 
-// Fields implements connectors.FieldOwner: every field the connector maps.
+// Fields implements connectors.FieldOwner: every field the connector maps,
+// the Microsoft 365 facts (licensed, directory_admin) among them: only an
+// Entra connector owns those.
 func (s *source) Fields() []string {
-	return []string{"display_name", "given_name", "surname", "phone", "department", "title", "aliases", "enabled", "members"}
+	return []string{"display_name", "given_name", "surname", "phone", "department", "title", "aliases", "enabled", "members",
+		"licensed", "directory_admin"}
 }
 
 // ReadChanges implements connectors.Incremental. With a nil cursor it pages

@@ -58,6 +58,9 @@ type Postfix struct {
 	// watchdogPipe is the write end of the watchdog's stdin: held (and kept
 	// reachable by the cleanup, so no finalizer closes it) until stop.
 	watchdogPipe *os.File
+	// masterCF, if set, writes master.cf for a start on SMTP port port
+	// (StartPostfixMailbox's); nil: postfixMasterCF.
+	masterCF func(port int) (string, error)
 }
 
 // Postfix settings: the policy service is asked at RCPT time about the
@@ -126,9 +129,20 @@ const postfixReadyTimeout = 15 * time.Second
 // the end of the instance's log.
 func StartPostfix(t testing.TB, policyAddr string) *Postfix {
 	t.Helper()
+	p := newPostfix(t, "StartPostfix")
+	mainCF := strings.NewReplacer("{{DIR}}", p.Dir, "{{POLICY}}", policyAddr).Replace(postfixMainCF)
+	p.startWith(t, mainCF)
+	return p
+}
+
+// newPostfix checks that Postfix can run (skipping or failing like Addr) and
+// makes the instance's directory with its etc/ and queue/ folders. who names
+// the caller in the message when not root.
+func newPostfix(t testing.TB, who string) *Postfix {
+	t.Helper()
 	postfix := Addr(t, EnvPostfix)
 	if os.Geteuid() != 0 {
-		unavailable(t, "StartPostfix needs root: Postfix's master daemon runs as root")
+		unavailable(t, who+" needs root: Postfix's master daemon runs as root")
 	}
 	dir := t.TempDir()
 	if err := reachable(dir); err != nil {
@@ -140,7 +154,14 @@ func StartPostfix(t testing.TB, policyAddr string) *Postfix {
 			t.Fatalf("postfix: %v", err)
 		}
 	}
-	mainCF := strings.NewReplacer("{{DIR}}", dir, "{{POLICY}}", policyAddr).Replace(postfixMainCF)
+	return p
+}
+
+// startWith writes main.cf and starts the instance (master.cf from
+// p.masterCF, or the policy instance's), failing the test if it cannot.
+func (p *Postfix) startWith(t testing.TB, mainCF string) {
+	t.Helper()
+	dir := p.Dir
 	if err := os.WriteFile(filepath.Join(dir, "etc", "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatalf("postfix: %v", err)
 	}
@@ -156,7 +177,6 @@ func StartPostfix(t testing.TB, policyAddr string) *Postfix {
 	if err != nil {
 		t.Fatalf("postfix: %v\n----- %s (end) -----\n%s", err, filepath.Join(dir, "postfix.log"), tail(p.Log(), 30))
 	}
-	return p
 }
 
 var errPortTaken = errors.New("SMTP port already in use")
@@ -169,6 +189,11 @@ func (p *Postfix) start(t testing.TB) error {
 		return err
 	}
 	masterCF := strings.ReplaceAll(postfixMasterCF, "{{PORT}}", strconv.Itoa(port))
+	if p.masterCF != nil {
+		if masterCF, err = p.masterCF(port); err != nil {
+			return err
+		}
+	}
 	if err := os.WriteFile(filepath.Join(p.Dir, "etc", "master.cf"), []byte(masterCF), 0o644); err != nil {
 		return err
 	}

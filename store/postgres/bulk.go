@@ -220,6 +220,11 @@ func (b *bulkRun) prepare(ch store.Change) *bulkCreate {
 		Created: a.Now(), Updated: a.Now(),
 	}}
 	u := &p.user
+	_, licensed := want[store.FieldLicensed]
+	_, dirAdmin := want[store.FieldDirectoryAdmin]
+	if kind == store.KindGroup && (licensed || dirAdmin) {
+		return nil // refused one at a time: only users have them
+	}
 	for field, v := range want {
 		switch field {
 		case store.FieldAddress, store.FieldOrigin, store.FieldAnchor:
@@ -252,7 +257,7 @@ func (b *bulkRun) prepare(ch store.Change) *bulkCreate {
 				}
 				p.members = append(p.members, m)
 			}
-		case store.FieldEnabled, store.FieldProtected, store.FieldDefaultLead:
+		case store.FieldEnabled, store.FieldProtected, store.FieldDefaultLead, store.FieldLicensed, store.FieldDirectoryAdmin:
 			b, ok := v.(bool)
 			if !ok {
 				return nil
@@ -262,6 +267,10 @@ func (b *bulkRun) prepare(ch store.Change) *bulkCreate {
 				u.Enabled = b
 			case store.FieldProtected:
 				u.Protected = b
+			case store.FieldLicensed:
+				u.Licensed = b
+			case store.FieldDirectoryAdmin:
+				u.DirectoryAdmin = b
 			default:
 				u.Account.DefaultLead = b
 			}
@@ -362,6 +371,7 @@ func (b *bulkRun) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 		kinds, addrs, origins, anchors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		texts                          = make([][]string, len(sqlstore.StringFields))
 		enabled, protected, leads      = make([]bool, n), make([]bool, n), make([]bool, n)
+		licensed, dirAdmins            = make([]bool, n), make([]bool, n)
 		changes, reasons               = make([]string, n), make([]string, n)
 		xAddrs, xOwners                []string
 		xAlias                         []bool
@@ -378,6 +388,7 @@ func (b *bulkRun) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 			texts[c][i] = *sqlstore.StringField(u, f.Field)
 		}
 		enabled[i], protected[i], leads[i] = u.Enabled, u.Protected, u.Account.DefaultLead
+		licensed[i], dirAdmins[i] = u.Licensed, u.DirectoryAdmin
 		body, err := sqlstore.AuditJSON(store.CreateChanges(*u))
 		if err != nil {
 			return false, err
@@ -401,13 +412,13 @@ func (b *bulkRun) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 	// object has no portal login.
 	const insert = `WITH obj AS (
 		INSERT INTO objects (kind, address, display_name, given_name, surname, phone, department, title,
-			enabled, origin, anchor, protected, default_lead, created, updated)
+			enabled, origin, anchor, protected, default_lead, licensed, directory_admin, created, updated)
 		SELECT kind, address, display_name, given_name, surname, phone, department, title,
-			enabled, origin, anchor, protected, default_lead, $13, $13
+			enabled, origin, anchor, protected, default_lead, licensed, directory_admin, $13, $13
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-			$9::bool[], $10::text[], $11::text[], $12::bool[], $24::bool[])
+			$9::bool[], $10::text[], $11::text[], $12::bool[], $24::bool[], $25::bool[], $26::bool[])
 			AS t(kind, address, display_name, given_name, surname, phone, department, title,
-				enabled, origin, anchor, protected, default_lead)
+				enabled, origin, anchor, protected, default_lead, licensed, directory_admin)
 		RETURNING id, address
 	), addr AS (
 		INSERT INTO addresses (address, object_id, is_alias)
@@ -429,7 +440,7 @@ func (b *bulkRun) insertBulk(ctx context.Context, plans []*bulkCreate) (bool, er
 		sqlstore.Stmt{SQL: insert, Args: []any{kinds, addrs, texts[0], texts[1], texts[2], texts[3], texts[4], texts[5],
 			enabled, origins, anchors, protected, a.Now(),
 			xAddrs, xOwners, xAlias, mGroups, mIDs,
-			actor.Kind, actor.Name, actor.RunID, changes, reasons, leads}},
+			actor.Kind, actor.Name, actor.RunID, changes, reasons, leads, licensed, dirAdmins}},
 		sqlstore.Stmt{SQL: `RELEASE SAVEPOINT bulk`})
 	if err == nil {
 		b.c.grown.Add(int64(n))

@@ -43,7 +43,7 @@ func TestConsolePermissionMigration(t *testing.T) {
 	s, err = Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	require.Equal(t, []int{1, 2, 3, 4}, versions(t, s))
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6}, versions(t, s))
 	want := slices.Sorted(slices.Values(store.Permissions))
 	require.Equal(t, jsonArray(want), adminPermissions(t, s), "sorted, every permission once")
 	roles, err := s.Roles(ctx)

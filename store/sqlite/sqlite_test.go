@@ -58,14 +58,14 @@ func TestMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dirsync.db")
 	s, err := Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, []int{1, 2, 3, 4}, versions(t, s))
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6}, versions(t, s))
 	require.NoError(t, s.AddDomain(t.Context(), "example.com", store.Actor{Kind: "admin", Name: "root"}))
 	require.NoError(t, s.Close())
 
 	// Reopening applies nothing and keeps the data.
 	s, err = Open(path, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	require.Equal(t, []int{1, 2, 3, 4}, versions(t, s))
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6}, versions(t, s))
 	domains, err := s.Domains(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, []string{"example.com"}, domains)
@@ -76,7 +76,7 @@ func TestMigrations(t *testing.T) {
 	ctx := context.Background()
 	for range 2 {
 		require.NoError(t, s.Migrate(ctx, next))
-		require.Equal(t, []int{1, 2, 3, 4, 99}, versions(t, s))
+		require.Equal(t, []int{1, 2, 3, 4, 5, 6, 99}, versions(t, s))
 	}
 	var note string
 	require.NoError(t, s.c.db.QueryRowContext(ctx, `SELECT note FROM domains WHERE name = 'example.com'`).Scan(&note))
@@ -92,7 +92,7 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 			INSERT INTO no_such_table VALUES (1);`)}
 	err = s.Migrate(context.Background(), bad)
 	require.ErrorContains(t, err, "0099_bad.sql")
-	require.Equal(t, []int{1, 2, 3, 4}, versions(t, s))
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6}, versions(t, s))
 	var n int
 	require.NoError(t, s.c.db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'half'`).Scan(&n))
 	require.Zero(t, n, "a failed migration leaves no trace")

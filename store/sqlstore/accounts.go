@@ -138,8 +138,13 @@ func (s *Store) setPassword(ctx context.Context, tx Tx, p store.PasswordChange, 
 			return fmt.Errorf("%w: %s has no password to keep; give one", store.ErrInvalid, a.Address)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE objects SET password_hash = $1, force_change = $2 WHERE id = $3`,
-		hash, p.ForceChange, a.id); err != nil {
+	stmts := []Stmt{{SQL: `UPDATE objects SET password_hash = $1, force_change = $2 WHERE id = $3`,
+		Args: []any{hash, p.ForceChange, a.id}}}
+	if p.Hash != "" {
+		// A password set voids the invitations nobody used.
+		stmts = append(stmts, Stmt{SQL: `DELETE FROM invitations WHERE object_id = $1 AND ` + s.d.Unredeemed, Args: []any{a.id}})
+	}
+	if err := tx.Batch(ctx, stmts...); err != nil {
 		return err
 	}
 	var c changes
@@ -253,9 +258,14 @@ func (s *Store) Register(ctx context.Context, address string, reg store.Registra
 
 // register stores reg for a (locked) and audits it as action.
 func (s *Store) register(ctx context.Context, tx Tx, a account, reg store.Registration, actor store.Actor, action store.Action, at time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE objects SET registered = true, password_hash = $1, force_change = $2,
-		question = $3, answer_hash = $4 WHERE id = $5`,
-		reg.PasswordHash, reg.ForceChange, reg.Question, reg.AnswerHash, a.id); err != nil {
+	err := tx.Batch(ctx,
+		Stmt{SQL: `UPDATE objects SET registered = true, password_hash = $1, force_change = $2,
+			question = $3, answer_hash = $4 WHERE id = $5`,
+			Args: []any{reg.PasswordHash, reg.ForceChange, reg.Question, reg.AnswerHash, a.id}},
+		// Registered, the user needs no invitation (a redeemed one is
+		// marked used before this).
+		Stmt{SQL: `DELETE FROM invitations WHERE object_id = $1 AND ` + s.d.Unredeemed, Args: []any{a.id}})
+	if err != nil {
 		return err
 	}
 	var c changes

@@ -32,6 +32,8 @@ var BoolFields = []Column{
 	{store.FieldEnabled, "enabled"},
 	{store.FieldProtected, "protected"},
 	{store.FieldDefaultLead, "default_lead"},
+	{store.FieldLicensed, "licensed"},
+	{store.FieldDirectoryAdmin, "directory_admin"},
 }
 
 // knownField reports whether field may appear in a FieldChange.
@@ -103,6 +105,9 @@ func (a *Applier) setFields(ctx context.Context, cur store.User, fields []store.
 			return err
 		}
 	}
+	if err := userOnly(cur, want); err != nil {
+		return err
+	}
 	var sets []string
 	var args []any
 	for _, f := range StringFields {
@@ -139,6 +144,20 @@ func (a *Applier) setFields(ctx context.Context, cur store.User, fields []store.
 		}
 		if err := a.setMembers(ctx, cur, v); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// userOnly refuses the Microsoft 365 facts (licensed, directory_admin) on a
+// group: only users have a mailbox licence or a directory role.
+func userOnly(cur store.User, want map[string]any) error {
+	if cur.Kind != store.KindGroup {
+		return nil
+	}
+	for _, f := range []string{store.FieldLicensed, store.FieldDirectoryAdmin} {
+		if _, ok := want[f]; ok {
+			return fmt.Errorf("%w: %s is a group and cannot have field %s (users only)", store.ErrInvalid, cur.Address, f)
 		}
 	}
 	return nil

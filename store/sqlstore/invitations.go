@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dirsync/dirsync/store"
@@ -54,11 +56,19 @@ func (s *Store) CreateInvitation(ctx context.Context, inv store.Invitation, acto
 		if taken {
 			return errTokenTaken
 		}
+		roles, err := s.roleNames(ctx, tx, inv.Roles)
+		if err != nil {
+			return err
+		}
+		rolesJSON, err := json.Marshal(orEmpty(roles))
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO invitations (token_hash, object_id, created, expires, preset,
-				preset_password_hash, preset_force_change, preset_question, preset_answer_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				preset_password_hash, preset_force_change, preset_question, preset_answer_hash, roles, email_status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			inv.TokenHash, a.id, s.d.Time(s.dbTime(created)), s.d.Time(s.dbTime(inv.Expires)), inv.Preset != nil,
-			preset.PasswordHash, preset.ForceChange, preset.Question, preset.AnswerHash)
+			preset.PasswordHash, preset.ForceChange, preset.Question, preset.AnswerHash, string(rolesJSON), inv.Email.Status)
 		if errors.Is(s.d.Classify(err), store.ErrConflict) {
 			// Taken meanwhile by a writer that does not exclude this one.
 			return errTokenTaken
@@ -71,32 +81,88 @@ func (s *Store) CreateInvitation(ctx context.Context, inv store.Invitation, acto
 			{Field: store.AuditExpires, After: s.dbTime(inv.Expires).Format(time.RFC3339Nano)},
 		}
 		c.value(store.AuditPreset, false, inv.Preset != nil)
+		if len(roles) > 0 {
+			c = append(c, store.FieldChange{Field: store.AuditRoles, After: listValue(roles)})
+		}
 		return s.auditAt(ctx, tx, s.now(), actor, store.ActionInvite, a.Address, c, "")
 	})
 }
 
-// Invitation returns the invitation with that token hash, used or not. It
-// carries its user's current primary address: the invitation references the
-// object, so a rename in between is followed.
-func (s *Store) Invitation(ctx context.Context, tokenHash string) (store.Invitation, error) {
+// invitationSQL reads an invitation with its user's current primary
+// address (the invitation references the object, so a rename in between is
+// followed); the caller appends the WHERE clause.
+const invitationSQL = `SELECT o.address, i.token_hash, i.created, i.expires, i.used, i.preset,
+		i.preset_password_hash, i.preset_force_change, i.preset_question, i.preset_answer_hash, i.roles,
+		i.email_status, i.email_attempts, i.email_sent, i.email_error, i.email_next
+	FROM invitations i JOIN objects o ON o.id = i.object_id`
+
+func scanInvitation(row Row) (store.Invitation, error) {
 	var inv store.Invitation
 	var preset bool
 	var reg store.Registration
-	err := s.conn.QueryRow(ctx, `SELECT o.address, i.token_hash, i.created, i.expires, i.used, i.preset,
-			i.preset_password_hash, i.preset_force_change, i.preset_question, i.preset_answer_hash
-		FROM invitations i JOIN objects o ON o.id = i.object_id WHERE i.token_hash = $1`, tokenHash).
-		Scan(&inv.Address, &inv.TokenHash, scanTime(&inv.Created), scanTime(&inv.Expires), scanTime(&inv.Used), &preset,
-			&reg.PasswordHash, &reg.ForceChange, &reg.Question, &reg.AnswerHash)
+	var roles string
+	e := &inv.Email
+	err := row.Scan(&inv.Address, &inv.TokenHash, scanTime(&inv.Created), scanTime(&inv.Expires), scanTime(&inv.Used), &preset,
+		&reg.PasswordHash, &reg.ForceChange, &reg.Question, &reg.AnswerHash, &roles,
+		&e.Status, &e.Attempts, scanTime(&e.Sent), &e.Error, scanTime(&e.Next))
+	if err != nil {
+		return store.Invitation{}, err
+	}
+	if err := json.Unmarshal([]byte(roles), &inv.Roles); err != nil {
+		return store.Invitation{}, fmt.Errorf("invitation for %s: its roles %q are not a JSON list: %w", inv.Address, roles, err)
+	}
+	inv.Roles = nilIfEmpty(inv.Roles)
+	if preset {
+		inv.Preset = &reg
+	}
+	return inv, nil
+}
+
+// Invitation returns the invitation with that token hash, used or not.
+func (s *Store) Invitation(ctx context.Context, tokenHash string) (store.Invitation, error) {
+	inv, err := scanInvitation(s.conn.QueryRow(ctx, invitationSQL+` WHERE i.token_hash = $1`, tokenHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = errNoInvitation
 	}
 	if err != nil {
 		return store.Invitation{}, s.errorf("invitation: %w", err)
 	}
-	if preset {
-		inv.Preset = &reg
+	return inv, nil
+}
+
+// OpenInvitation returns the user's unredeemed invitation.
+func (s *Store) OpenInvitation(ctx context.Context, address string) (store.Invitation, error) {
+	inv, err := scanInvitation(s.conn.QueryRow(ctx, invitationSQL+
+		` JOIN addresses x ON x.object_id = o.id WHERE x.address = $1 AND i.`+s.d.Unredeemed+
+		` ORDER BY i.created DESC LIMIT 1`, canonical(address)))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%s has no open invitation: %w", address, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Invitation{}, s.errorf("open invitation: %w", err)
 	}
 	return inv, nil
+}
+
+// SetInvitationEmail records the state of an invitation's email.
+func (s *Store) SetInvitationEmail(ctx context.Context, tokenHash string, e store.InvitationEmail) error {
+	n, err := s.conn.Exec(ctx, `UPDATE invitations SET email_status = $2, email_attempts = $3, email_sent = $4,
+		email_error = $5, email_next = $6 WHERE token_hash = $1`,
+		tokenHash, e.Status, e.Attempts, s.d.Time(s.dbTime(e.Sent)), e.Error, s.d.Time(s.dbTime(e.Next)))
+	if err == nil && n == 0 {
+		err = errNoInvitation
+	}
+	if err != nil {
+		return s.errorf("invitation email: %w", err)
+	}
+	return nil
+}
+
+// roleNames resolves role names case-insensitively to their defined names,
+// sorted without duplicates; undefined ones are a *store.UnknownRoleError.
+func (s *Store) roleNames(ctx context.Context, q Querier, given []string) ([]string, error) {
+	_, names, err := s.resolveRoles(ctx, q, given)
+	return sortedSet(names), err
 }
 
 // RedeemInvitation consumes the invitation and registers its user with reg.
@@ -124,8 +190,9 @@ func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time
 			return err
 		}
 		var used, expires time.Time
-		err = tx.QueryRow(ctx, `SELECT used, expires FROM invitations WHERE token_hash = $1 AND object_id = $2`+s.d.forUpdate(""),
-			tokenHash, id).Scan(scanTime(&used), scanTime(&expires))
+		var rolesJSON string
+		err = tx.QueryRow(ctx, `SELECT used, expires, roles FROM invitations WHERE token_hash = $1 AND object_id = $2`+s.d.forUpdate(""),
+			tokenHash, id).Scan(scanTime(&used), scanTime(&expires), &rolesJSON)
 		switch {
 		case errors.Is(err, sql.ErrNoRows): // replaced or dropped while we waited
 			return errNoInvitation
@@ -137,6 +204,13 @@ func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time
 		case now.After(expires):
 			return fmt.Errorf("invitation for %s expired at %s: %w; ask an admin for a new one",
 				a.Address, expires.Format(time.RFC3339), store.ErrInvitationExpired)
+		case a.Account.Registered:
+			return fmt.Errorf("%s: %w; sign in with its password, or reset it with the security question",
+				a.Address, store.ErrAlreadyRegistered)
+		}
+		var roles []string
+		if err := json.Unmarshal([]byte(rolesJSON), &roles); err != nil {
+			return fmt.Errorf("invitation for %s: its roles are not a JSON list: %w", a.Address, err)
 		}
 		n, err := tx.Exec(ctx, `UPDATE invitations SET used = $2 WHERE token_hash = $1 AND `+s.d.Unredeemed,
 			tokenHash, s.d.Time(now))
@@ -147,10 +221,49 @@ func (s *Store) RedeemInvitation(ctx context.Context, tokenHash string, now time
 			return fmt.Errorf("invitation for %s: %w", a.Address, store.ErrInvitationUsed)
 		}
 		primary = a.Address
-		return s.register(ctx, tx, a, reg, actor, store.ActionRedeem, now)
+		if err := s.register(ctx, tx, a, reg, actor, store.ActionRedeem, now); err != nil {
+			return err
+		}
+		if len(roles) == 0 || slices.Equal(sortedSet(roles), a.Account.Roles) {
+			return nil
+		}
+		return s.setRoles(ctx, tx, a, roles, actor, now, "given by the invitation")
 	})
 	if err != nil {
 		return "", err
 	}
 	return primary, nil
+}
+
+// orEmpty is xs, or an empty list for nil (a JSON [] rather than null).
+func orEmpty(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// Setting returns the named store-wide value, storing make's result first
+// when there is none; of replicas racing, the first insert wins and every one
+// returns it.
+func (s *Store) Setting(ctx context.Context, name string, make func() (string, error)) (string, error) {
+	var v string
+	err := s.conn.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", s.errorf("setting %s: %w", name, err)
+	}
+	v, err = make()
+	if err != nil {
+		return "", s.errorf("setting %s: %w", name, err)
+	}
+	if _, err := s.conn.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, v); err != nil {
+		return "", s.errorf("setting %s: %w", name, err)
+	}
+	if err := s.conn.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v); err != nil {
+		return "", s.errorf("setting %s: %w", name, err)
+	}
+	return v, nil
 }

@@ -29,7 +29,7 @@ func (s *Store) accountDest(a *store.Account) []any {
 func (s *Store) scanObject(row Row) (store.User, error) {
 	var u store.User
 	dest := []any{&u.ID, &u.Kind, &u.Address, &u.DisplayName, &u.GivenName, &u.Surname,
-		&u.Phone, &u.Department, &u.Title, &u.Enabled, &u.Origin, &u.Anchor, &u.Protected,
+		&u.Phone, &u.Department, &u.Title, &u.Enabled, &u.Origin, &u.Anchor, &u.Protected, &u.Licensed, &u.DirectoryAdmin,
 		scanTime(&u.Created), scanTime(&u.Updated), s.d.ListDest(&u.Aliases), s.d.ListDest(&u.Members)}
 	err := row.Scan(append(dest, s.accountDest(&u.Account)...)...)
 	// Empty lists read as nil, so users compare equal whichever backend or

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dirsync/dirsync/store"
 )
@@ -96,36 +97,52 @@ func (s *Store) SetRoles(ctx context.Context, address string, roles []string, ac
 		if err != nil {
 			return err
 		}
-		var ids []int64
-		var names, unknown []string
-		for _, given := range roles {
-			var id int64
-			var name string
-			err := tx.QueryRow(ctx, `SELECT id, name FROM roles WHERE `+s.d.Fold("name")+` = `+s.d.Fold("$1"), given).Scan(&id, &name)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				if !slices.Contains(unknown, given) {
-					unknown = append(unknown, given)
-				}
-			case err != nil:
-				return err
-			case !slices.Contains(ids, id):
-				ids, names = append(ids, id), append(names, name)
-			}
-		}
-		if len(unknown) > 0 {
-			return &store.UnknownRoleError{Names: unknown}
-		}
-		err = tx.Batch(ctx,
-			Stmt{SQL: `DELETE FROM user_roles WHERE object_id = $1`, Args: []any{a.id}},
-			Stmt{SQL: `INSERT INTO user_roles (object_id, role_id) SELECT $1, t.value FROM ` + s.d.Each("$2", "bigint"),
-				Args: []any{a.id, s.d.Array(ids)}})
-		if err != nil {
-			return err
-		}
-		c := changes{{Field: store.AuditRoles, Before: listValue(a.Account.Roles), After: listValue(sortedSet(names))}}
-		return s.auditAt(ctx, tx, s.now(), actor, store.ActionSetRoles, a.Address, c, "")
+		return s.setRoles(ctx, tx, a, roles, actor, s.now(), "")
 	})
+}
+
+// setRoles replaces a's (locked) roles and audits it.
+func (s *Store) setRoles(ctx context.Context, tx Tx, a account, roles []string, actor store.Actor, at time.Time, reason string) error {
+	ids, names, err := s.resolveRoles(ctx, tx, roles)
+	if err != nil {
+		return err
+	}
+	err = tx.Batch(ctx,
+		Stmt{SQL: `DELETE FROM user_roles WHERE object_id = $1`, Args: []any{a.id}},
+		Stmt{SQL: `INSERT INTO user_roles (object_id, role_id) SELECT $1, t.value FROM ` + s.d.Each("$2", "bigint"),
+			Args: []any{a.id, s.d.Array(ids)}})
+	if err != nil {
+		return err
+	}
+	c := changes{{Field: store.AuditRoles, Before: listValue(a.Account.Roles), After: listValue(sortedSet(names))}}
+	return s.auditAt(ctx, tx, at, actor, store.ActionSetRoles, a.Address, c, reason)
+}
+
+// resolveRoles finds the given role names (case-insensitively): their ids
+// and defined names, without duplicates; undefined ones are a
+// *store.UnknownRoleError naming them all.
+func (s *Store) resolveRoles(ctx context.Context, q Querier, roles []string) ([]int64, []string, error) {
+	var ids []int64
+	var names, unknown []string
+	for _, given := range roles {
+		var id int64
+		var name string
+		err := q.QueryRow(ctx, `SELECT id, name FROM roles WHERE `+s.d.Fold("name")+` = `+s.d.Fold("$1"), given).Scan(&id, &name)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if !slices.Contains(unknown, given) {
+				unknown = append(unknown, given)
+			}
+		case err != nil:
+			return nil, nil, err
+		case !slices.Contains(ids, id):
+			ids, names = append(ids, id), append(names, name)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, nil, &store.UnknownRoleError{Names: unknown}
+	}
+	return ids, names, nil
 }
 
 // sortedSet returns xs sorted without duplicates; empty is nil.

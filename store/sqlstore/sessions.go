@@ -57,10 +57,25 @@ func (s *Store) Session(ctx context.Context, hash string) (store.Session, error)
 	return sess, nil
 }
 
-// TouchSession moves the session's LastSeen forward to at.
+// TouchSession moves the session's LastSeen, and its user's, forward to at:
+// a signed-in user's activity keeps the user online.
 func (s *Store) TouchSession(ctx context.Context, hash string, at time.Time) error {
+	t := s.d.Time(s.dbTime(at))
 	if _, err := s.conn.Exec(ctx, `UPDATE sessions SET last_seen = $2 WHERE hash = $1 AND last_seen < $2`,
-		hash, s.d.Time(at)); err != nil {
+		hash, t); err != nil {
+		return s.errorf("touch session: %w", err)
+	}
+	var addr string
+	err := s.conn.QueryRow(ctx, `SELECT address FROM sessions WHERE hash = $1`, hash).Scan(&addr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err == nil {
+		_, err = s.conn.Exec(ctx, `UPDATE objects SET last_seen = $2
+			WHERE id = (SELECT object_id FROM addresses WHERE address = $1) AND (last_seen IS NULL OR last_seen < $2)`,
+			canonical(addr), t)
+	}
+	if err != nil {
 		return s.errorf("touch session: %w", err)
 	}
 	return nil

@@ -119,7 +119,7 @@ func New(conn Conn, d *Dialect, log *zap.Logger) *Store {
 		o.failed_logins, o.last_login, o.last_login_error, o.last_seen, o.default_lead, ` +
 		d.ListAgg("r.name", "user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.object_id = o.id")
 	s.objectColumns = `o.id, o.kind, o.address, o.display_name, o.given_name, o.surname,
-		o.phone, o.department, o.title, o.enabled, o.origin, o.anchor, o.protected, o.created, o.updated, ` +
+		o.phone, o.department, o.title, o.enabled, o.origin, o.anchor, o.protected, o.licensed, o.directory_admin, o.created, o.updated, ` +
 		d.ListAgg("a.address", "addresses a WHERE a.object_id = o.id AND a.is_alias") + `, ` +
 		d.ListAgg("m.address", "group_members gm JOIN objects m ON m.id = gm.member_id WHERE gm.group_id = o.id") + `, ` +
 		s.accountColumns

@@ -184,7 +184,7 @@ func (res *Result) create(conn Connector, r Record) {
 	e := newEntry(r)
 	var changes []store.FieldChange
 	for _, f := range fieldOrder {
-		if !conn.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
+		if !conn.Owned.Has(f) || !forKind(f, r.Kind) {
 			continue
 		}
 		if v := recordValue(r, f); !isZero(v) {
@@ -214,7 +214,7 @@ func (res *Result) update(conn Connector, snap state.Snapshot, r Record, u *stor
 	}
 	stored := storedRecord(u)
 	for _, f := range fieldOrder {
-		if f == store.FieldEnabled || !conn.Owned.Has(f) || (f == store.FieldMembers && r.Kind != store.KindGroup) {
+		if f == store.FieldEnabled || !conn.Owned.Has(f) || !forKind(f, r.Kind) {
 			continue
 		}
 		before, after := recordValue(stored, f), recordValue(r, f)
@@ -243,6 +243,18 @@ func (res *Result) update(conn Connector, snap state.Snapshot, r Record, u *stor
 		ops[i].Entry = &e
 	}
 	res.Ops = append(res.Ops, ops...)
+}
+
+// forKind says whether an object of kind has field: members are a group's,
+// the Microsoft 365 facts a user's.
+func forKind(field, kind string) bool {
+	switch field {
+	case store.FieldMembers:
+		return kind == store.KindGroup
+	case store.FieldLicensed, store.FieldDirectoryAdmin:
+		return kind == store.KindUser
+	}
+	return true
 }
 
 func toggle(conn Connector, r Record, u *store.User, enable bool, reason string) Op {
@@ -307,6 +319,10 @@ func recordValue(r Record, f string) any {
 		return nonNil(r.Members)
 	case store.FieldEnabled:
 		return r.Enabled
+	case store.FieldLicensed:
+		return r.Licensed
+	case store.FieldDirectoryAdmin:
+		return r.DirectoryAdmin
 	}
 	return fieldValue(r, f)
 }
@@ -316,7 +332,8 @@ func recordValue(r Record, f string) any {
 func storedRecord(u *store.User) Record {
 	return Record{Kind: u.Kind, Anchor: u.Anchor, Address: u.Address, Aliases: u.Aliases,
 		DisplayName: u.DisplayName, GivenName: u.GivenName, Surname: u.Surname, Phone: u.Phone,
-		Department: u.Department, Title: u.Title, Enabled: u.Enabled, Members: u.Members}
+		Department: u.Department, Title: u.Title, Enabled: u.Enabled, Members: u.Members,
+		Licensed: u.Licensed, DirectoryAdmin: u.DirectoryAdmin}
 }
 
 func nonNil(s []string) []string {

@@ -62,6 +62,10 @@ func setField(t *testing.T, u *store.User, c store.FieldChange) {
 		u.Members = slices.Clone(c.After.([]string))
 	case store.FieldEnabled:
 		u.Enabled = c.After.(bool)
+	case store.FieldLicensed:
+		u.Licensed = c.After.(bool)
+	case store.FieldDirectoryAdmin:
+		u.DirectoryAdmin = c.After.(bool)
 	case store.FieldDisplayName:
 		u.DisplayName = str()
 	case store.FieldGivenName:

@@ -32,6 +32,11 @@ type Record struct {
 	Title       string   `json:"title,omitempty"`
 	Enabled     bool     `json:"enabled"`
 	Members     []string `json:"members,omitempty"`
+	// Licensed and DirectoryAdmin are the Microsoft 365 facts of a user
+	// (connectors.Record.Licensed and Admin); only a connector that owns
+	// them (Entra) writes them.
+	Licensed       bool `json:"licensed,omitempty"`
+	DirectoryAdmin bool `json:"directory_admin,omitempty"`
 	// JoinAnchor is another connector's anchor for the same object (hybrid AD +
 	// Entra): the record joins that object rather than creating its own.
 	JoinAnchor string `json:"join_anchor,omitempty"`
@@ -120,6 +125,9 @@ func Normalize(rec connectors.Record, internal Domains) (Record, []Quarantine, b
 	out.Department = strings.TrimSpace(rec.Department)
 	out.Title = strings.TrimSpace(rec.Title)
 	out.Enabled = !rec.Disabled
+	if rec.Kind == connectors.KindUser {
+		out.Licensed, out.DirectoryAdmin = rec.Licensed, rec.Admin
+	}
 	out.MemberRefs = rec.Members
 	return out, warnings, true
 }
@@ -179,10 +187,18 @@ func Unchanged(r Record, snap state.Snapshot) bool {
 	return ok && !r.Deleted && e.Fingerprint == r.Fingerprint && !e.Gone && e.Missing == 0
 }
 
-// Owned is the set of store fields a connector feeds; nil means every field.
+// Owned is the set of store fields a connector feeds; nil means every field
+// but the declared-only ones.
 type Owned map[string]bool
 
-// NewOwned builds an Owned set; a nil list means every field.
+// declaredOnly are the fields a connector owns only when it lists them
+// (connectors.FieldOwner): the Microsoft 365 facts, which only Entra has. A
+// source that declares nothing owns every other field, and must not reset
+// these to false.
+var declaredOnly = map[string]bool{store.FieldLicensed: true, store.FieldDirectoryAdmin: true}
+
+// NewOwned builds an Owned set; a nil list means every field but the
+// declared-only ones.
 func NewOwned(fields []string) Owned {
 	if fields == nil {
 		return nil
@@ -195,12 +211,13 @@ func NewOwned(fields []string) Owned {
 }
 
 // Has reports whether the field is owned.
-func (o Owned) Has(f string) bool { return o == nil || o[f] }
+func (o Owned) Has(f string) bool { return (o == nil && !declaredOnly[f]) || o[f] }
 
 // fieldOrder fixes the order fields are compared, hashed and listed in.
 var fieldOrder = []string{
 	store.FieldDisplayName, store.FieldGivenName, store.FieldSurname, store.FieldPhone,
 	store.FieldDepartment, store.FieldTitle, store.FieldAliases, store.FieldEnabled, store.FieldMembers,
+	store.FieldLicensed, store.FieldDirectoryAdmin,
 }
 
 func fieldValue(r Record, f string) string {
@@ -223,6 +240,10 @@ func fieldValue(r Record, f string) string {
 		return fmt.Sprint(r.Enabled)
 	case store.FieldMembers:
 		return strings.Join(r.Members, ",")
+	case store.FieldLicensed:
+		return fmt.Sprint(r.Licensed)
+	case store.FieldDirectoryAdmin:
+		return fmt.Sprint(r.DirectoryAdmin)
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/state"
 	"github.com/dirsync/dirsync/sync/engine"
+	"github.com/dirsync/dirsync/sync/plan"
 )
 
 // Triggers and run listings, in the runner's own types: daemon/apiwire adapts
@@ -254,7 +255,8 @@ func (r *Runner) Run(ctx context.Context, id string) (Detail, error) {
 }
 
 // FieldOwner says whether the connector writes field; a connector that does not
-// declare its fields owns them all.
+// declare its fields owns them all, but the ones only a declaration gives
+// (plan.Owned: the Microsoft 365 facts).
 func (r *Runner) FieldOwner(connector, field string) bool {
 	r.mu.Lock()
 	j, ok := r.jobs[connector]
@@ -263,7 +265,10 @@ func (r *Runner) FieldOwner(connector, field string) bool {
 		return false
 	}
 	fo, ok := j.Source.(connectors.FieldOwner)
-	return !ok || slices.Contains(fo.Fields(), field)
+	if !ok {
+		return plan.Owned(nil).Has(field)
+	}
+	return slices.Contains(fo.Fields(), field)
 }
 
 func fromState(h state.Run) Run {
