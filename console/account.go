@@ -129,9 +129,7 @@ func (c *Console) reset(w http.ResponseWriter, r *http.Request, _ *session) erro
 	}
 	next := f.Get("new_password")
 	if next != f.Get("confirm_password") {
-		v.Problem = &problem{Status: http.StatusUnprocessableEntity, Code: api.CodeValidation,
-			Message: "The new passwords do not match: nothing was changed.",
-			Fields:  map[string]string{"confirm_password": "does not match the new password: type the same password twice"}}
+		v.Problem = c.describe(r, mismatch())
 		c.render(w, r, nil, v.Problem.Status, "reset", v)
 		return nil
 	}
@@ -226,9 +224,7 @@ func (c *Console) redeem(w http.ResponseWriter, r *http.Request, _ *session) err
 	v := invitationView{Token: f.Get("token"), Question: strings.TrimSpace(f.Get("security_question"))}
 	pw := f.Get("password")
 	if pw != f.Get("confirm_password") {
-		v.Problem = &problem{Status: http.StatusUnprocessableEntity, Code: api.CodeValidation,
-			Message: "The password and its confirmation differ: type the same password twice. Nothing was changed.",
-			Fields:  map[string]string{"confirm_password": "does not match the password: type the same password twice"}}
+		v.Problem = c.describe(r, mismatch())
 		c.render(w, r, nil, v.Problem.Status, "invitation", v)
 		return nil
 	}

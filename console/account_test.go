@@ -573,3 +573,34 @@ func TestRolesOfAnOnlineUserNeedConfirmation(t *testing.T) {
 		t.Errorf("offline change: %d", res.StatusCode)
 	}
 }
+
+// TestResetWrongAnswersLock: through the console, three wrong answers lock
+// the login; the right answer then changes nothing, in the same words.
+func TestResetWrongAnswersLock(t *testing.T) {
+	h := newHarness(t)
+	h.user("root@example.com", "Administrator") // question "First pet?", answer "Rex"
+	b := h.browser()
+	form := url.Values{"address": {"root@example.com"}, "question": {"First pet?"}, "security_answer": {"Fido"},
+		"new_password": {newPassword}, "confirm_password": {newPassword}}
+	var refused string
+	for i := range store.LockAfter {
+		p := b.postPage("/console/reset", form)
+		wantStatus(t, p, http.StatusUnauthorized)
+		refused = text(p.Find(".problem"))
+		if i < store.LockAfter-1 && h.apiUser("root@example.com").Locked {
+			t.Fatalf("locked after %d wrong answers", i+1)
+		}
+	}
+	if !h.apiUser("root@example.com").Locked {
+		t.Fatal("three wrong answers did not lock the login")
+	}
+	form.Set("security_answer", "rex")
+	p := b.postPage("/console/reset", form)
+	wantStatus(t, p, http.StatusUnauthorized)
+	if got := text(p.Find(".problem")); got != refused {
+		t.Errorf("locked: %q, a wrong answer: %q (the same words expected)", got, refused)
+	}
+	if res := b.post("/console/signin", url.Values{"address": {"root@example.com"}, "password": {newPassword}}); res.StatusCode == http.StatusSeeOther {
+		t.Error("the reset of a locked login changed its password")
+	}
+}

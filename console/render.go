@@ -156,6 +156,10 @@ func (p *problem) For(field string) string {
 // describe turns a service error into a problem, logging what an
 // administrator must not see (a 5xx's cause).
 func (c *Console) describe(r *http.Request, err error) *problem {
+	var fe *formError
+	if errors.As(err, &fe) {
+		return &problem{Status: fe.status, Code: fe.code, Message: fe.msg, Fields: map[string]string{fe.field: fe.fieldMsg}}
+	}
 	status, info, _ := api.Classify(err)
 	if status >= 500 {
 		level := zap.ErrorLevel

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -484,11 +483,8 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, s *session)
 		}
 		return c.done(w, r, s, back, fmt.Sprintf(msg, name))
 	}
-	var p *problem
-	var fe *formError
-	if errors.As(err, &fe) {
-		p = &problem{Status: fe.status, Code: fe.code, Message: fe.msg, Fields: map[string]string{fe.field: fe.fieldMsg}}
-	} else if p = c.describe(r, err); p.Status >= 500 {
+	p := c.describe(r, err)
+	if p.Status >= 500 {
 		return err
 	}
 	if p.Code == api.CodeWeakPassword && p.Fields["password"] == "" {

@@ -27,10 +27,12 @@ func TestEntraFactsThroughTheBinary(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
 	const sku = "c7df2760-2c81-4ef7-b578-5b5392b571df"
-	boss, temp := cloudUser(1), cloudUser(2)
+	boss, temp, clerk := cloudUser(1), cloudUser(2), cloudUser(3)
 	boss.AssignedLicenses = []string{sku}
+	clerk.AssignedLicenses = []string{sku} // licensed, no administrator role
 	srv.PutUser(boss)
 	srv.PutUser(temp)
+	srv.PutUser(clerk)
 	srv.SetRoleMembers("Global Administrator", boss.ID)
 
 	dir, _ := entraConfig(t, srv, "")
@@ -121,6 +123,12 @@ connectors:
 	require.Equal(t, http.StatusUnprocessableEntity, code, string(raw))
 	require.Contains(t, string(raw), `"code":"validation_failed"`, string(raw))
 	require.Contains(t, string(raw), "has no licensed mailbox in Microsoft 365: assign a licence in Microsoft 365 and sync", string(raw))
+	code, raw = d.call("POST", "/v1/users/"+clerk.Mail+"/invite", admin, `{"roles": ["Administrator"]}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, string(raw))
+	require.Contains(t, string(raw), "has no administrator role in Microsoft 365", string(raw))
+	require.NotContains(t, string(raw), "licensed mailbox", "the licence is there: only the role is named")
+	code, raw = d.call("POST", "/v1/users/"+clerk.Mail+"/invite", admin, `{"roles": ["Sales"]}`)
+	require.Equal(t, http.StatusCreated, code, "a role that is not an administrator's needs neither: %s", raw)
 	code, raw = d.call("POST", "/v1/users/"+temp.Mail+"/invite", admin, `{"roles": ["Administrator"]}`)
 	require.Equal(t, http.StatusCreated, code, string(raw))
 }

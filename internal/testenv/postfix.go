@@ -63,11 +63,10 @@ type Postfix struct {
 	masterCF func(port int) (string, error)
 }
 
-// Postfix settings: the policy service is asked at RCPT time about the
-// envelope sender (smtpd_delay_reject defaults to yes), and answers quickly or
-// not at all in tests, so its timeout is short.
-const postfixMainCF = `# Written by internal/testenv.StartPostfix: a throwaway test instance.
-compatibility_level = 3.6
+// baseMainCF is what every throwaway instance's main.cf starts with: its
+// own directories and log under {{DIR}}, loopback only, nothing delivered
+// unless an instance says otherwise.
+const baseMainCF = `compatibility_level = 3.6
 config_directory = {{DIR}}/etc
 queue_directory = {{DIR}}/queue
 data_directory = {{DIR}}/data
@@ -88,7 +87,13 @@ alias_maps =
 alias_database =
 biff = no
 smtpd_peername_lookup = no
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+`
+
+// Postfix settings: the policy service is asked at RCPT time about the
+// envelope sender (smtpd_delay_reject defaults to yes), and answers quickly or
+// not at all in tests, so its timeout is short.
+const postfixMainCF = `# Written by internal/testenv.StartPostfix: a throwaway test instance.
+` + baseMainCF + `smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_sender_restrictions = check_policy_service inet:{{POLICY}}
 smtpd_policy_service_timeout = 10s
 `

@@ -91,28 +91,7 @@ func MailboxRecipientReply(address, reply string) MailboxOption {
 // postfix user (it refuses root). Restrictions: recipient replies first, then
 // {{PERMIT}} (permit_mynetworks, or permit_sasl_authenticated with AUTH).
 const mailboxMainCF = `# Written by internal/testenv.StartPostfixMailbox: a throwaway test instance.
-compatibility_level = 3.6
-config_directory = {{DIR}}/etc
-queue_directory = {{DIR}}/queue
-data_directory = {{DIR}}/data
-maillog_file = {{DIR}}/postfix.log
-maillog_file_prefixes = {{DIR}}
-myhostname = mail.test.invalid
-mydomain = test.invalid
-myorigin = $myhostname
-mydestination =
-relayhost =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-default_transport = discard
-relay_transport = discard
-local_transport = discard
-alias_maps =
-alias_database =
-biff = no
-smtpd_peername_lookup = no
-virtual_mailbox_domains = static:all
+` + baseMainCF + `virtual_mailbox_domains = static:all
 virtual_mailbox_base = {{DIR}}/mail
 virtual_mailbox_maps = static:inbox/
 virtual_uid_maps = static:{{UID}}
