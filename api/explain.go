@@ -33,6 +33,31 @@ type ExplainRequest struct {
 	Apply bool   `json:"apply"`
 }
 
+// Explain explains one object of a connector; with in.Apply it also applies
+// its plan. 404 not_in_source, 422 explain_unsupported.
+func (s *Service) Explain(ctx context.Context, in ExplainRequest) (*Explanation, error) {
+	if s.explainer == nil {
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "this process reads no sources: ask the dirsync daemon (dirsync serve)"}
+	}
+	switch {
+	case strings.TrimSpace(in.Connector) == "":
+		return nil, invalid("connector", "required: the connector to read the object from")
+	case strings.TrimSpace(in.User) == "":
+		return nil, invalid("user", "required: an address, alias or source anchor")
+	}
+	out, err := s.explainer.Explain(ctx, in)
+	switch {
+	case errors.Is(err, ErrNotInSource):
+		return nil, &apiError{Status: http.StatusNotFound, Code: CodeNotInSource, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrExplainUnsupported):
+		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: CodeExplainUnsupported, Message: err.Error(), Err: err}
+	case err != nil:
+		return nil, err
+	}
+	return out, nil
+}
+
 func (s *server) explain(w http.ResponseWriter, r *http.Request) error {
 	if s.explainer == nil {
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
@@ -42,19 +67,8 @@ func (s *server) explain(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	switch {
-	case strings.TrimSpace(in.Connector) == "":
-		return invalid("connector", "required: the connector to read the object from")
-	case strings.TrimSpace(in.User) == "":
-		return invalid("user", "required: an address, alias or source anchor")
-	}
-	out, err := s.explainer.Explain(r.Context(), in)
-	switch {
-	case errors.Is(err, ErrNotInSource):
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotInSource, Message: err.Error(), Err: err}
-	case errors.Is(err, ErrExplainUnsupported):
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: CodeExplainUnsupported, Message: err.Error(), Err: err}
-	case err != nil:
+	out, err := s.Explain(r.Context(), in)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)

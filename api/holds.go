@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/dirsync/dirsync/store"
 )
 
 // Held operations: listed with their status, approved or rejected one by one
@@ -20,7 +23,7 @@ func joinStatuses(ss []HoldStatus) string {
 	return strings.Join(out, ", ")
 }
 
-func (s *server) holdsOr503() (Holds, error) {
+func (s *Service) holdsOr503() (Holds, error) {
 	if s.holds == nil {
 		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
 			Message: "this process keeps no holds: ask the dirsync daemon (dirsync serve)"}
@@ -28,28 +31,61 @@ func (s *server) holdsOr503() (Holds, error) {
 	return s.holds, nil
 }
 
-func (s *server) listHolds(w http.ResponseWriter, r *http.Request) error {
+// Holds lists held operations of a connector ("" = all) with a status (""
+// = all).
+func (s *Service) Holds(ctx context.Context, connector string, status HoldStatus) ([]Hold, error) {
 	h, err := s.holdsOr503()
 	if err != nil {
+		return nil, err
+	}
+	if status != "" && !slices.Contains(holdStatuses, status) {
+		return nil, badRequest("status %q: use one of %s", status, joinStatuses(holdStatuses))
+	}
+	list, err := h.Holds(ctx, connector, string(status))
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		list = []Hold{}
+	}
+	return list, nil
+}
+
+func (s *server) listHolds(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.holdsOr503(); err != nil {
 		return err
 	}
 	q, err := query(r, "connector", "status")
 	if err != nil {
 		return err
 	}
-	status := q.Get("status")
-	if status != "" && !slices.Contains(holdStatuses, HoldStatus(status)) {
-		return badRequest("status %q: use one of %s", status, joinStatuses(holdStatuses))
-	}
-	list, err := h.Holds(r.Context(), q.Get("connector"), status)
+	list, err := s.Holds(r.Context(), q.Get("connector"), HoldStatus(q.Get("status")))
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []Hold{}
-	}
 	writeJSON(w, http.StatusOK, HoldList{Holds: list})
 	return nil
+}
+
+// DecideHolds approves or rejects the holds d selects (ids, or every
+// pending one of a run or a connector) as actor: one result per operation,
+// refused ones with their code.
+func (s *Service) DecideHolds(ctx context.Context, actor store.Actor, d DecideHolds, approve bool) ([]HoldResult, error) {
+	h, err := s.holdsOr503()
+	if err != nil {
+		return nil, err
+	}
+	if len(d.IDs) == 0 && d.RunID == "" && d.Connector == "" {
+		return nil, badRequest(`say which holds: "ids", or every pending one of a "run_id" or a "connector"`)
+	}
+	res, err := h.Decide(ctx, d, approve, actor.Name)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		res = []HoldResult{}
+	}
+	return res, nil
 }
 
 func (s *server) approveHold(w http.ResponseWriter, r *http.Request) error {
@@ -73,12 +109,8 @@ func (s *server) rejectHolds(w http.ResponseWriter, r *http.Request) error {
 // approval found the operation no longer planned or too old, or 422
 // apply_failed when the store refused the approved operation).
 func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool) error {
-	h, err := s.holdsOr503()
-	if err != nil {
-		return err
-	}
 	id := r.PathValue("id")
-	res, err := h.Decide(r.Context(), DecideHolds{IDs: []string{id}}, approve, adminActor(r).Name)
+	res, err := s.DecideHolds(r.Context(), adminActor(r), DecideHolds{IDs: []string{id}}, approve)
 	if err != nil {
 		return err
 	}
@@ -103,23 +135,16 @@ func (s *server) decideOne(w http.ResponseWriter, r *http.Request, approve bool)
 // decideMany decides in bulk: 200 with one result per operation, refused
 // ones included with their code.
 func (s *server) decideMany(w http.ResponseWriter, r *http.Request, approve bool) error {
-	h, err := s.holdsOr503()
-	if err != nil {
+	if _, err := s.holdsOr503(); err != nil {
 		return err
 	}
 	var in DecideHolds
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	if len(in.IDs) == 0 && in.RunID == "" && in.Connector == "" {
-		return badRequest(`say which holds: "ids", or every pending one of a "run_id" or a "connector"`)
-	}
-	res, err := h.Decide(r.Context(), in, approve, adminActor(r).Name)
+	res, err := s.DecideHolds(r.Context(), adminActor(r), in, approve)
 	if err != nil {
 		return err
-	}
-	if res == nil {
-		res = []HoldResult{}
 	}
 	writeJSON(w, http.StatusOK, HoldResults{Results: res})
 	return nil

@@ -47,6 +47,11 @@ const (
 	PermDomains = "domains.manage"        // add domains
 	PermRoles   = "roles.manage"          // add roles, assign them
 	PermImports = "imports"               // import users from CSV
+	// PermSync: start syncs (sync now, apply a dry run, apply an explained
+	// object's plan) and approve or reject held operations. The sync pages
+	// themselves need only PermConsole: a read-only administrator sees them
+	// and acts on none of it.
+	PermSync = "sync"
 )
 
 // Default session timeouts.
@@ -149,6 +154,9 @@ func (c *Console) routes() []route {
 	rts = append(rts, c.auditRoutes()...)
 	rts = append(rts, c.accountRoutes()...)
 	rts = append(rts, c.inviteRoutes()...)
+	rts = append(rts, c.overviewRoutes()...)
+	rts = append(rts, c.runRoutes()...)
+	rts = append(rts, c.holdRoutes()...)
 	return rts
 }
 
