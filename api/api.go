@@ -90,6 +90,7 @@ func (s *server) routes() []route {
 		{"POST", "/v1/syncs", syncAccess, s.triggerSync},
 		{"GET", "/v1/runs", runsAccess, s.listRuns},
 		{"GET", "/v1/runs/{id}", runsAccess, s.getRun},
+		{"GET", "/v1/overview", readAccess, s.getOverview},
 	}
 }
 

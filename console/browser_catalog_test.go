@@ -18,14 +18,16 @@ import (
 // The Domains, Roles and Import pages in Chromium, against a real
 // `dirsync serve`.
 
-// catSignIn signs in through the sign-in form and waits for the start page
-// (the domains).
+// catSignIn signs in through the sign-in form, waits for the start page
+// (the overview), then opens the domains.
 func catSignIn(t *testing.T, ctx context.Context, s *served) {
 	t.Helper()
 	catMust(t, browsertest.Navigate(ctx, s.URL+"/console/signin"))
 	catMust(t, browsertest.SetValue(ctx, "#address", s.Admin))
 	catMust(t, browsertest.SetValue(ctx, "#password", adminPassword))
 	catMust(t, browsertest.Click(ctx, `form[action="/console/signin"] button[type="submit"]`))
+	catWait(t, ctx, "#connectors-title")
+	catMust(t, browsertest.Navigate(ctx, s.URL+"/console/domains"))
 	catWait(t, ctx, "table.domains")
 }
 

@@ -160,9 +160,10 @@ func (c *Console) routes() []route {
 	return rts
 }
 
-// home is the console's start page: the domains, as the portals open on them.
+// home is the console's start page: the overview of the connectors, where an
+// administrator sees first what needs attention.
 func (c *Console) home(w http.ResponseWriter, r *http.Request, s *session) error {
-	http.Redirect(w, r, Prefix+"domains", http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"overview", http.StatusSeeOther)
 	return nil
 }
 

@@ -197,7 +197,7 @@ func TestSessionsEndWhenIdleAndAfterTheAbsoluteTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = res.Body.Close()
-		if loc := res.Header.Get("Location"); loc != "/console/domains" {
+		if loc := res.Header.Get("Location"); loc != "/console/overview" {
 			t.Fatalf("an active session was refused: %d to %q", res.StatusCode, loc)
 		}
 	}
@@ -267,7 +267,7 @@ func TestStateChangingRequestsNeedTheFormTokenAndTheSameOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = res.Body.Close()
-	if loc := res.Header.Get("Location"); loc != "/console/domains" {
+	if loc := res.Header.Get("Location"); loc != "/console/overview" {
 		t.Errorf("the refused requests ended the session: %q", loc)
 	}
 }

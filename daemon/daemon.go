@@ -143,7 +143,7 @@ func (d *Daemon) build() error {
 	}
 	// One service behind the API and the console: one sign-in limiter, one
 	// argon2 bound, the same checks whichever way an administrator comes in.
-	svc := api.NewService(api.Options{Store: c.store, Syncer: apiwire.NewSyncs(d.runs).WithState(c.state), Senders: d.out.svc,
+	svc := api.NewService(api.Options{Store: c.store, Syncer: apiwire.WithOverview(apiwire.NewSyncs(d.runs).WithState(c.state), d.overviews()), Senders: d.out.svc,
 		Mailer: mailer, PublicURL: cfg.Server.PublicURL,
 		Holds: apiwire.NewHolds(c.engine, func(pending map[string]int) {
 			for _, j := range d.jobs() {
@@ -183,6 +183,29 @@ func (d *Daemon) build() error {
 		}),
 	}
 	return nil
+}
+
+// overviews gives GET /v1/overview (and the console's overview) from the
+// runner, the schedule, the backends and the current configuration.
+func (d *Daemon) overviews() *apiwire.Overviews {
+	c := d.core
+	o := apiwire.OverviewSource{Runner: d.runs, State: c.state, Store: c.store, Next: d.sched.Next,
+		StaleAfter: c.cfg.Alerts.StaleAfter, Since: time.Now(), Log: c.log,
+		Connectors: func() []apiwire.ConnectorInfo {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			var out []apiwire.ConnectorInfo
+			for _, cc := range d.core.cfg.Connectors {
+				spec, full := cc.Schedules()
+				out = append(out, apiwire.ConnectorInfo{Name: cc.Name, Type: cc.Type, Enabled: !cc.Disabled,
+					Schedule: spec, FullSchedule: full})
+			}
+			return out
+		}}
+	if d.node != nil { // a nil *cluster.Node in the interface would not be nil
+		o.Leader = d.node
+	}
+	return apiwire.NewOverviews(o)
 }
 
 // jobs is the current list of connector jobs (a reload changes it).

@@ -72,3 +72,44 @@
     }
   });
 })();
+
+// Held operations (holds.html): "Approve selected…" and "Reject selected…"
+// open the decision dialog for the list's ticked boxes. The dialog's form
+// posts to the button's formaction with the ticked ids and says what the
+// decision does, in the words of console/holds.go decisionSummary (keep the
+// two in step). Without this, the buttons open the confirmation page.
+(function () {
+  "use strict";
+  var past = { disable: "disabled", "delete": "deleted", enable: "enabled", update: "updated", create: "created" };
+  function count(n, one, many) { return n === 1 ? "1 " + one : n + " " + many; }
+  function summary(decision, n, counts, order) {
+    if (n === 0) return "No held operations are selected: tick the ones to decide, or use a group's buttons.";
+    var ops = count(n, "held operation", "held operations");
+    if (decision === "reject") return ops + " will be rejected: no user will be disabled or deleted, and the store is left as it is.";
+    var rank = function (a) { return a === "disable" ? 0 : a === "delete" ? 1 : 2; };
+    order.sort(function (a, b) { return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0); });
+    var parts = order.map(function (a) { return count(counts[a], "user", "users") + " will be " + (past[a] || a + "d"); });
+    var list = parts.length > 1 ? parts.slice(0, -1).join(", ") + " and " + parts[parts.length - 1] : parts[0];
+    return ops + " will be applied: " + list + ".";
+  }
+  document.addEventListener("click", function (ev) {
+    var opener = ev.target.closest("[data-dialog='holds-dialog']");
+    var dlg = document.getElementById("holds-dialog");
+    if (!opener || !dlg || typeof dlg.showModal !== "function") return;
+    var submit = dlg.querySelector("button[type=submit]");
+    if (submit) submit.disabled = false;
+    if (!opener.dataset.selection || !opener.form) return;
+    var ids = [], counts = {}, order = [];
+    opener.form.querySelectorAll("input[type=checkbox][name=id]:checked").forEach(function (b) {
+      ids.push("id=" + encodeURIComponent(b.value));
+      var a = b.dataset.action || "";
+      if (!counts[a]) { counts[a] = 0; order.push(a); }
+      counts[a]++;
+    });
+    var form = dlg.querySelector("form");
+    if (form) form.setAttribute("action", opener.getAttribute("formaction") + "?" + ids.join("&"));
+    var text = summary(opener.dataset.selection, ids.length, counts, order);
+    dlg.querySelectorAll("[data-fill=summary]").forEach(function (el) { el.textContent = text; });
+    if (submit) submit.disabled = ids.length === 0;
+  });
+})();

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
@@ -92,6 +93,31 @@ func (s *Scheduler) removeLocked(connector string) {
 		s.cron.Remove(id)
 	}
 	delete(s.entries, connector)
+}
+
+// Next says when the connector's schedules fire next: its regular runs and
+// its full reconciles (zero for a schedule it does not have, and both zero for
+// a connector not scheduled). Before Start it is when they would fire if the
+// cron started now.
+func (s *Scheduler) Next(connector string) (next, nextFull time.Time) {
+	s.emu.Lock()
+	ids := s.entries[connector]
+	s.emu.Unlock()
+	now := time.Now()
+	at := make([]time.Time, 2)
+	for i, id := range ids {
+		if i >= len(at) {
+			break
+		}
+		e := s.cron.Entry(id)
+		switch {
+		case !e.Next.IsZero():
+			at[i] = e.Next
+		case e.Schedule != nil:
+			at[i] = e.Schedule.Next(now)
+		}
+	}
+	return at[0], at[1]
 }
 
 // Trigger starts a run now, in the background, unless one of the same connector is
