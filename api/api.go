@@ -91,6 +91,7 @@ func (s *server) routes() []route {
 		{"GET", "/v1/runs", runsAccess, s.listRuns},
 		{"GET", "/v1/runs/{id}", runsAccess, s.getRun},
 		{"GET", "/v1/overview", readAccess, s.getOverview},
+		{"GET", "/v1/config/check", adminOnly, s.getConfigCheck},
 	}
 }
 

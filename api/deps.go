@@ -89,6 +89,8 @@ type Options struct {
 	Holds Holds
 	// Explainer answers POST /v1/explain (nil: 503).
 	Explainer Explainer
+	// Checker answers GET /v1/config/check (nil: 503).
+	Checker ConfigChecker
 	// Senders answers POST /v1/senders (nil: 503, the process ingests no senders).
 	Senders Senders
 	Log     *zap.Logger

@@ -22,6 +22,7 @@ type Service struct {
 	senders   Senders
 	holds     Holds
 	explainer Explainer
+	checker   ConfigChecker
 	log       *zap.Logger
 	now       func() time.Time
 	acct      *accounts.Service
@@ -34,7 +35,7 @@ type Service struct {
 // NewHandler). One Service per process: its sign-in rate limits are shared by
 // everything that calls it.
 func NewService(o Options) *Service {
-	s := &Service{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, explainer: o.Explainer,
+	s := &Service{st: o.Store, syncer: o.Syncer, senders: o.Senders, holds: o.Holds, explainer: o.Explainer, checker: o.Checker,
 		log: o.Log, now: o.Now, mailer: o.Mailer, publicURL: strings.TrimRight(o.PublicURL, "/")}
 	if s.log == nil {
 		s.log = zap.NewNop()

@@ -150,7 +150,7 @@ func (d *Daemon) build() error {
 				m.SetHeld(j.Name, pending[j.Name])
 			}
 		}), Explainer: apiwire.NewExplainer(c.engine, d.jobs), Log: c.log,
-		Login: loginOptions(cfg.Server.Login)})
+		Login: loginOptions(cfg.Server.Login), Checker: newConfigChecker(d.runningConfig, d.opts.ConfigPath, c.log)})
 	var con http.Handler
 	if !cfg.Server.Console.Disabled {
 		cc, err := console.New(console.Options{Service: svc, Store: c.store, Log: c.log,
