@@ -38,6 +38,9 @@ type serveOptions struct {
 	IdleTimeout time.Duration
 	// Setup runs on the store before the daemon starts (users, roles).
 	Setup func(t *testing.T, svc *api.Service)
+	// Connectors, when set, replaces the connectors list of the
+	// configuration (YAML list items, indented by two spaces).
+	Connectors string
 }
 
 // served is a running `dirsync serve`.
@@ -82,6 +85,16 @@ func startServe(t *testing.T, o serveOptions) *served {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
+	connectors := o.Connectors
+	if connectors == "" {
+		connectors = `  - name: sample
+    type: file
+    schedule: "@every 1h"
+    config:
+      path: directory.ldif
+      preset: openldap
+`
+	}
 	idle := ""
 	if o.IdleTimeout > 0 {
 		idle = fmt.Sprintf("\n  console:\n    idle_timeout: %s\n    absolute_timeout: 1h", o.IdleTimeout)
@@ -101,13 +114,7 @@ domains: [example.com, example.net]
 sync:
   soft_match: true
 connectors:
-  - name: sample
-    type: file
-    schedule: "@every 1h"
-    config:
-      path: directory.ldif
-      preset: openldap
-`, addr, idle)
+%s`, addr, idle, connectors)
 	s := &served{URL: "http://" + addr, Admin: "admin@example.com", Dir: dir, Config: filepath.Join(dir, "config.yaml"),
 		logs: &lockedBuffer{}, exited: make(chan struct{})}
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
