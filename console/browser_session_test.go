@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,35 @@ func TestBrowserReadOnlyAdministratorSeesButCannotAct(t *testing.T) {
 	must(t, "the refusal", err)
 	if !strings.Contains(body, "users.write") {
 		t.Errorf("a read-only administrator opening an action got %q", body)
+	}
+
+	// The sync pages (issue 24): every one shown, no action on any of them,
+	// and the server refuses a crafted request with the page's own form token.
+	for _, page := range []string{"/console/overview", "/console/runs", "/console/holds", "/console/explain"} {
+		must(t, "open "+page, browsertest.Navigate(ctx, srv.URL+page))
+		must(t, page, browsertest.WaitVisible(ctx, "main h1"))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main form[method=post], main [data-dialog]").length`))
+		must(t, "count the actions on "+page, err)
+		if n != 0 {
+			t.Errorf("a read-only administrator is shown %d actions on %s", n, page)
+		}
+	}
+	for _, post := range []struct{ path, body string }{
+		{"/console/runs", "connector=sample&mode=incremental"},
+		{"/console/holds/approve", "ids=h1"},
+		{"/console/explain", "connector=sample&user=ann%40example.com"},
+	} {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+			const csrf = document.querySelector("input[name=csrf]").value;
+			const r = await fetch(`+"`"+`${location.origin}`+post.path+"`"+`, {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+				body: "csrf=" + encodeURIComponent(csrf) + "&`+post.body+`"});
+			return r.status + " " + (await r.text());
+		})()`, chromedp.EvalAwaitPromise))
+		must(t, "a crafted POST "+post.path, err)
+		// Refused for the missing permission (not the form token): the
+		// page names it.
+		if !strings.HasPrefix(got, strconv.Itoa(http.StatusForbidden)+" ") || !strings.Contains(got, "sync") {
+			t.Errorf("a read-only administrator's crafted POST %s got %.300q, want 403 naming the sync permission", post.path, got)
+		}
 	}
 }
