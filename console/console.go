@@ -157,6 +157,7 @@ func (c *Console) routes() []route {
 	rts = append(rts, c.overviewRoutes()...)
 	rts = append(rts, c.runRoutes()...)
 	rts = append(rts, c.holdRoutes()...)
+	rts = append(rts, c.configRoutes()...)
 	return rts
 }
 
