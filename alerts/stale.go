@@ -127,16 +127,17 @@ func staleAlert(connector string, last, since, now time.Time, after time.Duratio
 	if last.IsZero() {
 		a.LastSuccess = time.Time{}
 		a.Summary = fmt.Sprintf("%s: no successful run since dirsync started watching it at %s (%s ago; stale_after %s)",
-			connector, since.UTC().Format(time.RFC3339), ago(now.Sub(since)), ago(after))
+			connector, since.UTC().Format(time.RFC3339), Ago(now.Sub(since)), Ago(after))
 	} else {
 		a.Summary = fmt.Sprintf("%s: no successful run since %s (%s ago; stale_after %s)",
-			connector, last.UTC().Format(time.RFC3339), ago(now.Sub(last)), ago(after))
+			connector, last.UTC().Format(time.RFC3339), Ago(now.Sub(last)), Ago(after))
 	}
 	return a
 }
 
-// ago rounds a duration for a human, and drops the zero tail: "6h", not "6h0m0s".
-func ago(d time.Duration) string {
+// Ago rounds a duration for a human, and drops the zero tail: "6h", not
+// "6h0m0s" (the stale alert's words; the overview says durations the same way).
+func Ago(d time.Duration) string {
 	switch {
 	case d >= time.Hour:
 		d = d.Round(time.Minute)

@@ -203,7 +203,7 @@ func TestAgo(t *testing.T) {
 		time.Hour: "1h", 90 * time.Minute: "1h30m", 6*time.Hour + 20*time.Second: "6h", time.Minute: "1m",
 		90 * time.Second: "1m30s", 1500 * time.Millisecond: "1.5s", 26 * time.Hour: "26h",
 	} {
-		require.Equal(t, want, ago(d), d.String())
+		require.Equal(t, want, Ago(d), d.String())
 	}
 }
 

@@ -96,6 +96,20 @@ type RunCounts struct {
 	Protected int `json:"protected,omitempty"`
 }
 
+// Map is the counts keyed by name, as a run list's counts (Run.Counts): the
+// rare ones (joined, protected) only when not zero.
+func (c RunCounts) Map() map[string]int {
+	m := map[string]int{"create": c.Create, "update": c.Update, "disable": c.Disable, "enable": c.Enable,
+		"delete": c.Delete, "unchanged": c.Unchanged, "quarantined": c.Quarantined, "held": c.Held}
+	if c.Joined > 0 {
+		m["joined"] = c.Joined
+	}
+	if c.Protected > 0 {
+		m["protected"] = c.Protected
+	}
+	return m
+}
+
 // Change is one planned operation on one object.
 type Change struct {
 	// Action: create, update, disable, enable or delete.

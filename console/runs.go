@@ -441,7 +441,7 @@ func (c *Console) newRunView(r *http.Request, d api.RunDetail) runView {
 	}
 	counts := d.Counts
 	if d.Report != nil {
-		counts = reportCounts(d.Report.Counts)
+		counts = d.Report.Counts.Map()
 	}
 	for _, k := range countKeys {
 		if n, ok := counts[k]; ok {
@@ -504,20 +504,6 @@ func (c *Console) newRunView(r *http.Request, d api.RunDetail) runView {
 		v.Next = pageHref(v.Page + 1)
 	}
 	return v
-}
-
-// reportCounts is a report's counts as the list's map (zero counts kept,
-// but the rare ones).
-func reportCounts(c api.RunCounts) map[string]int {
-	m := map[string]int{"create": c.Create, "update": c.Update, "disable": c.Disable, "enable": c.Enable,
-		"delete": c.Delete, "unchanged": c.Unchanged, "quarantined": c.Quarantined, "held": c.Held}
-	if c.Joined > 0 {
-		m["joined"] = c.Joined
-	}
-	if c.Protected > 0 {
-		m["protected"] = c.Protected
-	}
-	return m
 }
 
 // runReasons say why a run has its status, in words.

@@ -3,7 +3,6 @@ package apiwire
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -208,10 +207,10 @@ func (v *Overviews) history(ctx context.Context, cs *api.ConnectorStatus, now ti
 func (v *Overviews) stale(spec string, last *time.Time, now time.Time) (bool, string) {
 	limit, rule := time.Duration(0), ""
 	if every := interval(spec, now); every > 0 {
-		limit, rule = 2*every, fmt.Sprintf("twice the schedule's interval of %s", short(every))
+		limit, rule = 2*every, fmt.Sprintf("twice the schedule's interval of %s", alerts.Ago(every))
 	}
 	if v.o.StaleAfter > 0 && (limit == 0 || v.o.StaleAfter < limit) {
-		limit, rule = v.o.StaleAfter, fmt.Sprintf("alerts.stale_after %s", short(v.o.StaleAfter))
+		limit, rule = v.o.StaleAfter, fmt.Sprintf("alerts.stale_after %s", alerts.Ago(v.o.StaleAfter))
 	}
 	if limit == 0 {
 		return false, ""
@@ -221,10 +220,10 @@ func (v *Overviews) stale(spec string, last *time.Time, now time.Time) (bool, st
 			return false, ""
 		}
 		return true, fmt.Sprintf("no successful run since the daemon started %s ago (expected within %s, %s)",
-			short(now.Sub(v.o.Since)), short(limit), rule)
+			alerts.Ago(now.Sub(v.o.Since)), alerts.Ago(limit), rule)
 	}
 	if age := now.Sub(*last); age > limit {
-		return true, fmt.Sprintf("last successful run %s ago (expected within %s, %s)", short(age), short(limit), rule)
+		return true, fmt.Sprintf("last successful run %s ago (expected within %s, %s)", alerts.Ago(age), alerts.Ago(limit), rule)
 	}
 	return false, ""
 }
@@ -268,22 +267,4 @@ func timePtr(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
-}
-
-// short rounds a duration for a human and drops the zero tail: "6h", not
-// "6h0m0s" (as the stale alert says it).
-func short(d time.Duration) string {
-	if d >= time.Hour {
-		d = d.Round(time.Minute)
-	} else {
-		d = d.Round(time.Second)
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
