@@ -20,6 +20,8 @@ import (
 
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/dirsync/dirsync/store"
+	"github.com/dirsync/dirsync/store/postgres"
 	"github.com/dirsync/dirsync/store/sqlite"
 )
 
@@ -41,6 +43,14 @@ type serveOptions struct {
 	// Connectors, when set, replaces the connectors list of the
 	// configuration (YAML list items, indented by two spaces).
 	Connectors string
+	// State and Store, when set, replace the body of the configuration's
+	// state and store sections (YAML indented by two spaces); the local
+	// state.db and SQLite store.db when empty.
+	State, Store string
+	// StoreDSN is the PostgreSQL store the seed writes to (SQLite store.db
+	// when empty); Seeded says another daemon's startServe seeded it already.
+	StoreDSN string
+	Seeded   bool
 }
 
 // served is a running `dirsync serve`.
@@ -99,28 +109,33 @@ func startServe(t *testing.T, o serveOptions) *served {
 	if o.IdleTimeout > 0 {
 		idle = fmt.Sprintf("\n  console:\n    idle_timeout: %s\n    absolute_timeout: 1h", o.IdleTimeout)
 	}
+	stateYAML, storeYAML := o.State, o.Store
+	if stateYAML == "" {
+		stateYAML = "  backend: local\n  path: state.db\n"
+	}
+	if storeYAML == "" {
+		storeYAML = "  backend: sqlite\n  path: store.db\n"
+	}
 	cfg := fmt.Sprintf(`log:
   level: debug
   format: json
 state:
-  backend: local
-  path: state.db
-store:
-  backend: sqlite
-  path: store.db
-server:
+%sstore:
+%sserver:
   listen: %s%s
 domains: [example.com, example.net]
 sync:
   soft_match: true
 connectors:
-%s`, addr, idle, connectors)
+%s`, stateYAML, storeYAML, addr, idle, connectors)
 	s := &served{URL: "http://" + addr, Admin: "admin@example.com", Dir: dir, Config: filepath.Join(dir, "config.yaml"),
 		logs: &lockedBuffer{}, exited: make(chan struct{})}
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.seed(t, o)
+	if !o.Seeded {
+		s.seed(t, o)
+	}
 
 	cmd := exec.Command(dirsyncBin, "serve", "--config", s.Config)
 	cmd.Stderr = s.logs
@@ -149,7 +164,13 @@ connectors:
 // administrator and whatever the test's Setup adds.
 func (s *served) seed(t *testing.T, o serveOptions) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(s.Dir, "store.db"), zap.NewNop())
+	var st store.Store
+	var err error
+	if o.StoreDSN != "" {
+		st, err = postgres.Open(context.Background(), o.StoreDSN, zap.NewNop())
+	} else {
+		st, err = sqlite.Open(filepath.Join(s.Dir, "store.db"), zap.NewNop())
+	}
 	if err != nil {
 		t.Fatalf("open the store: %v", err)
 	}
