@@ -250,18 +250,7 @@ func TestBrowserHeldOperationsLDAP(t *testing.T) {
 			t.Errorf("%s is not pending any more: %q", u, pending)
 		}
 	}
-	upDo(t, browsertest.Click(nctx, "#group-1-reject"))
-	upDo(t, browsertest.WaitVisible(nctx, "#holds-summary"))
-	if got := upText(t, nctx, "#holds-summary"); got != "3 held operations will be rejected: no user will be disabled or deleted, and the store is left as it is." {
-		t.Errorf("the confirmation says %q", got)
-	}
-	holdsSnap(t, nctx, "ldap-reject-confirm-nojs")
-	upDo(t, browsertest.Click(nctx, "#holds-confirm"))
-	upDo(t, browsertest.WaitVisible(nctx, "#holds-outcome"))
-	if got := upText(t, nctx, "#holds-outcome"); got != "3 rejected." {
-		t.Errorf("the outcome %q", got)
-	}
-	holdsSnap(t, nctx, "ldap-rejected-nojs")
+	rejectFirstGroupNoJS(t, nctx, 3, "ldap-")
 	upDo(t, browsertest.Navigate(nctx, srv.URL+"/console/holds?connector=corp"))
 	upDo(t, browsertest.WaitVisible(nctx, "#holds-none"))
 	a.do(http.MethodGet, "/v1/holds?connector=corp&status=pending", "", &held)

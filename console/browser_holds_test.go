@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -178,18 +179,7 @@ func TestBrowserHeldOperationsAndExplain(t *testing.T) {
 	if got := upText(t, nctx, "#holds-count"); got != "2 operations pending, in 1 group." {
 		t.Errorf("after approving three: %q", got)
 	}
-	upDo(t, browsertest.Click(nctx, "#group-1-reject"))
-	upDo(t, browsertest.WaitVisible(nctx, "#holds-summary"))
-	if got := upText(t, nctx, "#holds-summary"); got != "2 held operations will be rejected: no user will be disabled or deleted, and the store is left as it is." {
-		t.Errorf("the confirmation says %q", got)
-	}
-	holdsSnap(t, nctx, "reject-confirm-nojs")
-	upDo(t, browsertest.Click(nctx, "#holds-confirm"))
-	upDo(t, browsertest.WaitVisible(nctx, "#holds-outcome"))
-	if got := upText(t, nctx, "#holds-outcome"); got != "2 rejected." {
-		t.Errorf("the outcome %q", got)
-	}
-	holdsSnap(t, nctx, "rejected-nojs")
+	rejectFirstGroupNoJS(t, nctx, 2, "")
 	upDo(t, browsertest.Navigate(nctx, srv.URL+"/console/holds?status=rejected"))
 	upDo(t, browsertest.WaitVisible(nctx, "section.hold-group"))
 	if got := upText(t, nctx, "main"); !strings.Contains(got, "by console:"+srv.Admin) {
@@ -249,4 +239,24 @@ func TestBrowserHeldOperationsAndExplain(t *testing.T) {
 		t.Errorf("a leaver explained: %q", got)
 	}
 	holdsSnap(t, nctx, "explain-not-in-source")
+}
+
+// rejectFirstGroupNoJS rejects the first group's held operations through the
+// confirmation page (JavaScript off), checking that it counts n and that the
+// outcome says so; its screenshots are named with prefix.
+func rejectFirstGroupNoJS(t *testing.T, nctx context.Context, n int, prefix string) {
+	t.Helper()
+	upDo(t, browsertest.Click(nctx, "#group-1-reject"))
+	upDo(t, browsertest.WaitVisible(nctx, "#holds-summary"))
+	want := fmt.Sprintf("%d held operations will be rejected: no user will be disabled or deleted, and the store is left as it is.", n)
+	if got := upText(t, nctx, "#holds-summary"); got != want {
+		t.Errorf("the confirmation says %q", got)
+	}
+	holdsSnap(t, nctx, prefix+"reject-confirm-nojs")
+	upDo(t, browsertest.Click(nctx, "#holds-confirm"))
+	upDo(t, browsertest.WaitVisible(nctx, "#holds-outcome"))
+	if got := upText(t, nctx, "#holds-outcome"); got != fmt.Sprintf("%d rejected.", n) {
+		t.Errorf("the outcome %q", got)
+	}
+	holdsSnap(t, nctx, prefix+"rejected-nojs")
 }
