@@ -61,13 +61,6 @@ type QuarantineQuery struct {
 	Anchor string   // its source anchor ("" for none)
 }
 
-// RunStateLister is a Syncer that lists only its runs in one state (RunRunning,
-// RunPending) for GET /v1/runs?state=; for a Syncer without it, the API filters
-// Runs by status.
-type RunStateLister interface {
-	RunsByState(ctx context.Context, connector string, state RunStatus, limit int) ([]Run, error)
-}
-
 // Holds lists and decides held operations: the engine in the daemon.
 type Holds interface {
 	// Holds lists held operations of a connector ("" = all) with a status ("" = all).

@@ -32,6 +32,7 @@ type oaDoc struct {
 	Components struct {
 		Schemas map[string]struct {
 			Properties map[string]any `yaml:"properties"`
+			Enum       []string       `yaml:"enum"`
 		} `yaml:"schemas"`
 	} `yaml:"components"`
 }
@@ -146,7 +147,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Invitation": Invitation{}, "Redeem": Redeem{}, "Login": Login{}, "LoginResult": LoginResult{},
 		"ChangePassword": ChangePassword{}, "Status": Status{}, "SyncTouch": SyncTouch{}, "SetRoles": SetRoles{},
 		"Role": Role{}, "RoleList": RoleList{}, "ImportResult": ImportResult{}, "ImportProblem": ImportProblem{},
-		"FieldProblem": FieldProblem{}, "TriggerSync": TriggerSync{}, "Triggered": Triggered{}, "Run": Run{},
+		"FieldProblem": FieldProblem{}, "TriggerSync": TriggerSync{}, "Triggered": Triggered{}, "Run": Run{}, "RunProgress": RunProgress{},
 		"RunList": RunList{}, "Error": ErrorBody{}, "ExplainRequest": ExplainRequest{}, "Explanation": Explanation{},
 		"TriggeredRun": TriggeredRun{}, "RunReport": RunReport{}, "RunCounts": RunCounts{}, "Operation": Operation{},
 		"FieldChange": FieldChange{}, "QuarantineEntry": QuarantineEntry{}, "Retry": Retry{}, "Hold": Hold{},
@@ -168,8 +169,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}
 }
 
-// TestOpenAPIRunStates compares GET /v1/runs's state values with the run
-// states the handler accepts.
+// TestOpenAPIRunStates compares GET /v1/runs's state values, and the
+// RunStatus schema status= takes, with the run statuses the handler accepts.
 func TestOpenAPIRunStates(t *testing.T) {
 	doc, _ := loadOpenAPI(t)
 	node := doc.Paths["/v1/runs"]["get"]
@@ -191,7 +192,12 @@ func TestOpenAPIRunStates(t *testing.T) {
 			require.Equal(t, []string{string(RunRunning), string(RunPending)}, p.Schema.Enum)
 		}
 	}
-	require.ElementsMatch(t, []string{"connector", "limit", "state"}, names)
+	require.ElementsMatch(t, []string{"connector", "limit", "state", "status", "cursor"}, names)
+	var statuses []string
+	for _, st := range RunStatuses {
+		statuses = append(statuses, string(st))
+	}
+	require.ElementsMatch(t, statuses, doc.Components.Schemas["RunStatus"].Enum)
 }
 
 // jsonFields lists the JSON names of struct type t, embedded structs' fields

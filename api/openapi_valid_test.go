@@ -129,7 +129,8 @@ func wireExamples() map[string]any {
 	q := QuarantineEntry{Record: "uid=bob", Field: "mail", Reason: "not an address", Fix: "correct the value in the source"}
 	op := Operation{Change: change, Outcome: OutcomeFailed, Error: "refused"}
 	run := Run{RunID: "r1", Connector: "corp", Status: RunPending, Full: true, DryRun: true, Started: at, Finished: at,
-		Counts: map[string]int{"create": 1}, Error: "x", RequestedBy: []string{"api"}, Triggers: 2}
+		Counts: map[string]int{"create": 1}, Error: "x", RequestedBy: []string{"api"}, Triggers: 2,
+		Progress: &RunProgress{Stage: StageApply, Read: 3, Applied: 1, Total: 2, Updated: at}}
 	report := RunReport{RunID: "r1", Connector: "corp", Status: RunPartial, Full: true,
 		Counts: RunCounts{Create: 1, Update: 1, Disable: 1, Enable: 1, Delete: 1, Unchanged: 1, Joined: 1, Quarantined: 1,
 			Held: 1, Protected: 1},

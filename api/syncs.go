@@ -1,7 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -87,36 +90,103 @@ func liftWriteDeadline(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
 
-// Runs lists runs newest first: of a connector ("" = all), in a state (""
-// = every run; RunRunning or RunPending), at most limit.
-func (s *Service) Runs(ctx context.Context, connector string, state RunStatus, limit int) ([]Run, error) {
+// RunQuery selects a page of runs for Service.Runs.
+type RunQuery struct {
+	Connector string    // "" = every connector
+	Status    RunStatus // "" = every status
+	// Cursor is a RunList.NextCursor: the page starts after the run it names.
+	Cursor string
+	Limit  int // 0 = 50
+}
+
+// RunStatuses are the statuses of runs, those of runs not finished first.
+var RunStatuses = []RunStatus{RunRunning, RunPending, RunOK, RunDryRun, RunHeld, RunPartial, RunFailed}
+
+// runsScan is how many runs a listing pages through: the newest, with the
+// runs in progress and pending (the state backend keeps a few hundred per
+// connector; older ones are gone).
+const runsScan = 1000
+
+// Runs lists a page of runs newest first (ties: by connector, then id): of a
+// connector, with a status, after the cursor. The cursor names the last run
+// of the previous page, so runs that start meanwhile do not shift the pages.
+func (s *Service) Runs(ctx context.Context, q RunQuery) (RunList, error) {
 	sy, err := s.syncerOr503()
 	if err != nil {
-		return nil, err
+		return RunList{}, err
 	}
-	var runs []Run
-	switch state {
-	case "":
-		runs, err = sy.Runs(ctx, connector, limit)
-	case RunRunning, RunPending:
-		runs, err = runsInState(ctx, sy, connector, state, limit)
-	default:
-		return nil, badRequest("state=%q: use %s or %s (none: every run)", state, RunRunning, RunPending)
+	if q.Status != "" && !slices.Contains(RunStatuses, q.Status) {
+		return RunList{}, badRequest("status=%q: use one of %v (none: every run)", q.Status, RunStatuses)
 	}
+	after, err := decodeRunCursor(q.Cursor)
 	if err != nil {
-		return nil, err
+		return RunList{}, err
 	}
-	if runs == nil {
-		runs = []Run{}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
 	}
-	return runs, nil
+	all, err := sy.Runs(ctx, q.Connector, runsScan)
+	if err != nil {
+		return RunList{}, err
+	}
+	slices.SortStableFunc(all, compareRuns)
+	out := RunList{Runs: []Run{}}
+	for _, run := range all {
+		if q.Status != "" && run.Status != q.Status || after != nil && compareRuns(run, *after) <= 0 {
+			continue
+		}
+		if len(out.Runs) == limit {
+			out.NextCursor = encodeRunCursor(out.Runs[limit-1])
+			break
+		}
+		out.Runs = append(out.Runs, run)
+	}
+	return out, nil
+}
+
+// compareRuns orders runs newest first, then by connector, then by id.
+func compareRuns(a, b Run) int {
+	return cmp.Or(b.Started.Compare(a.Started), cmp.Compare(a.Connector, b.Connector), cmp.Compare(a.RunID, b.RunID))
+}
+
+// runCursor is what a runs cursor holds: the sort key of a page's last run.
+type runCursor struct {
+	Started   time.Time `json:"s"`
+	Connector string    `json:"c"`
+	RunID     string    `json:"r"`
+}
+
+func encodeRunCursor(r Run) string {
+	b, _ := json.Marshal(runCursor{Started: r.Started, Connector: r.Connector, RunID: r.RunID}) // plain fields: cannot fail
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeRunCursor reads a cursor as a Run holding its sort key (nil for "").
+func decodeRunCursor(c string) (*Run, error) {
+	if c == "" {
+		return nil, nil
+	}
+	bad := badRequest("cursor: not one this API gave (take next_cursor from a listing, or list again without it)")
+	if len(c) > 1024 {
+		return nil, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, bad
+	}
+	var rc runCursor
+	if err := json.Unmarshal(b, &rc); err != nil {
+		return nil, bad
+	}
+	return &Run{Started: rc.Started, Connector: rc.Connector, RunID: rc.RunID}, nil
 }
 
 func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.syncerOr503(); err != nil {
 		return err
 	}
-	q, err := query(r, "connector", "limit", "state")
+	q, err := query(r, "connector", "limit", "state", "status", "cursor")
 	if err != nil {
 		return err
 	}
@@ -124,11 +194,21 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs, err := s.Runs(r.Context(), q.Get("connector"), RunStatus(q.Get("state")), limit)
+	// state= is the older name of status= for the two statuses of runs not finished.
+	status, state := RunStatus(q.Get("status")), RunStatus(q.Get("state"))
+	switch {
+	case state != "" && state != RunRunning && state != RunPending:
+		return badRequest("state=%q: use %s or %s, or status= for any status", state, RunRunning, RunPending)
+	case state != "" && status != "" && state != status:
+		return badRequest("state=%q and status=%q disagree: give status= only", state, status)
+	case state != "":
+		status = state
+	}
+	runs, err := s.Runs(r.Context(), RunQuery{Connector: q.Get("connector"), Status: status, Cursor: q.Get("cursor"), Limit: limit})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, RunList{Runs: runs})
+	writeJSON(w, http.StatusOK, runs)
 	return nil
 }
 
@@ -154,24 +234,4 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, run)
 	return nil
-}
-
-// runsInState lists the runs in one state, through the Syncer's filter when it
-// has one.
-func runsInState(ctx context.Context, sy Syncer, connector string, state RunStatus, limit int) ([]Run, error) {
-	if l, ok := sy.(RunStateLister); ok {
-		return l.RunsByState(ctx, connector, state, limit)
-	}
-	// Runs not finished are the newest, so the largest page holds them.
-	all, err := sy.Runs(ctx, connector, 1000)
-	if err != nil {
-		return nil, err
-	}
-	var out []Run
-	for _, run := range all {
-		if run.Status == state && len(out) < limit {
-			out = append(out, run)
-		}
-	}
-	return out, nil
 }

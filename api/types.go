@@ -6,6 +6,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/dirsync/dirsync/outbound"
@@ -423,11 +424,44 @@ type Run struct {
 	// RequestedBy lists distinct sources, in the order first heard.
 	RequestedBy []string `json:"requested_by,omitempty"`
 	Triggers    int      `json:"triggers,omitempty"`
+	// Progress is where a running run is, as the daemon running it last heard
+	// from the engine (absent before that, and for runs not running).
+	Progress *RunProgress `json:"progress,omitempty"`
 }
 
-// RunList is GET /v1/runs.
+// RunProgress is a running run's stage and that stage's counts.
+type RunProgress struct {
+	Stage Stage `json:"stage"`
+	// Read counts the records read so far (read and plan).
+	Read int `json:"read"`
+	// Applied of Total operations are through the store (apply and commit).
+	Applied int       `json:"applied"`
+	Total   int       `json:"total"`
+	Updated time.Time `json:"updated"`
+}
+
+// String says where the run is, as the CLI's progress line and the console
+// word it: "read 1200 records", "applied 300/1200 changes".
+func (p RunProgress) String() string {
+	switch p.Stage {
+	case StageRead:
+		return fmt.Sprintf("read %d records", p.Read)
+	case StagePlan:
+		return fmt.Sprintf("read %d records, planning", p.Read)
+	case StageApply:
+		return fmt.Sprintf("applied %d/%d changes", p.Applied, p.Total)
+	case StageCommit:
+		return "committing state"
+	}
+	return string(p.Stage)
+}
+
+// RunList is GET /v1/runs: a page of runs, and the cursor of the next one.
 type RunList struct {
 	Runs []Run `json:"runs"`
+	// NextCursor, passed as cursor, lists the runs after this page ("" when
+	// this page is the last).
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // RunDetail is GET /v1/runs/{id}: the summary, and the full report (operations,

@@ -32,20 +32,14 @@ func (c *Console) runRoutes() []route {
 	}
 }
 
-// Paging of the runs list (the API has no cursor: "show more" asks for more)
-// and of a run's operations.
+// Paging of the runs list and of a run's operations.
 const (
-	runsStep    = 50
-	runsMax     = 1000
-	opsPageSize = 100
-	runPoll     = "every 2s" // how often a run page polls a run not finished
+	runsPageSize = 50
+	opsPageSize  = 100
+	runPoll      = "every 2s" // how often a run page polls a run not finished
 	// htmxStopPolling is the status that ends htmx's polling of an element.
 	htmxStopPolling = 286
 )
-
-// runStatuses are the statuses the list filters by, in the select's order.
-var runStatuses = []api.RunStatus{api.RunRunning, api.RunPending, api.RunOK, api.RunDryRun,
-	api.RunHeld, api.RunPartial, api.RunFailed}
 
 // countKeys are a run's counts in the order a page shows them.
 var countKeys = []string{"create", "update", "disable", "enable", "delete", "unchanged", "joined",
@@ -59,15 +53,17 @@ var (
 
 // runsView is the data of templates/runs.html.
 type runsView struct {
-	Connector  string
-	Status     string
-	Limit      int
-	Runs       []runRow
-	More       string // the "show more" link ("" when everything is shown)
-	Problem    *problem
-	Connectors []option // the filter's
-	Statuses   []option
-	Sync       syncForm
+	Connector string
+	Status    string
+	Cursor    string // where this page starts ("" = the newest runs)
+	Runs      []runRow
+	// Older is the next page's link ("" on the last page); Newest, on a
+	// page after the first, goes back to the first.
+	Older, Newest string
+	Problem       *problem
+	Connectors    []option // the filter's
+	Statuses      []option
+	Sync          syncForm
 }
 
 func (v runsView) PageTitle() string { return "Runs" }
@@ -102,19 +98,22 @@ type runRow struct {
 }
 
 // runsPage is the history, newest first, filtered by connector and status,
-// with the "sync now" form for those allowed to sync.
+// cursor-paged, with the "sync now" form for those allowed to sync.
 func (c *Console) runsPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	q := r.URL.Query()
-	v := runsView{Connector: strings.TrimSpace(q.Get("connector")), Status: strings.TrimSpace(q.Get("status")), Limit: runsStep}
-	if n, err := strconv.Atoi(q.Get("limit")); err == nil {
-		v.Limit = min(max(n, 1), runsMax)
-	}
-	names := c.svc.ConnectorNames()
-	v.Sync = syncForm{Connectors: names, Connector: v.Connector}
+	v := runsView{Connector: strings.TrimSpace(q.Get("connector")), Status: strings.TrimSpace(q.Get("status")), Cursor: q.Get("cursor")}
+	v.Sync = syncForm{Connectors: c.svc.ConnectorNames(), Connector: v.Connector}
 	status, err := c.listRuns(r, &v)
 	if err != nil {
 		return err
 	}
+	c.render(w, r, s, status, "runs", v)
+	return nil
+}
+
+// listRuns fills v's filters, rows and page links.
+func (c *Console) listRuns(r *http.Request, v *runsView) (int, error) {
+	names := v.Sync.Connectors
 	v.Connectors = []option{{Value: "", Label: "All connectors", Selected: v.Connector == ""}}
 	for _, n := range names {
 		v.Connectors = append(v.Connectors, option{Value: n, Label: n, Selected: n == v.Connector})
@@ -123,39 +122,14 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request, s *session) e
 		v.Connectors = append(v.Connectors, option{Value: v.Connector, Label: v.Connector, Selected: true})
 	}
 	v.Statuses = []option{{Value: "", Label: "Any status", Selected: v.Status == ""}}
-	for _, st := range runStatuses {
+	for _, st := range api.RunStatuses {
 		v.Statuses = append(v.Statuses, option{Value: string(st), Label: string(st), Selected: string(st) == v.Status})
 	}
-	c.render(w, r, s, status, "runs", v)
-	return nil
-}
-
-// listRuns fills v's rows and "show more" link. The API filters the runs
-// not finished (running, pending); a finished status is filtered here, over
-// the largest page the API gives.
-func (c *Console) listRuns(r *http.Request, v *runsView) (int, error) {
-	var runs []api.Run
-	var err error
-	more := false
-	switch st := api.RunStatus(v.Status); {
-	case st == "" || st == api.RunRunning || st == api.RunPending:
-		runs, err = c.svc.Runs(r.Context(), v.Connector, st, v.Limit)
-		more = len(runs) == v.Limit && v.Limit < runsMax
-	case slices.Contains(runStatuses, st):
-		var all []api.Run
-		all, err = c.svc.Runs(r.Context(), v.Connector, "", runsMax)
-		for _, run := range all {
-			if run.Status == st {
-				runs = append(runs, run)
-			}
-		}
-		if len(runs) > v.Limit {
-			runs, more = runs[:v.Limit], true
-		}
-	default:
+	if v.Status != "" && !slices.Contains(api.RunStatuses, api.RunStatus(v.Status)) {
 		v.Problem = &problem{Status: http.StatusBadRequest, Message: fmt.Sprintf("There is no run status %q: choose one from the list.", v.Status)}
 		return http.StatusBadRequest, nil
 	}
+	page, err := c.svc.Runs(r.Context(), api.RunQuery{Connector: v.Connector, Status: api.RunStatus(v.Status), Cursor: v.Cursor, Limit: runsPageSize})
 	if err != nil {
 		p := c.describe(r, err)
 		if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
@@ -164,10 +138,10 @@ func (c *Console) listRuns(r *http.Request, v *runsView) (int, error) {
 		v.Problem = p
 		return p.Status, nil
 	}
-	for _, run := range runs {
+	for _, run := range page.Runs {
 		v.Runs = append(v.Runs, newRunRow(run))
 	}
-	if more {
+	link := func(cursor string) string {
 		mq := url.Values{}
 		if v.Connector != "" {
 			mq.Set("connector", v.Connector)
@@ -175,8 +149,19 @@ func (c *Console) listRuns(r *http.Request, v *runsView) (int, error) {
 		if v.Status != "" {
 			mq.Set("status", v.Status)
 		}
-		mq.Set("limit", strconv.Itoa(min(v.Limit+runsStep, runsMax)))
-		v.More = Prefix + "runs?" + mq.Encode()
+		if cursor != "" {
+			mq.Set("cursor", cursor)
+		}
+		if len(mq) == 0 {
+			return Prefix + "runs"
+		}
+		return Prefix + "runs?" + mq.Encode()
+	}
+	if page.NextCursor != "" {
+		v.Older = link(page.NextCursor)
+	}
+	if v.Cursor != "" {
+		v.Newest = link("")
 	}
 	return http.StatusOK, nil
 }
@@ -264,21 +249,12 @@ func (c *Console) trigger(w http.ResponseWriter, r *http.Request, s *session, in
 		if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
 			return err
 		}
-		v := runsView{Limit: runsStep}
-		v.Sync = syncForm{Connectors: c.svc.ConnectorNames(), Problem: p}
+		v := runsView{Sync: syncForm{Connectors: c.svc.ConnectorNames(), Problem: p}}
 		if len(in.Connectors) == 1 {
 			v.Sync.Connector = in.Connectors[0]
 		}
 		if _, lerr := c.listRuns(r, &v); lerr != nil {
 			return lerr
-		}
-		v.Connectors = []option{{Value: "", Label: "All connectors", Selected: true}}
-		for _, n := range v.Sync.Connectors {
-			v.Connectors = append(v.Connectors, option{Value: n, Label: n})
-		}
-		v.Statuses = []option{{Value: "", Label: "Any status", Selected: true}}
-		for _, st := range runStatuses {
-			v.Statuses = append(v.Statuses, option{Value: string(st), Label: string(st)})
 		}
 		c.render(w, r, s, p.Status, "runs", v)
 		return nil
@@ -586,6 +562,54 @@ func (v runView) Elapsed() string {
 		return ""
 	}
 	return duration(v.Now.Sub(v.Started).Truncate(time.Second))
+}
+
+// stageRow is one stage of a running run, as the live progress lists it.
+type stageRow struct {
+	Label  string
+	State  string // done, current or todo
+	Detail string // the current stage's counts
+}
+
+// runStages are the engine's stages in order, with their labels.
+var runStages = []struct {
+	stage api.Stage
+	label string
+}{
+	{api.StageRead, "Read the source"},
+	{api.StagePlan, "Plan the changes"},
+	{api.StageApply, "Apply them to the store"},
+	{api.StageCommit, "Commit the state"},
+}
+
+// Stages is where a running run is: each stage done, current or to come
+// (none before the engine's first word, and for a pending run).
+func (v runView) Stages() []stageRow {
+	p := v.Progress
+	if p == nil || v.Status != api.RunRunning {
+		return nil
+	}
+	at := slices.IndexFunc(runStages, func(s struct {
+		stage api.Stage
+		label string
+	}) bool {
+		return s.stage == p.Stage
+	})
+	var out []stageRow
+	for i, st := range runStages {
+		row := stageRow{Label: st.label, State: "todo"}
+		switch {
+		case i < at:
+			row.State = "done"
+		case i == at:
+			row.State, row.Detail = "current", p.String()
+		}
+		if v.DryRun && (st.stage == api.StageApply || st.stage == api.StageCommit) {
+			row.Detail = "not in a dry run"
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // Applicable says whether the run is a finished dry run, whose plan "Apply

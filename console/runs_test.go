@@ -182,8 +182,8 @@ func TestRunsList(t *testing.T) {
 	if got := text(p.Find("#run-r1")); !strings.Contains(got, "2 create, 1 update") || !strings.Contains(got, "1.5s") {
 		t.Errorf("finished row %q", got)
 	}
-	if p.Find("#runs-more").Length() != 0 {
-		t.Error("a show-more link with every run shown")
+	if p.Find("#runs-older").Length() != 0 {
+		t.Error("a link to older runs with every run shown")
 	}
 
 	for _, c := range []struct{ query, want string }{
@@ -201,7 +201,7 @@ func TestRunsList(t *testing.T) {
 	}
 }
 
-func TestRunsShowMore(t *testing.T) {
+func TestRunsOlderPages(t *testing.T) {
 	var runs []api.RunDetail
 	for i := 120; i > 0; i-- {
 		runs = append(runs, finishedRun(fmt.Sprintf("r%03d", i), "sample", api.RunOK, i))
@@ -209,21 +209,31 @@ func TestRunsShowMore(t *testing.T) {
 	h := newHarnessWith(t, newRunsSyncer(runs...))
 	b := h.admin("ada@example.com")
 	p := b.get("/console/runs")
-	if n := len(rowIDs(p)); n != 50 {
-		t.Fatalf("first page: %d rows, want 50", n)
+	if n := len(rowIDs(p)); n != 50 || p.Find("#runs-newest").Length() != 0 {
+		t.Fatalf("first page: %d rows, a link to the newest %d", n, p.Find("#runs-newest").Length())
 	}
-	more, _ := p.Find("#runs-more").Attr("href")
-	if more != "/console/runs?limit=100" {
-		t.Fatalf("show more: %q", more)
+	var seen []string
+	pages := 1
+	for {
+		seen = append(seen, rowIDs(p)...)
+		older, ok := p.Find("#runs-older").Attr("href")
+		if !ok {
+			break
+		}
+		if !strings.HasPrefix(older, "/console/runs?cursor=") {
+			t.Fatalf("older runs: %q", older)
+		}
+		p = b.get(older)
+		pages++
+		if href, _ := p.Find("#runs-newest").Attr("href"); href != "/console/runs" {
+			t.Fatalf("page %d: back to the newest %q", pages, href)
+		}
 	}
-	p = b.get(more)
-	more, _ = p.Find("#runs-more").Attr("href")
-	if n := len(rowIDs(p)); n != 100 || more != "/console/runs?limit=150" {
-		t.Fatalf("second: %d rows, more %q", n, more)
+	if pages != 3 || len(seen) != 120 || seen[0] != "r120" || seen[119] != "r001" {
+		t.Errorf("%d pages, %d rows, first %s, last %s", pages, len(seen), seen[0], seen[len(seen)-1])
 	}
-	p = b.get(more)
-	if n := len(rowIDs(p)); n != 120 || p.Find("#runs-more").Length() != 0 {
-		t.Errorf("everything: %d rows, more link %d", n, p.Find("#runs-more").Length())
+	if len(slices.Compact(slices.Sorted(slices.Values(seen)))) != 120 {
+		t.Error("a run shown twice")
 	}
 }
 

@@ -108,15 +108,16 @@ func (c *Client) Trigger(ctx context.Context, t api.TriggerSync) (api.Triggered,
 type RunFilter struct {
 	// Connector "" = all.
 	Connector string
-	// State is api.RunRunning or api.RunPending; "" = running, pending and
-	// the history.
-	State api.RunStatus
+	// Status selects runs with that status (api.RunStatuses); "" = every run.
+	Status api.RunStatus
+	// Cursor continues a listing: the previous page's NextCursor.
+	Cursor string
 	// Limit 0 = the API's default.
 	Limit int
 }
 
-// Runs is GET /v1/runs: runs in progress, pending and from the history, newest
-// first.
+// Runs is GET /v1/runs: a page of runs in progress, pending and from the
+// history, newest first (NextCursor: the next page).
 func (c *Client) Runs(ctx context.Context, f RunFilter) (api.RunList, error) {
 	q := url.Values{}
 	if f.Connector != "" {
@@ -125,8 +126,11 @@ func (c *Client) Runs(ctx context.Context, f RunFilter) (api.RunList, error) {
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
-	if f.State != "" {
-		q.Set("state", string(f.State))
+	if f.Status != "" {
+		q.Set("status", string(f.Status))
+	}
+	if f.Cursor != "" {
+		q.Set("cursor", f.Cursor)
 	}
 	var out api.RunList
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/runs", query: q}, &out)

@@ -160,9 +160,13 @@ func TestJSONBodies(t *testing.T) {
 			return err
 		}, "GET", "/v1/runs", "connector=ad&limit=3", "", 200, `{"runs":[]}`},
 		{"pending runs", func(c *client.Client) error {
-			_, err := c.Runs(ctx, client.RunFilter{State: api.RunPending})
+			_, err := c.Runs(ctx, client.RunFilter{Status: api.RunPending})
 			return err
-		}, "GET", "/v1/runs", "state=pending", "", 200, `{"runs":[]}`},
+		}, "GET", "/v1/runs", "status=pending", "", 200, `{"runs":[]}`},
+		{"the next page of failed runs", func(c *client.Client) error {
+			_, err := c.Runs(ctx, client.RunFilter{Status: api.RunFailed, Cursor: "eyJzIjoiIn0"})
+			return err
+		}, "GET", "/v1/runs", "cursor=eyJzIjoiIn0&status=failed", "", 200, `{"runs":[]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

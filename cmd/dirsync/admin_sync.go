@@ -4,10 +4,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/dirsync/dirsync/api"
@@ -80,41 +82,64 @@ func readImportFile(path string) ([]byte, error) {
 
 func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "runs", "Show the daemon's sync runs.", []subcommand{
-		{"list", "[--connector NAME] [--state running|pending] [--limit N]", runsList},
+		{"list", "[--connector NAME] [--status STATUS] [--limit N] [--cursor C]", runsList},
 		{"show", "RUN-ID", runsShow},
 	}, args, stdout, stderr)
 }
 
 func runsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("runs list", "[--connector NAME] [--state running|pending] [--limit N]", stderr)
+	f := newAdminFlags("runs list", "[--connector NAME] [--status STATUS] [--limit N] [--cursor C]", stderr)
 	connector := f.String("connector", "", "only this connector's runs")
-	runState := f.String("state", "", "only the daemon's runs in progress (running) or queued behind them (pending)")
-	limit := f.Int("limit", 0, "at most this many runs, newest first (default: the API's)")
+	status := f.String("status", "", fmt.Sprintf("only runs with this status: %s", runStatusList()))
+	f.StringVar(status, "state", "", "the older name of --status")
+	limit := f.Int("limit", 0, "at most this many runs per page, newest first (default: the API's)")
+	cursor := f.String("cursor", "", "continue a listing where the previous page ended")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if *limit < 0 {
 		return usageError("--limit %d: use a positive number", *limit)
 	}
-	if st := api.RunStatus(*runState); st != "" && st != api.RunRunning && st != api.RunPending {
-		return usageError("--state %q: use %s or %s", *runState, api.RunRunning, api.RunPending)
+	if st := api.RunStatus(*status); st != "" && !slices.Contains(api.RunStatuses, st) {
+		return usageError("--status %q: use one of %s", *status, runStatusList())
 	}
 	a, err := f.connect(stdout)
 	if err != nil {
 		return err
 	}
-	l, err := a.client.Runs(ctx, client.RunFilter{Connector: *connector, State: api.RunStatus(*runState), Limit: *limit})
+	l, err := a.client.Runs(ctx, client.RunFilter{Connector: *connector, Status: api.RunStatus(*status), Cursor: *cursor, Limit: *limit})
 	l.Runs = orEmpty(l.Runs)
-	return list(a, l, err, []string{"RUN ID", "CONNECTOR", "STATUS", "STARTED", "DURATION", "COUNTS"}, l.Runs, func(r api.Run) []string {
+	err = list(a, l, err, []string{"RUN ID", "CONNECTOR", "STATUS", "STARTED", "DURATION", "COUNTS"}, l.Runs, func(r api.Run) []string {
 		duration, counts := clitext.Duration(r.Started, r.Finished), clitext.Counts(r.Counts)
 		switch r.Status {
 		case api.RunPending:
 			duration, counts = "queued", requestedText(r)
 		case api.RunRunning:
-			duration, counts = "running", requestedText(r)
+			duration, counts = "running", cmp.Or(progressText(r), requestedText(r))
 		}
 		return []string{r.RunID, r.Connector, string(r.Status) + runMode(r), clitext.Time(r.Started), duration, counts}
 	})
+	if err == nil && !a.json && l.NextCursor != "" {
+		fmt.Fprintf(stderr, "more runs: add --cursor %s\n", l.NextCursor)
+	}
+	return err
+}
+
+// progressText is where a running run is ("" before the engine's first word).
+func progressText(r api.Run) string {
+	if r.Progress == nil {
+		return ""
+	}
+	return r.Progress.String()
+}
+
+// runStatusList is the statuses --status takes, for its help and errors.
+func runStatusList() string {
+	var s []string
+	for _, st := range api.RunStatuses {
+		s = append(s, string(st))
+	}
+	return strings.Join(s, ", ")
 }
 
 // requestedText says who asked for a run not finished: "requested by api,

@@ -224,6 +224,17 @@ func TestAdminRunsPending(t *testing.T) {
 	require.Empty(t, list.Runs)
 	res = e.ok("runs", "show", queued)
 	require.Regexp(t, `^sample: ok \(full run `+queued+`, `, res.stdout)
+
+	// Both ended ok: a page of one, and the cursor to the next.
+	res = e.ok("runs", "list", "--status", "ok", "--limit", "1")
+	require.Contains(t, res.stdout, queued, "the newest first")
+	require.NotContains(t, res.stdout, first)
+	m = regexp.MustCompile(`^more runs: add --cursor (\S+)\n$`).FindStringSubmatch(res.stderr)
+	require.NotNil(t, m, res.stderr)
+	res = e.ok("runs", "list", "--status", "ok", "--limit", "1", "--cursor", m[1])
+	require.Contains(t, res.stdout, first)
+	require.Empty(t, res.stderr, "the last page")
+	e.fails(exitUsage, "runs", "list", "--status", "finished")
 }
 
 // TestAdminRunsShowAfterRestart: the full report comes from the state backend

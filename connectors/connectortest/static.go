@@ -39,6 +39,9 @@ type Static struct {
 	// Reading, when set, is closed as the first read begins (before Gate), so
 	// a test knows a run is in progress.
 	Reading chan struct{}
+	// GateAfter, when positive, moves Read's wait for Gate (and the closing
+	// of Reading) to after that many Records: a run held mid-read.
+	GateAfter int
 
 	reading sync.Once
 }
@@ -48,10 +51,14 @@ var _ connectors.Source = (*Static)(nil)
 // Read emits Records, then returns Err. It stops with the context's error as
 // soon as the context ends, as every connector must.
 func (s *Static) Read(ctx context.Context, emit connectors.Emit) error {
+	held := min(max(s.GateAfter, 0), len(s.Records))
+	if err := emitAll(ctx, s.Records[:held], emit); err != nil {
+		return err
+	}
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if err := emitAll(ctx, s.Records, emit); err != nil {
+	if err := emitAll(ctx, s.Records[held:], emit); err != nil {
 		return err
 	}
 	return s.Err

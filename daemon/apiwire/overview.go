@@ -80,7 +80,6 @@ func WithOverview(s Syncs, o *Overviews) SyncsWithOverview {
 
 var (
 	_ api.Syncer           = SyncsWithOverview{}
-	_ api.RunStateLister   = SyncsWithOverview{}
 	_ api.QuarantineFinder = SyncsWithOverview{}
 	_ api.Overviewer       = SyncsWithOverview{}
 )

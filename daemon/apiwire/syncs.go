@@ -14,8 +14,7 @@ import (
 // apiwire.NewSyncs(runs)}.
 func NewSyncs(r *runner.Runner) Syncs { return Syncs{r: r} }
 
-// Syncs adapts a runner.Runner to api.Syncer (and api.RunStateLister,
-// api.QuarantineFinder).
+// Syncs adapts a runner.Runner to api.Syncer (and api.QuarantineFinder).
 type Syncs struct {
 	r  *runner.Runner
 	st state.Backend // the runner's state backend, for Quarantined (nil: none)
@@ -26,10 +25,7 @@ type Syncs struct {
 // entries use.
 func (s Syncs) WithState(b state.Backend) Syncs { s.st = b; return s }
 
-var (
-	_ api.Syncer         = Syncs{}
-	_ api.RunStateLister = Syncs{}
-)
+var _ api.Syncer = Syncs{}
 
 // Connectors lists the connectors the runner can run.
 func (s Syncs) Connectors() []string { return s.r.Connectors() }
@@ -55,17 +51,11 @@ func (s Syncs) Trigger(ctx context.Context, req api.TriggerSync) ([]api.Triggere
 
 // Runs lists runs in progress, pending and from the history, newest first.
 func (s Syncs) Runs(ctx context.Context, connector string, limit int) ([]api.Run, error) {
-	return s.RunsByState(ctx, connector, "", limit)
-}
-
-// RunsByState lists this process's runs in one state (api.RunRunning,
-// api.RunPending), or every run ("").
-func (s Syncs) RunsByState(ctx context.Context, connector string, st api.RunStatus, limit int) ([]api.Run, error) {
-	runs, err := s.r.RunsByState(ctx, connector, string(st), limit)
+	runs, err := s.r.Runs(ctx, connector, limit)
 	if err != nil {
 		return nil, syncErr(err)
 	}
-	var out []api.Run
+	out := make([]api.Run, 0, len(runs))
 	for _, r := range runs {
 		out = append(out, fromRun(r))
 	}
@@ -84,7 +74,14 @@ func (s Syncs) Run(ctx context.Context, id string) (api.RunDetail, error) {
 func fromRun(r runner.Run) api.Run {
 	return api.Run{RunID: r.RunID, Connector: r.Connector, Status: api.RunStatus(r.Status), Full: r.Full, DryRun: r.DryRun,
 		Started: r.Started, Finished: r.Finished, Counts: r.Counts, Error: r.Error, RequestedBy: r.RequestedBy,
-		Triggers: r.Triggers}
+		Triggers: r.Triggers, Progress: progress(r.Progress)}
+}
+
+func progress(p *runner.Progress) *api.RunProgress {
+	if p == nil {
+		return nil
+	}
+	return &api.RunProgress{Stage: api.Stage(p.Stage), Read: p.Read, Applied: p.Applied, Total: p.Total, Updated: p.At}
 }
 
 // syncErr marks the runner's errors with the API's sentinels, keeping the

@@ -30,16 +30,7 @@ func WouldHold(r *api.RunReport) bool {
 // Progress draws a run's progress on one terminal line.
 func Progress(w io.Writer) func(api.Progress) {
 	return func(p api.Progress) {
-		switch p.Stage {
-		case api.StageRead:
-			fmt.Fprintf(w, "\r\033[K%s: read %d records", p.Connector, p.Read)
-		case api.StagePlan:
-			fmt.Fprintf(w, "\r\033[K%s: read %d records, planning", p.Connector, p.Read)
-		case api.StageApply:
-			fmt.Fprintf(w, "\r\033[K%s: applied %d/%d changes", p.Connector, p.Applied, p.Total)
-		case api.StageCommit:
-			fmt.Fprintf(w, "\r\033[K%s: committing state", p.Connector)
-		}
+		fmt.Fprintf(w, "\r\033[K%s: %s", p.Connector, api.RunProgress{Stage: p.Stage, Read: p.Read, Applied: p.Applied, Total: p.Total})
 	}
 }
 

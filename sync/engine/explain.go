@@ -134,7 +134,9 @@ func (e *Engine) Explain(ctx context.Context, job Job, key string, apply bool) (
 			plan.ResolveMembers(&rec, func(ref string) (string, bool) { a, ok := refs[ref]; return a, ok })
 		}
 		x.Normalise.Record, x.Normalise.Warnings = &rec, notes
-	} else {
+	} else if found.InScope {
+		// An object out of scope is not normalised by a run: its problems
+		// (often only that the lookup found no anchor) are no quarantine.
 		x.Normalise.Quarantined = notes
 	}
 

@@ -106,6 +106,15 @@ func TestExplainStages(t *testing.T) {
 	require.Equal(t, "mail", x.Normalise.Quarantined[0].Field)
 	require.Contains(t, x.Plan.Summary, "quarantined")
 
+	// Out of scope and invalid too: the scope decides; a run never normalises
+	// the object, so nothing is reported quarantined.
+	recs[6].Department, recs[6].Mail = "out", "u06@"
+	x, err = e.eng.Explain(ctx, job, "u06@", false)
+	require.NoError(t, err)
+	require.False(t, x.Scope.InScope)
+	require.Empty(t, x.Normalise.Quarantined)
+	require.Contains(t, x.Plan.Summary, "out of scope")
+
 	// Not in the source: the error says which search found nothing.
 	_, err = e.eng.Explain(ctx, job, "nobody@example.com", false)
 	require.ErrorIs(t, err, connectors.ErrNotInSource)

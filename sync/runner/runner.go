@@ -68,9 +68,16 @@ type Runner struct {
 	running  map[lane]*active
 	pending  map[lane]*active
 	stopping bool // Wait was called: nothing starts any more
-	reports  map[string]*engine.Report
+	reports  map[string]kept
 	order    []string // report ids, oldest first
 	wg       sync.WaitGroup
+}
+
+// kept is a finished run's report in memory, and whether the run was asked
+// as a dry run (a dry run that failed has status failed, not dry-run).
+type kept struct {
+	rep    *engine.Report
+	dryRun bool
 }
 
 // lane is what runs one at a time: a connector's real runs, or its dry runs.
@@ -103,7 +110,8 @@ type active struct {
 	// connector was removed), as a waiting trigger hears it.
 	dropErr error
 
-	read atomic.Int64 // records read, from the engine's progress
+	read     atomic.Int64             // records read, from the engine's progress
+	progress atomic.Pointer[Progress] // the engine's latest progress snapshot
 }
 
 // Options tunes a Runner; the zero value is usable.
@@ -124,7 +132,7 @@ func New(ctx context.Context, eng *engine.Engine, st state.Backend, jobs []engin
 		o.ReportRetention = DefaultReportRetention
 	}
 	r := &Runner{engine: eng, state: st, log: log.Named("runner"), ctx: ctx, retention: o.ReportRetention,
-		running: map[lane]*active{}, pending: map[lane]*active{}, reports: map[string]*engine.Report{}}
+		running: map[lane]*active{}, pending: map[lane]*active{}, reports: map[string]kept{}}
 	r.setJobs(jobs)
 	return r
 }
@@ -279,14 +287,14 @@ func (r *Runner) execute(k lane, a *active, job engine.Job) {
 		r.finish(k, a, rep)
 	}()
 	opts := engine.Options{Full: a.full, DryRun: a.dryRun, RunID: a.id}
-	if r.onFinish != nil {
-		// The report has no read count; the read and plan stages' progress
-		// has it (the later stages report 0).
-		opts.Progress = func(p engine.Progress) {
-			if p.Stage == "read" || p.Stage == "plan" {
-				a.read.Store(int64(p.Read))
-			}
+	// The latest snapshot is what a listing shows of a running run. The report
+	// has no read count; the read and plan stages' progress has it (the later
+	// stages report 0), for OnFinish.
+	opts.Progress = func(p engine.Progress) {
+		if p.Stage == "read" || p.Stage == "plan" {
+			a.read.Store(int64(p.Read))
 		}
+		a.progress.Store(&Progress{Stage: p.Stage, Read: p.Read, Applied: p.Applied, Total: p.Total, At: time.Now().UTC()})
 	}
 	rep = r.engine.Run(r.ctx, job, opts)
 }
@@ -318,7 +326,7 @@ func (r *Runner) finish(k lane, a *active, rep *engine.Report) {
 	delete(r.running, k)
 	a.report = rep
 	if rep != nil {
-		r.reports[a.id] = rep
+		r.reports[a.id] = kept{rep: rep, dryRun: a.dryRun}
 		r.order = append(r.order, a.id)
 		if len(r.order) > keepReports {
 			delete(r.reports, r.order[0])

@@ -66,6 +66,21 @@ type Run struct {
 	Error       string
 	RequestedBy []string
 	Triggers    int
+	// Progress is a running run's latest progress (nil before the engine's
+	// first report, and for runs not running here).
+	Progress *Progress
+}
+
+// Progress is where a running run is: its stage (read, plan, apply, commit)
+// and that stage's counts, as the engine last reported them.
+type Progress struct {
+	Stage string
+	// Read counts the records read so far (read and plan stages).
+	Read int
+	// Applied of Total operations are through the store (apply and commit).
+	Applied, Total int
+	// At is when the engine reported it.
+	At time.Time
 }
 
 // Detail is one run: its summary, and its full report while the runner or
@@ -154,9 +169,9 @@ func (r *Runner) RunsByState(ctx context.Context, connector, runState string, li
 		}
 	}
 	if runState == "" {
-		for _, rep := range r.reports {
-			if rep.Status == engine.StatusDryRun && (connector == "" || connector == rep.Connector) {
-				dry = append(dry, fromReport(rep))
+		for _, k := range r.reports {
+			if k.dryRun && (connector == "" || connector == k.rep.Connector) {
+				dry = append(dry, fromReport(k.rep, true))
 			}
 		}
 	}
@@ -197,6 +212,9 @@ func (a *active) summary(status string) Run {
 		Started: a.started, Counts: map[string]int{}, RequestedBy: slices.Clone(a.sources), Triggers: a.triggers}
 	if status == StatusPending {
 		run.Started = a.requested
+	} else if p := a.progress.Load(); p != nil {
+		cp := *p
+		run.Progress = &cp
 	}
 	return run
 }
@@ -220,10 +238,10 @@ func (r *Runner) Run(ctx context.Context, id string) (Detail, error) {
 			}
 		}
 	}
-	rep := r.reports[id]
+	k, ok := r.reports[id]
 	r.mu.Unlock()
-	if rep != nil {
-		return Detail{Run: fromReport(rep), Report: rep}, nil
+	if ok {
+		return Detail{Run: fromReport(k.rep, k.dryRun), Report: k.rep}, nil
 	}
 	if rb, ok := r.state.(state.Reports); ok {
 		sr, err := rb.Report(ctx, id)
@@ -233,7 +251,7 @@ func (r *Runner) Run(ctx context.Context, id string) (Detail, error) {
 			if err := json.Unmarshal(sr.Body, &rep); err != nil {
 				return Detail{}, fmt.Errorf("stored report %s: decode: %w", id, err)
 			}
-			return Detail{Run: fromReport(&rep), Report: &rep}, nil
+			return Detail{Run: fromReport(&rep, false), Report: &rep}, nil // only real runs' reports are stored
 		case !errors.Is(err, state.ErrNotFound):
 			return Detail{}, fmt.Errorf("stored report: %w", err)
 		}
@@ -276,9 +294,10 @@ func fromState(h state.Run) Run {
 		Started: h.Started, Finished: h.Finished, Counts: h.Counts, Error: h.Error}
 }
 
-func fromReport(rep *engine.Report) Run {
+// fromReport is a finished run's summary; dryRun says it was asked as one.
+func fromReport(rep *engine.Report, dryRun bool) Run {
 	run := Run{RunID: rep.RunID, Connector: rep.Connector, Status: rep.Status, Full: rep.Full,
-		DryRun: rep.Status == engine.StatusDryRun, Started: rep.Started, Finished: rep.Finished, Counts: rep.Counts.Map()}
+		DryRun: dryRun || rep.Status == engine.StatusDryRun, Started: rep.Started, Finished: rep.Finished, Counts: rep.Counts.Map()}
 	if len(rep.Errors) > 0 {
 		run.Error = rep.Errors[0]
 	} else {
