@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
 )
 
@@ -43,16 +46,37 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 // connect dials, secures and binds one connection: to the run's pinned address
 // when there is one (see pinned), else to the URL's host.
 func (c *Config) connect(ctx context.Context) (*goldap.Conn, error) {
+	return c.connectTap(ctx, nil)
+}
+
+// connectTapped is connect with an entryTap under go-ldap (see entrytap.go):
+// for the searches of a full read.
+func (c *Config) connectTapped(ctx context.Context) (*tappedConn, error) {
+	tap := &entryTap{byID: map[int64]*entryQueue{}}
+	conn, err := c.connectTap(ctx, tap)
+	if err != nil {
+		return nil, err
+	}
+	return &tappedConn{Conn: conn, tap: tap}, nil
+}
+
+// connectTap is connect; with a tap, dial puts it between go-ldap and the
+// connection (after TLS, so StartTLS happens in dial too).
+func (c *Config) connectTap(ctx context.Context, tap *entryTap) (*goldap.Conn, error) {
 	tc, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	conn, err := c.pin.dial(ctx, c, tc)
+	conn, err := c.pin.dial(ctx, c, tc, tap)
 	if err != nil {
+		var st startTLSError
+		if errors.As(err, &st) {
+			return nil, c.explain("start TLS with", st.err)
+		}
 		return nil, c.explain("connect to", err)
 	}
 	conn.SetTimeout(c.Timeout)
-	if c.StartTLS {
+	if c.StartTLS && tap == nil {
 		if err := conn.StartTLS(tc); err != nil {
 			conn.Close()
 			return nil, c.explain("start TLS with", err)
@@ -74,8 +98,9 @@ func (c *Config) connect(ctx context.Context) (*goldap.Conn, error) {
 
 // dial opens the TCP connection to addr (host:port) and, for ldaps://, the TLS
 // session, checked against the URL's host name (tc.ServerName), not addr.
-// Errors are LDAP network errors, as goldap.DialURL returns them.
-func (c *Config) dial(ctx context.Context, addr string, tc *tls.Config) (*goldap.Conn, error) {
+// Errors are LDAP network errors, as goldap.DialURL returns them. With a tap,
+// StartTLS (when configured) happens here, and the tap wraps the secured stream.
+func (c *Config) dial(ctx context.Context, addr string, tc *tls.Config, tap *entryTap) (*goldap.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.ConnectTimeout)
 	defer cancel()
 	dial := c.dialer
@@ -95,9 +120,56 @@ func (c *Config) dial(ctx context.Context, addr string, tc *tls.Config) (*goldap
 		}
 		raw = tconn
 	}
+	if tap != nil {
+		if c.StartTLS && !ldaps {
+			tconn, err := startTLS(raw, tc, c.Timeout)
+			if err != nil {
+				raw.Close()
+				return nil, startTLSError{err}
+			}
+			raw, ldaps = tconn, true
+		}
+		tap.Conn, tap.in = raw, bufio.NewReaderSize(raw, tapBufferSize)
+		raw = tap
+	}
 	conn := goldap.NewConn(raw, ldaps)
 	conn.Start()
 	return conn, nil
+}
+
+// startTLSError marks a StartTLS failure in dial, for explain.
+type startTLSError struct{ err error }
+
+func (e startTLSError) Error() string { return e.err.Error() }
+func (e startTLSError) Unwrap() error { return e.err }
+
+// startTLS is goldap.Conn.StartTLS on a connection go-ldap does not own yet: the
+// extended request, its result (errors as go-ldap returns them), the handshake.
+func startTLS(raw net.Conn, tc *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if timeout > 0 {
+		_ = raw.SetDeadline(time.Now().Add(timeout))
+		defer func() { _ = raw.SetDeadline(time.Time{}) }()
+	}
+	packet := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
+	packet.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(1), "MessageID"))
+	request := ber.Encode(ber.ClassApplication, ber.TypeConstructed, goldap.ApplicationExtendedRequest, nil, "Start TLS")
+	request.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, "1.3.6.1.4.1.1466.20037", "TLS Extended Command"))
+	packet.AppendChild(request)
+	if _, err := raw.Write(packet.Bytes()); err != nil {
+		return nil, goldap.NewError(goldap.ErrorNetwork, err)
+	}
+	resp, err := ber.ReadPacket(raw) // reads exactly the response: TLS starts right after it
+	if err != nil {
+		return nil, goldap.NewError(goldap.ErrorNetwork, err)
+	}
+	if err := goldap.GetLDAPError(resp); err != nil {
+		return nil, err
+	}
+	tconn := tls.Client(raw, tc)
+	if err := tconn.Handshake(); err != nil {
+		return nil, goldap.NewError(goldap.ErrorNetwork, fmt.Errorf("TLS handshake failed (%v)", err))
+	}
+	return tconn, nil
 }
 
 // explain turns a connection, TLS or bind error into one that says which it was and

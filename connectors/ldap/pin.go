@@ -57,18 +57,18 @@ func (c *Config) hostPort() (string, string, error) {
 // dial connects to the pinned address; the first connection of a run resolves
 // the host and pins the first address that answers. Without a pin (p nil) the
 // host name is dialled as it is.
-func (p *dcPin) dial(ctx context.Context, c *Config, tc *tls.Config) (*goldap.Conn, error) {
+func (p *dcPin) dial(ctx context.Context, c *Config, tc *tls.Config, tap *entryTap) (*goldap.Conn, error) {
 	host, port, err := c.hostPort()
 	if err != nil {
 		return nil, err
 	}
 	if p == nil {
-		return c.dial(ctx, net.JoinHostPort(host, port), tc)
+		return c.dial(ctx, net.JoinHostPort(host, port), tc, tap)
 	}
 	p.mu.Lock()
 	if addr := p.addr; addr != "" {
 		p.mu.Unlock()
-		return c.dial(ctx, addr, tc)
+		return c.dial(ctx, addr, tc, tap)
 	}
 	// Hold the lock while choosing: parallel searches starting together must
 	// wait for the choice rather than each make their own.
@@ -89,7 +89,7 @@ func (p *dcPin) dial(ctx context.Context, c *Config, tc *tls.Config) (*goldap.Co
 	var errs []error
 	for _, ip := range ips {
 		addr := net.JoinHostPort(ip, port)
-		conn, err := c.dial(ctx, addr, tc)
+		conn, err := c.dial(ctx, addr, tc, tap)
 		if err == nil {
 			p.addr = addr
 			return conn, nil

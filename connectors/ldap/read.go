@@ -85,7 +85,7 @@ func (s *source) run(ctx context.Context, queries []query, emit connectors.Emit)
 				if err := gctx.Err(); err != nil {
 					return err // a search already failed or emit refused: start no more
 				}
-				conn, err := s.cfg.connect(gctx)
+				conn, err := s.cfg.connectTapped(gctx)
 				if err != nil {
 					return err
 				}
@@ -154,28 +154,18 @@ func pagedSearch(ctx context.Context, conn searcher, pageSize int, q query, attr
 		ctrls := append([]goldap.Control{paging}, q.controls...)
 		req := goldap.NewSearchRequest(q.base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, q.filter, attrs, ctrls)
 		pctx, cancel := context.WithCancel(ctx)
-		resp := conn.SearchAsync(pctx, req, pageSize)
 		var done []goldap.Control
-		var failed error
-		for resp.Next() {
-			if e := resp.Entry(); e != nil {
-				if failed == nil {
-					failed = each(e)
-					if failed != nil {
-						cancel()
-					}
-				}
-				continue
-			}
-			if c := resp.Controls(); len(c) > 0 {
-				done = c
-			}
+		var failed, err error
+		if tc, ok := conn.(*tappedConn); ok {
+			done, failed, err = tc.searchPage(pctx, cancel, req, pageSize, each)
+		} else {
+			done, failed, err = searchPage(pctx, cancel, conn, req, pageSize, each)
 		}
 		cancel()
 		if failed != nil {
 			return failed
 		}
-		if err := resp.Err(); err != nil {
+		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -187,6 +177,28 @@ func pagedSearch(ctx context.Context, conn searcher, pageSize int, q query, attr
 		}
 		paging.SetCookie(pc.Cookie)
 	}
+}
+
+// searchPage runs one page of a search through go-ldap: each sees the entries
+// (until it fails, then cancel stops the search); the done's controls and
+// go-ldap's error come back.
+func searchPage(ctx context.Context, cancel context.CancelFunc, conn searcher, req *goldap.SearchRequest, bufferSize int,
+	each func(*goldap.Entry) error) (done []goldap.Control, failed, err error) {
+	resp := conn.SearchAsync(ctx, req, bufferSize)
+	for resp.Next() {
+		if e := resp.Entry(); e != nil {
+			if failed == nil {
+				if failed = each(e); failed != nil {
+					cancel()
+				}
+			}
+			continue
+		}
+		if c := resp.Controls(); len(c) > 0 {
+			done = c
+		}
+	}
+	return done, failed, resp.Err()
 }
 
 // attributes lists what every search requests: the mapped attributes only.
