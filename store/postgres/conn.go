@@ -45,8 +45,9 @@ type conn struct {
 }
 
 var (
-	_ sqlstore.Conn        = (*conn)(nil)
-	_ sqlstore.BulkApplier = (*conn)(nil)
+	_ sqlstore.Conn           = (*conn)(nil)
+	_ sqlstore.BulkApplier    = (*conn)(nil)
+	_ sqlstore.CreateInserter = (*conn)(nil)
 )
 
 // Exec runs a statement outside a transaction.

@@ -28,6 +28,7 @@ var dialect = &sqlstore.Dialect{
 	Array:    nonNil,
 	In:       func(col, param, typ string) string { return col + " = ANY(" + param + "::" + typ + "[])" },
 	Each:     func(param, typ string) string { return "unnest(" + param + "::" + typ + "[]) AS t(value)" },
+	Zip:      func(p1, p2 string) string { return "unnest(" + p1 + "::text[], " + p2 + "::text[]) AS k(a, b)" },
 	ListAgg: func(col, from string) string {
 		return "ARRAY(SELECT " + col + " FROM " + from + " ORDER BY " + col + ` COLLATE "C")`
 	},

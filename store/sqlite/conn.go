@@ -16,9 +16,16 @@ import (
 type conn struct {
 	db      *sql.DB
 	writeMu sync.Mutex
+	// bulk enables the batched path for runs of creates; tests turn it off to
+	// compare it with the one-change-at-a-time path.
+	bulk bool
 }
 
-var _ sqlstore.Conn = (*conn)(nil)
+var (
+	_ sqlstore.Conn           = (*conn)(nil)
+	_ sqlstore.BulkApplier    = (*conn)(nil)
+	_ sqlstore.CreateInserter = (*conn)(nil)
+)
 
 // Exec runs a write outside a transaction, queued like the others.
 func (c *conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {

@@ -24,6 +24,11 @@ var dialect = &sqlstore.Dialect{
 	Array:     jsonArray,
 	In:        func(col, param, _ string) string { return col + " IN (SELECT value FROM json_each(" + param + "))" },
 	Each:      func(param, _ string) string { return "json_each(" + param + ") AS t" },
+	// One pass over p1; json_extract reads p2 parsed once (SQLite caches a
+	// JSON argument's parse within a statement).
+	Zip: func(p1, p2 string) string {
+		return "(SELECT x.value AS a, json_extract(" + p2 + ", '$[' || x.key || ']') AS b FROM json_each(" + p1 + ") AS x) AS k"
+	},
 	ListAgg: func(col, from string) string {
 		return "(SELECT json_group_array(" + col + " ORDER BY " + col + " COLLATE BINARY) FROM " + from + ")"
 	},

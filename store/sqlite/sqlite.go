@@ -2,7 +2,8 @@
 // pure-Go driver modernc.org/sqlite so dirsync builds without cgo.
 //
 // The store's logic is store/sqlstore's; this package supplies the driver, the
-// schema, the dialect and the write locking: writes from this process are
+// schema, the dialect, the set-based insert of sqlstore's batched create path
+// (bulk.go) and the write locking: writes from this process are
 // serialised by a mutex and run in BEGIN IMMEDIATE transactions; the busy
 // timeout covers writers in other processes (an admin CLI on the same file).
 package sqlite
@@ -93,7 +94,7 @@ func open(path string, readOnly bool, log *zap.Logger) (*Store, error) {
 }
 
 func newStore(db *sql.DB, log *zap.Logger) *Store {
-	c := &conn{db: db}
+	c := &conn{db: db, bulk: true}
 	return &Store{Store: sqlstore.New(c, dialect, log), c: c}
 }
 

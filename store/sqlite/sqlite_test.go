@@ -143,3 +143,29 @@ func TestOpenReadOnly(t *testing.T) {
 	require.Equal(t, []string{"example.com"}, domains)
 	require.Error(t, ro.AddDomain(ctx, "example.org", store.Actor{Kind: "system"}), "writes are refused")
 }
+
+// TestConformanceOneAtATime runs the suite with the batched create path off, so
+// both paths are held to the same behaviour.
+func TestConformanceOneAtATime(t *testing.T) {
+	storetest.RunTests(t, func(t *testing.T) store.Store {
+		return openBulk(t, false)
+	})
+}
+
+// openBulk opens a fresh store with the batched create path on or off.
+func openBulk(t testing.TB, bulk bool) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "dirsync.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	s.c.bulk = bulk
+	return s
+}
+
+// TestBulkMatchesOneAtATime: the batched path gives the outcomes, objects and
+// audit log of the one-at-a-time path (storetest.BulkMatchesOneAtATime).
+func TestBulkMatchesOneAtATime(t *testing.T) {
+	out := storetest.BulkMatchesOneAtATime(t, func(t *testing.T, bulk bool) store.Store { return openBulk(t, bulk) })
+	// SQLite keeps a NUL byte in text.
+	require.Equal(t, "applied", out[7])
+}

@@ -29,6 +29,10 @@ type Dialect struct {
 	// Each is a FROM item "t" whose column "value" lists the elements of the
 	// Array parameter param.
 	Each func(param, typ string) string
+	// Zip is a FROM item "k" whose columns "a" and "b" pair the elements of
+	// the Array parameters p1 and p2 (of equal length, elements of SQL type
+	// text) by position.
+	Zip func(p1, p2 string) string
 	// ListAgg reads column col of the rows of from (a FROM clause, WHERE
 	// included) as one list value, ordered by col's bytes; ListDest is the
 	// scan destination that reads it into a []string (nil when empty).
