@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -89,10 +88,7 @@ func retryPolicy(c *Config, log *zap.Logger) func(time.Duration, int, *http.Requ
 // retryAfter reads Retry-After in seconds (Graph never sends a date); without
 // one, the SDK's backoff applies and is counted as its base delay.
 func retryAfter(resp *http.Response) time.Duration {
-	if s, err := strconv.ParseFloat(resp.Header.Get("Retry-After"), 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	return 2 * time.Second
+	return retryAfterValue(resp.Header.Get("Retry-After"))
 }
 
 func baseTransport(c *Config) (*http.Transport, error) {

@@ -199,8 +199,9 @@ func TestDeltaResume(t *testing.T) {
 	require.True(t, got[id(5)].Deleted, "@removed reason deleted")
 	require.ElementsMatch(t, []string{"u1@example.com", "new@example.com"}, got[id(100)].Members)
 	require.Len(t, got, 5)
-	require.Equal(t, 2, tn.srv.Requests("/v1.0/users/"+id(1))+tn.srv.Requests("/v1.0/users/"+id(8)), "one re-read per changed user")
-	require.Zero(t, tn.srv.Requests("/v1.0/users/"+id(3)), "unchanged users are not read")
+	require.Equal(t, 2, tn.srv.BatchItems("/v1.0/users/"+id(1))+tn.srv.BatchItems("/v1.0/users/"+id(8)), "one re-read per changed user")
+	require.Equal(t, 1, tn.srv.Requests("/v1.0/$batch"), "in one batch")
+	require.Zero(t, tn.srv.BatchItems("/v1.0/users/"+id(3))+tn.srv.Requests("/v1.0/users/"+id(3)), "unchanged users are not read")
 }
 
 func TestExpiredDeltaLink(t *testing.T) {

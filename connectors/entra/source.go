@@ -26,6 +26,9 @@ type source struct {
 	// adapter is the client's request adapter, for requests whose answers
 	// are decoded here (see graphUser).
 	adapter abstractions.RequestAdapter
+	// singly re-reads changed users one request each (rereadSingly), not in
+	// batches: only tests and benchmarks set it.
+	singly bool
 }
 
 var (

@@ -184,10 +184,10 @@ func (s *source) changedUsers(ctx context.Context, prev *cursor, admins map[stri
 	return link, err
 }
 
-// reread fetches users by id, cfg.Parallel at a time, and hands them to each
-// (called from one goroutine at a time). A user gone since the delta round (404)
-// is skipped: the next round reports its removal.
-func (s *source) reread(ctx context.Context, ids []string, each func(*graphUser) error) error {
+// rereadSingly is reread one GET users/{id} per user, cfg.Parallel at a time:
+// what reread did before JSON batching, kept as the reference the batched
+// re-read is tested and benchmarked against (export_test.go selects it).
+func (s *source) rereadSingly(ctx context.Context, ids []string, each func(*graphUser) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Parallel)
 	var mu sync.Mutex

@@ -21,6 +21,12 @@ type Fault struct {
 	// After lets this many matching requests through first: with a delta
 	// path, a read that fails after After pages (0: from the first request).
 	After int
+	// InBatch makes the fault apply to the requests inside a $batch whose
+	// path starts with Path (Graph's own path, "/v1.0/users/{id}"), not to
+	// HTTP requests: the batch answers 200 and only those requests answer
+	// Status (with Retry-After among their headers), as Graph throttles the
+	// requests of a batch one by one.
+	InBatch bool
 }
 
 // PutUser creates or replaces a user. A user in deleted items comes back
@@ -134,12 +140,13 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-// takeFault finds the first live fault for a path and uses it up once.
-func (s *Server) takeFault(path string, graph bool) *Fault {
+// takeFault finds the first live fault for a path (of an HTTP request, or of
+// a request inside a $batch) and uses it up once.
+func (s *Server) takeFault(path string, graph, inBatch bool) *Fault {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	for i, f := range s.faults {
-		if (f.Path == "" && !graph) || !strings.HasPrefix(path, f.Path) {
+		if f.InBatch != inBatch || (f.Path == "" && !graph) || !strings.HasPrefix(path, f.Path) {
 			continue
 		}
 		if f.After > 0 {
@@ -197,15 +204,37 @@ func (s *Server) Requests(pathPrefix string) int {
 	return n
 }
 
-// ResetRequestCounts zeroes the counts Requests reads.
+// BatchItems is the number of requests received inside $batch requests whose
+// path starts with pathPrefix ("/v1.0/users/"); Requests counts each $batch
+// once, under "/v1.0/$batch".
+func (s *Server) BatchItems(pathPrefix string) int {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	n := 0
+	for p, c := range s.items {
+		if strings.HasPrefix(p, pathPrefix) {
+			n += c
+		}
+	}
+	return n
+}
+
+// ResetRequestCounts zeroes the counts Requests and BatchItems read.
 func (s *Server) ResetRequestCounts() {
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	clear(s.counts)
+	clear(s.items)
 }
 
 func (s *Server) countRequest(path string) {
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	s.counts[path]++
+}
+
+func (s *Server) countBatchItem(path string) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.items[path]++
 }

@@ -6,11 +6,20 @@ import (
 	"strings"
 )
 
-// serveGraph answers a /v1.0 request: token check, then the route.
+// serveGraph answers a /v1.0 request: token check, then $batch or the route.
 func (s *Server) serveGraph(c *call) {
 	if !s.authorized(c) {
 		return
 	}
+	if strings.Trim(strings.TrimPrefix(c.r.URL.Path, "/v1.0"), "/") == "$batch" {
+		s.serveBatch(c)
+		return
+	}
+	s.routeGraph(c)
+}
+
+// routeGraph answers an authorized /v1.0 request (alone or in a $batch) by its route.
+func (s *Server) routeGraph(c *call) {
 	rest := strings.Trim(strings.TrimPrefix(c.r.URL.Path, "/v1.0"), "/")
 	segs := strings.Split(rest, "/")
 	h := s.graphRoute(segs)

@@ -1,10 +1,10 @@
 // Package fakegraph is a fake of the Microsoft identity platform's token
 // endpoint and of the part of Microsoft Graph v1.0 that a directory sync reads:
 // users/delta, groups/delta, users and groups by id, group members (direct and
-// transitive) and directory roles. It speaks their documented wire formats over
-// TLS on 127.0.0.1, so the real SDKs (azidentity with MSAL, msgraph-sdk-go) can
-// be pointed at it; the tenant's contents, delta-token expiry and faults are
-// set through Go methods.
+// transitive) and directory roles, alone or in JSON batches ($batch). It speaks
+// their documented wire formats over TLS on 127.0.0.1, so the real SDKs
+// (azidentity with MSAL, msgraph-sdk-go) can be pointed at it; the tenant's
+// contents, delta-token expiry and faults are set through Go methods.
 package fakegraph
 
 import (
@@ -76,6 +76,7 @@ type Server struct {
 
 	countMu sync.Mutex
 	counts  map[string]int
+	items   map[string]int // requests inside $batch requests, by path
 
 	transMu sync.Mutex
 	trans   map[string]transEntry
@@ -96,7 +97,7 @@ func Start(opts Options) (*Server, error) {
 		opts.ClientSecret = defaultSecret
 	}
 	s := &Server{opts: opts, pageSize: defaultPageSize, dir: newDirectory(), expiredStatus: http.StatusGone,
-		tokens: map[string]time.Time{}, counts: map[string]int{}, trans: map[string]transEntry{}, done: make(chan struct{})}
+		tokens: map[string]time.Time{}, counts: map[string]int{}, items: map[string]int{}, trans: map[string]transEntry{}, done: make(chan struct{})}
 	if opts.DefaultPageSize > 0 {
 		s.pageSize = min(opts.DefaultPageSize, maxPageSize)
 	}
@@ -228,7 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw.Header().Set("client-request-id", c.clientRequestID)
 	s.countRequest(r.URL.Path)
 	graph := r.URL.Path == "/v1.0" || strings.HasPrefix(r.URL.Path, "/v1.0/")
-	switch f := s.takeFault(r.URL.Path, graph); {
+	switch f := s.takeFault(r.URL.Path, graph, false); {
 	case f != nil:
 		s.writeFault(c, *f, graph)
 	case graph:
