@@ -9,6 +9,7 @@ import (
 
 	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/connectors/registry"
+	"github.com/dirsync/dirsync/internal/memlimit"
 )
 
 // loadConfig loads the config file and builds the one root logger from it;
@@ -25,6 +26,14 @@ func loadConfig(path string, logOut io.Writer, logLevel string) (*config.Config,
 	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return nil, nil, err
+	}
+	// A run's heap grows with the directory: in a container, the garbage
+	// collector works harder near the limit rather than the OOM killer ending
+	// the process. GOMEMLIMIT in the environment wins.
+	if limit, err := memlimit.Set(); err != nil {
+		log.Warn("container memory limit not read; the Go runtime has no memory limit (set GOMEMLIMIT)", zap.Error(err))
+	} else if limit > 0 {
+		log.Info("Go memory limit set from the container's", zap.Int64("bytes", limit), zap.Float64("fraction", memlimit.Fraction))
 	}
 	return cfg, log, nil
 }

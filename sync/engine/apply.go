@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -32,6 +33,8 @@ func (r *run) apply(ctx context.Context, ops []plan.Op) (applied, error) {
 	batch := max(r.job.Policy.BatchSize, 1)
 	actor := r.actor()
 	fence := &store.Fence{Name: r.job.Name, Token: r.lease.Token}
+	// One outcome per op: sized once, not doubled (and copied) as it grows.
+	r.rep.Operations = slices.Grow(r.rep.Operations, len(ops))
 	for start := 0; start < len(ops); {
 		end := start + 1
 		for end < len(ops) && end-start < batch && ops[end].Kind == ops[start].Kind {
@@ -132,16 +135,35 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursor
 	for _, op := range p.Held {
 		held[op.Anchor] = true
 	}
+	// The snapshot entries go in chunks ahead of the last commit, which
+	// carries the cursor and the retry set: each is true in the store
+	// already, so a crash between two leaves a snapshot the next run checks
+	// again at worst, and a commit never holds the whole directory at once.
 	c := state.Commit{Upserts: map[string]state.Entry{}}
-	for a, e := range p.Entries {
+	var chunkErr error
+	upsert := func(a string, e state.Entry) {
+		if chunkErr != nil {
+			return
+		}
 		c.Upserts[a] = e
+		if len(c.Upserts) >= commitChunk {
+			if chunkErr = r.e.state.Commit(ctx, r.lease, state.Commit{Upserts: c.Upserts}); chunkErr == nil {
+				c.Upserts = map[string]state.Entry{}
+			}
+		}
+	}
+	for a, e := range p.Entries {
+		upsert(a, e)
 	}
 	for _, op := range p.Ops {
 		_, failed := done.failed[op.Anchor]
 		_, incomplete := done.incomplete[op.Anchor]
 		if op.Entry != nil && !failed && !incomplete && !held[op.Anchor] {
-			c.Upserts[op.Anchor] = *op.Entry
+			upsert(op.Anchor, *op.Entry)
 		}
+	}
+	if chunkErr != nil {
+		return fmt.Errorf("commit state (the store is updated; the next run re-checks these objects): %w", chunkErr)
 	}
 	keyed := r.retryCommit(&c, p, done, held, healthy)
 	r.ledgerCommit(&c, done)
@@ -158,6 +180,10 @@ func (r *run) commit(ctx context.Context, p *plan.Plan, done applied, cur cursor
 	r.reportRetries(&c)
 	return nil
 }
+
+// commitChunk is how many snapshot entries one state commit carries at most
+// (see commit).
+const commitChunk = 5000
 
 // actor is who the store's audit log names for the run's writes.
 func (r *run) actor() store.Actor {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -253,6 +254,7 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
+	defer r.retry.kept.close()
 	internal, err := r.e.internalDomains(ctx)
 	if err != nil {
 		r.rep.fail(err)
@@ -294,6 +296,7 @@ func (r *run) execute(ctx context.Context) {
 	if r.opts.DryRun {
 		r.rep.Status = StatusDryRun
 		r.reportRetries(nil)
+		r.rep.Operations = slices.Grow(r.rep.Operations, len(p.Ops))
 		for _, op := range p.Ops {
 			r.rep.Operations = append(r.rep.Operations, Operation{Change: op.Change, Outcome: "planned"})
 		}

@@ -46,13 +46,14 @@ type retrySet struct {
 	// seen are anchors of prev the source sent this run (that version wins);
 	// fed are those this run planned again from the set.
 	seen, fed map[string]bool
-	// kept holds this run's records that went to planning (neither unchanged
-	// nor quarantined), by anchor: a failed one is stored in the set.
-	kept map[string]connectors.Record
+	// kept holds the JSON of this run's records that went to planning
+	// (neither unchanged nor quarantined), by anchor: a failed one is stored
+	// in the set. It is on disk, since few of them ever fail.
+	kept *spool
 }
 
 func (r *run) loadRetries(ctx context.Context) error {
-	rs := retrySet{prev: map[string]state.Retry{}, seen: map[string]bool{}, fed: map[string]bool{}, kept: map[string]connectors.Record{}}
+	rs := retrySet{prev: map[string]state.Retry{}, seen: map[string]bool{}, fed: map[string]bool{}}
 	list, err := r.e.state.Retries(ctx, r.job.Name)
 	if err != nil {
 		return fmt.Errorf("load the retry set: %w", err)
@@ -66,6 +67,7 @@ func (r *run) loadRetries(ctx context.Context) error {
 		}
 		rs.prev[e.Anchor] = e
 	}
+	rs.kept = newSpool()
 	r.retry = rs
 	return nil
 }
@@ -96,7 +98,11 @@ func (rs *retrySet) note(rec connectors.Record, planned bool) {
 		rs.seen[rec.Anchor] = true
 	}
 	if planned && rec.Anchor != "" {
-		rs.kept[rec.Anchor] = rec
+		// The record's JSON is what the retry entry stores; a record that
+		// cannot be encoded is not kept, and its failure is not retried.
+		if raw, err := json.Marshal(rec); err == nil {
+			rs.kept.put(rec.Anchor, raw)
+		}
 	}
 }
 
@@ -179,19 +185,24 @@ func (r *run) retryCommit(c *state.Commit, p *plan.Plan, done applied, held map[
 		if _, dup := c.Retries[op.Anchor]; dup {
 			continue
 		}
-		rec, ok := r.retry.kept[op.Anchor]
+		raw, ok, err := r.retry.kept.get(op.Anchor)
+		if err != nil {
+			r.log.Warn("the failed operation's record could not be read back: not kept for a retry",
+				zap.String("anchor", op.Anchor), zap.Error(err))
+			keyed = false
+			continue
+		}
 		if !ok {
 			// No record was read for it (a missing object's disable): what is
 			// left to do is what a tombstone asks for.
-			rec = connectors.Record{Kind: connectors.Kind(op.Kind), Anchor: op.Anchor, Deleted: true}
+			rec := connectors.Record{Kind: connectors.Kind(op.Kind), Anchor: op.Anchor, Deleted: true}
 			if e, ok := r.snap[op.Anchor]; ok {
 				rec.Ref = e.Ref
 			}
-		}
-		raw, err := json.Marshal(rec)
-		if err != nil {
-			keyed = false
-			continue
+			if raw, err = json.Marshal(rec); err != nil {
+				keyed = false
+				continue
+			}
 		}
 		prev := r.retry.prev[op.Anchor]
 		e := state.Retry{Anchor: op.Anchor, Kind: string(op.Kind), Address: op.Address, Record: raw,

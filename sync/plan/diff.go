@@ -182,7 +182,10 @@ func newEntry(r Record) state.Entry {
 
 func (res *Result) create(conn Connector, r Record) {
 	e := newEntry(r)
-	var changes []store.FieldChange
+	// Built on the stack and copied at its exact size: a run holds every
+	// create of an initial sync until the commit.
+	var buf [16]store.FieldChange
+	changes := buf[:0]
 	for _, f := range fieldOrder {
 		if !conn.Owned.Has(f) || !forKind(f, r.Kind) {
 			continue
@@ -196,7 +199,7 @@ func (res *Result) create(conn Connector, r Record) {
 	}
 	res.Ops = append(res.Ops, Op{Change: store.Change{
 		Action: store.ActionCreate, Kind: r.Kind, Address: r.Address, Origin: conn.Name, Anchor: r.Anchor,
-		Changes: changes, Reason: "new in source",
+		Changes: exact(changes), Reason: "new in source",
 	}, Entry: &e})
 }
 
@@ -334,6 +337,14 @@ func storedRecord(u *store.User) Record {
 		DisplayName: u.DisplayName, GivenName: u.GivenName, Surname: u.Surname, Phone: u.Phone,
 		Department: u.Department, Title: u.Title, Enabled: u.Enabled, Members: u.Members,
 		Licensed: u.Licensed, DirectoryAdmin: u.DirectoryAdmin}
+}
+
+// exact copies changes into a slice of exactly their length (nil for none).
+func exact(changes []store.FieldChange) []store.FieldChange {
+	if len(changes) == 0 {
+		return nil
+	}
+	return append(make([]store.FieldChange, 0, len(changes)), changes...)
 }
 
 func nonNil(s []string) []string {
