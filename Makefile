@@ -42,6 +42,14 @@ bench-console:
 bench-ldap:
 	$(GO) test -run '^$$' -bench LDAPSync -benchtime 1x -timeout 30m -v ./connectors/ldap/
 
+## bench-sync: one table against a throwaway slapd of BENCH_USERS users (default 100000; 1000000 works): ldapsearch
+## (the baseline), our read, initial sync into SQLite and PostgreSQL, no-change resync, incremental after 1,000
+## changes, each with seconds, the ratio to its baseline, peak RSS (getrusage) and the target; also in .bench/
+BENCH_USERS ?= 100000
+.PHONY: bench-sync
+bench-sync: build
+	bash scripts/testenv.sh run -- env BENCH_USERS=$(BENCH_USERS) DIRSYNC_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench SyncTable -benchtime 1x -count=1 -timeout 120m -v ./internal/benchsync/
+
 ## load: 200 API clients for 60 s while 10,000 users sync from OpenLDAP (SQLite, then PostgreSQL); p50/p99 per route
 .PHONY: load
 load:

@@ -3,7 +3,6 @@ package ldap_test
 // This file is a benchmark only (BenchmarkLDAPSync); it holds no test.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +25,7 @@ import (
 	"github.com/dirsync/dirsync/connectors"
 	"github.com/dirsync/dirsync/connectors/dirmap"
 	"github.com/dirsync/dirsync/connectors/ldap"
+	"github.com/dirsync/dirsync/internal/benchdir"
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -34,13 +34,10 @@ const (
 	benchUsers      = 100_000
 	benchGroups     = 100
 	membersPerGroup = 100
-	benchSuffix     = "dc=example,dc=com"
-	benchPeople     = "ou=people," + benchSuffix
-	benchGroupsOU   = "ou=groups," + benchSuffix
-	benchRootDN     = "cn=admin," + benchSuffix
-
-	slapdBin   = "/usr/sbin/slapd"
-	slapaddBin = "/usr/sbin/slapadd"
+	benchSuffix     = benchdir.Suffix
+	benchPeople     = benchdir.People
+	benchGroupsOU   = benchdir.GroupsOU
+	benchRootDN     = benchdir.RootDN
 )
 
 // Targets, as multiples of their baselines (and MB of peak RSS).
@@ -225,21 +222,6 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is a process's user+system CPU time from /proc/PID/stat (0 if unknown).
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // table collects the figures for one -v summary.
