@@ -167,7 +167,7 @@ func startTLS(raw net.Conn, tc *tls.Config, timeout time.Duration) (net.Conn, er
 	}
 	tconn := tls.Client(raw, tc)
 	if err := tconn.Handshake(); err != nil {
-		return nil, goldap.NewError(goldap.ErrorNetwork, fmt.Errorf("TLS handshake failed (%v)", err))
+		return nil, goldap.NewError(goldap.ErrorNetwork, fmt.Errorf("TLS handshake failed (%w)", err))
 	}
 	return tconn, nil
 }
