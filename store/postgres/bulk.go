@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/store/sqlstore"
 )
 
@@ -18,21 +17,8 @@ import (
 // foreign-key work is the cost, not decoding the rows, and each COPY is one
 // more round trip.)
 
-// ApplyAll runs the changes through sqlstore's batched path, or one at a time
-// when the batched path is off (tests compare the two).
-func (c *conn) ApplyAll(ctx context.Context, a *sqlstore.Applier, changes []store.Change, out []store.Outcome) error {
-	if !c.bulk {
-		for i, ch := range changes {
-			o, err := a.ApplyOne(ctx, ch)
-			if err != nil {
-				return err
-			}
-			out[i] = o
-		}
-		return nil
-	}
-	return sqlstore.ApplyBatched(ctx, a, c, changes, out)
-}
+// Bulk says whether runs of creates take sqlstore's batched path.
+func (c *conn) Bulk() bool { return c.bulk }
 
 // Storable reports whether PostgreSQL can store s in a text column: valid
 // UTF-8 without NUL bytes. Anything else takes the one-at-a-time path, where

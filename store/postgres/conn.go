@@ -31,7 +31,7 @@ func beginLocked(class int) string {
 // statistics refresh of a process.
 const analyzeMinRows = 1_000
 
-// conn is the sqlstore.Conn of a pgx pool, and a sqlstore.BulkApplier.
+// conn is the sqlstore.Conn of a pgx pool, and a sqlstore.BulkCreator.
 type conn struct {
 	pool *pgxpool.Pool
 	log  *zap.Logger
@@ -45,9 +45,8 @@ type conn struct {
 }
 
 var (
-	_ sqlstore.Conn           = (*conn)(nil)
-	_ sqlstore.BulkApplier    = (*conn)(nil)
-	_ sqlstore.CreateInserter = (*conn)(nil)
+	_ sqlstore.Conn        = (*conn)(nil)
+	_ sqlstore.BulkCreator = (*conn)(nil)
 )
 
 // Exec runs a statement outside a transaction.

@@ -19,21 +19,8 @@ import (
 // the same prepared statement twice.
 const chunkRows = 250
 
-// ApplyAll runs the changes through sqlstore's batched path, or one at a time
-// when the batched path is off (tests compare the two).
-func (c *conn) ApplyAll(ctx context.Context, a *sqlstore.Applier, changes []store.Change, out []store.Outcome) error {
-	if !c.bulk {
-		for i, ch := range changes {
-			o, err := a.ApplyOne(ctx, ch)
-			if err != nil {
-				return err
-			}
-			out[i] = o
-		}
-		return nil
-	}
-	return sqlstore.ApplyBatched(ctx, a, c, changes, out)
-}
+// Bulk says whether runs of creates take sqlstore's batched path.
+func (c *conn) Bulk() bool { return c.bulk }
 
 // Storable is true: SQLite keeps any text it is given, as the one-at-a-time
 // path does.

@@ -22,9 +22,8 @@ type conn struct {
 }
 
 var (
-	_ sqlstore.Conn           = (*conn)(nil)
-	_ sqlstore.BulkApplier    = (*conn)(nil)
-	_ sqlstore.CreateInserter = (*conn)(nil)
+	_ sqlstore.Conn        = (*conn)(nil)
+	_ sqlstore.BulkCreator = (*conn)(nil)
 )
 
 // Exec runs a write outside a transaction, queued like the others.

@@ -15,7 +15,7 @@ import (
 
 // Apply executes the changes in one writer transaction, each inside its own
 // savepoint so a refused change is rolled back alone; a Conn that is a
-// BulkApplier applies them its faster way. A database failure (as opposed to
+// BulkCreator with Bulk on inserts runs of creates set-based. A database failure (as opposed to
 // a refused change) aborts the whole request: its outcomes would be unknown.
 func (s *Store) Apply(ctx context.Context, req store.ApplyRequest) ([]store.Outcome, error) {
 	if f := req.Fence; f != nil && (f.Name == "" || f.Token > math.MaxInt64) {
@@ -27,8 +27,8 @@ func (s *Store) Apply(ctx context.Context, req store.ApplyRequest) ([]store.Outc
 	}
 	defer tx.Rollback(ctx)
 	out := make([]store.Outcome, len(req.Changes))
-	if bulk, ok := s.conn.(BulkApplier); ok {
-		err = bulk.ApplyAll(ctx, a, req.Changes, out)
+	if bc, ok := s.conn.(BulkCreator); ok && bc.Bulk() {
+		err = ApplyBatched(ctx, a, bc, req.Changes, out)
 	} else {
 		for i, ch := range req.Changes {
 			if out[i], err = a.ApplyOne(ctx, ch); err != nil {

@@ -90,11 +90,13 @@ type Conn interface {
 	Close() error
 }
 
-// BulkApplier is an optional capability of a Conn: a faster way to apply a
-// request's changes, with exactly the outcomes, objects and audit entries
-// Applier.ApplyOne would give one change at a time.
-type BulkApplier interface {
-	ApplyAll(ctx context.Context, a *Applier, changes []store.Change, out []store.Outcome) error
+// BulkCreator is an optional capability of a Conn: it inserts runs of
+// creates set-based (ApplyBatched), with exactly the outcomes, objects and
+// audit entries Applier.ApplyOne would give one change at a time. Bulk says
+// whether that path is on (tests turn it off to compare the two).
+type BulkCreator interface {
+	CreateInserter
+	Bulk() bool
 }
 
 // Store is a store.Store on a Conn. Backends embed it.
