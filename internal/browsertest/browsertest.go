@@ -383,11 +383,17 @@ func WaitTrue(t testing.TB, ctx context.Context, what, expr string) {
 	deadline := time.Now().Add(waitLimit)
 	var last error
 	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(2*time.Second)))
+		// One plain evaluation at a time, each bounded: a page-side poll
+		// relies on the page's timers, which do not run in a NoScriptTab, and
+		// a call caught by a navigation can hang until the tab's limit.
+		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ok, err := chromedp.Run(callCtx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		cancel()
 		if err == nil && ok {
 			return
 		}
 		last = err
+		time.Sleep(50 * time.Millisecond)
 	}
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
 	Screenshot(t, ctx, "timeout-"+what)
