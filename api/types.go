@@ -445,6 +445,10 @@ type RunProgress struct {
 func (p RunProgress) String() string {
 	switch p.Stage {
 	case StageRead:
+		if p.Applied > 0 {
+			// Creates and updates go in batch by batch while the source is read.
+			return fmt.Sprintf("read %d records, applied %d changes", p.Read, p.Applied)
+		}
 		return fmt.Sprintf("read %d records", p.Read)
 	case StagePlan:
 		return fmt.Sprintf("read %d records, planning", p.Read)

@@ -3,6 +3,13 @@
 // this package does the I/O around them and enforces the order that keeps the
 // invariants: nothing destructive after a failed read, state committed only after
 // the store accepted the changes, one writer per connector.
+//
+// A run holds a batch, not the directory: creates and updates that take
+// nothing away are applied (and their state entries committed in chunks)
+// batch by batch while the source is read (plan.Builder.Release); groups and
+// everything destructive wait for the end of the read, the source-health gate
+// and the brakes. The report lists the first ReportOperations operations and
+// counts every one.
 package engine
 
 import (
@@ -10,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -114,13 +120,21 @@ func (e *Engine) SetRunLease(ttl time.Duration) {
 
 // Report is the outcome of one run.
 type Report struct {
-	RunID      string      `json:"run_id"`
-	Connector  string      `json:"connector"`
-	Status     string      `json:"status"`
-	Full       bool        `json:"full"`
-	Counts     plan.Counts `json:"counts"`
-	Operations []Operation `json:"operations"`
-	Held       []Operation `json:"held,omitempty"`
+	RunID     string      `json:"run_id"`
+	Connector string      `json:"connector"`
+	Status    string      `json:"status"`
+	Full      bool        `json:"full"`
+	Counts    plan.Counts `json:"counts"`
+	// Operations lists the run's operations in the order they were applied
+	// (planned, in a dry run): the first ReportOperations, and failed ones up
+	// to as many again. Outcomes counts every one, and OperationsOmitted
+	// those not listed; every applied change is in the store's audit log
+	// under the run's id.
+	Operations        []Operation `json:"operations"`
+	OperationsOmitted int         `json:"operations_omitted,omitempty"`
+	// Outcomes counts all the run's operations: outcome → action → n.
+	Outcomes map[string]map[string]int `json:"outcomes,omitempty"`
+	Held     []Operation               `json:"held,omitempty"`
 	// Protected are disables and deletes of protected accounts, held for
 	// approval (also listed in Held), with why the account is protected.
 	Protected   []Operation       `json:"protected,omitempty"`
@@ -158,7 +172,7 @@ func (e *Engine) Run(ctx context.Context, job Job, opts Options) *Report {
 		Operations: []Operation{}, Quarantined: []plan.Quarantine{}, Errors: []string{}}
 	log := e.log.With(zap.String("run_id", rep.RunID), zap.String("connector", job.Name))
 	log.Info("run started", zap.Bool("dry_run", opts.DryRun), zap.Bool("full_requested", opts.Full))
-	r := &run{e: e, job: job, opts: opts, rep: rep, log: log}
+	r := &run{e: e, job: job, opts: opts, rep: rep, log: log, done: newApplied()}
 	r.execute(ctx)
 	rep.Finished = time.Now().UTC()
 	if !opts.DryRun {
@@ -203,6 +217,11 @@ type run struct {
 	lease state.Lease
 	snap  state.Snapshot // as loaded at the start
 	retry retrySet
+	done  applied // what the store made of the ops applied so far
+	// applyErr is the store's refusal of a batch released during the read
+	// (the read's error then, but not the source's fault).
+	applyErr error
+	upserts  map[string]state.Entry // snapshot entries not committed yet (see upsert)
 }
 
 func (r *run) progress(stage string, read, applied, total int) {
@@ -296,14 +315,12 @@ func (r *run) execute(ctx context.Context) {
 	if r.opts.DryRun {
 		r.rep.Status = StatusDryRun
 		r.reportRetries(nil)
-		r.rep.Operations = slices.Grow(r.rep.Operations, len(p.Ops))
 		for _, op := range p.Ops {
-			r.rep.Operations = append(r.rep.Operations, Operation{Change: op.Change, Outcome: "planned"})
+			r.report(Operation{Change: op.Change, Outcome: "planned"})
 		}
 		return
 	}
-	done, err := r.apply(ctx, p.Ops)
-	if err != nil {
+	if err := r.apply(ctx, p.Ops, "apply"); err != nil {
 		r.rep.fail(err)
 		return
 	}
@@ -311,12 +328,12 @@ func (r *run) execute(ctx context.Context) {
 		r.rep.fail(err)
 		return
 	}
-	if err := r.commit(ctx, p, done, commit, healthy); err != nil {
+	if err := r.commit(ctx, p, commit, healthy); err != nil {
 		r.rep.fail(err)
 		return
 	}
 	switch {
-	case len(done.failed) > 0:
+	case len(r.done.failed) > 0:
 		r.rep.Status = StatusPartial
 	case len(p.Held) > 0 || !healthy:
 		r.rep.Status = StatusHeld
@@ -422,9 +439,17 @@ func (r *run) read(ctx context.Context, conn plan.Connector, snap state.Snapshot
 		b.Add(rec)
 		r.retry.note(rec, b.Plan.Unchanged == unchanged && len(b.Plan.Quarantined) == quarantined)
 		if b.Read()%batch == 0 {
-			r.progress("read", b.Read(), 0, 0)
+			r.progress("read", b.Read(), r.done.count, 0)
 		}
-		return b.Flush(lookup, batch, false)
+		// An alias taken back from a released object goes to the store
+		// before the join of the record that gets it.
+		if err := r.release(ctx, b, false); err != nil {
+			return err
+		}
+		if err := b.Flush(lookup, batch, false); err != nil {
+			return err
+		}
+		return r.release(ctx, b, false)
 	}
 	var cur cursorUpdate
 	var err error
@@ -463,6 +488,9 @@ func (r *run) read(ctx context.Context, conn plan.Connector, snap state.Snapshot
 		err = b.Flush(lookup, batch, true)
 	}
 	if err == nil {
+		err = r.release(ctx, b, true)
+	}
+	if err == nil {
 		b.EndUsers()
 		err = b.Flush(lookup, batch, true)
 	}
@@ -470,7 +498,15 @@ func (r *run) read(ctx context.Context, conn plan.Connector, snap state.Snapshot
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			err = cause
 		}
-		r.rep.fail(fmt.Errorf("read source (after %d records; nothing applied, nobody disabled): %w", b.Read(), err))
+		if r.applyErr != nil {
+			r.rep.fail(fmt.Errorf("apply changes while reading the source (after %d records; nobody disabled): %w", b.Read(), r.applyErr))
+			return nil, cur, false
+		}
+		what := "nothing applied"
+		if n := r.done.count; n > 0 {
+			what = fmt.Sprintf("only the %d creates and updates planned so far applied", n)
+		}
+		r.rep.fail(fmt.Errorf("read source (after %d records; %s, nobody disabled): %w", b.Read(), what, err))
 		return nil, cur, false
 	}
 	r.progress("plan", b.Read(), 0, 0)

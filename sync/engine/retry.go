@@ -170,7 +170,7 @@ func (r *run) retryCommit(c *state.Commit, p *plan.Plan, done applied, held map[
 	pol := r.job.Policy.Retry
 	keyed := true
 	c.Retries = map[string]state.Retry{}
-	for _, op := range p.Ops {
+	for _, op := range slices.Concat(done.failedReleased, p.Ops) {
 		why, failed := done.failed[op.Anchor]
 		if !failed {
 			why, failed = done.incomplete[op.Anchor]

@@ -24,7 +24,20 @@ import (
 // owner lets the alias go.
 
 // aliasGrant is a record this run gives an alias its store object lacks.
-type aliasGrant struct{ ref, anchor string }
+// released is set once the op that gives it was released to the store (see
+// Builder.Release): a revocation is then an op of its own.
+type aliasGrant struct {
+	ref, anchor string
+	released    *releasedAliases
+}
+
+// releasedAliases is what a revocation needs of a released op that gave
+// aliases: the object's address and aliases as written. (Its entry is a
+// live user's: kind, address and the grant's ref.)
+type releasedAliases struct {
+	address string
+	aliases []string
+}
 
 // runClaims are the addresses the records of one run claim so far.
 type runClaims struct {
@@ -86,11 +99,24 @@ func aliasOwner(r Record, a string, target *store.User, owners map[string]*store
 // revokeAlias takes back an alias this run's plan already gave a record
 // (planned in an earlier batch) because it turns out to be the primary address
 // of primaryRef, read later. The record's ops lose the alias and its snapshot
-// entry loses its fingerprint, so the next run re-checks it.
+// entry loses its fingerprint, so the next run re-checks it. When those ops
+// were released to the store already, an update takes the alias back
+// instead, released before the next join (see Release).
 func (b *Builder) revokeAlias(alias string, g aliasGrant, primaryRef string) {
 	delete(b.claims.alias, alias)
-	b.Plan.Warnings = append(b.Plan.Warnings, Quarantine{Record: g.ref, Field: store.FieldAliases,
-		Reason: fmt.Sprintf("alias %s withheld: it is the primary address of %s in this source", alias, primaryRef), Fix: aliasClashFix})
+	why := fmt.Sprintf("alias %s withheld: it is the primary address of %s in this source", alias, primaryRef)
+	b.Plan.Warnings = append(b.Plan.Warnings, Quarantine{Record: g.ref, Field: store.FieldAliases, Reason: why, Fix: aliasClashFix})
+	if rel := g.released; rel != nil {
+		after := slices.DeleteFunc(slices.Clone(rel.aliases), func(a string) bool { return a == alias })
+		// No fingerprint: the next run re-checks the object.
+		e := state.Entry{Kind: store.KindUser, Address: rel.address, Ref: g.ref}
+		b.Plan.Ops = append(b.Plan.Ops, Op{Change: store.Change{Action: store.ActionUpdate, Kind: store.KindUser,
+			Address: rel.address, Origin: b.conn.Name, Anchor: g.anchor,
+			Changes: []store.FieldChange{{Field: store.FieldAliases, Before: rel.aliases, After: after}}, Reason: why},
+			Entry: &e, revocation: true})
+		rel.aliases = after
+		return
+	}
 	var dropped *state.Entry
 	left := false
 	keep := b.Plan.Ops[:0]

@@ -27,6 +27,8 @@ type Builder struct {
 	pending  []Record
 	groups   []Record
 	read     int
+	// kept is how many of Plan.Ops Release already found it must keep.
+	kept int
 
 	// Plan accumulates the result.
 	Plan Plan
@@ -141,6 +143,109 @@ func (b *Builder) Flush(lookup Lookup, batch int, force bool) error {
 		b.pending = nil
 	}
 	return nil
+}
+
+// Release takes out of the plan the ops that may be applied while the source
+// is still being read, so a run holds one batch of them, not the directory:
+// the creates, updates and enables of users that take nothing away (no
+// alias or access removed). Groups wait for their members, and destructive
+// ops for the end of the read, the source-health gate and the brakes. An
+// object's ops go together or stay together. It returns them when there
+// are at least min, or when one is due before the next join (an alias taken
+// back from an object released earlier: the record that gets it is joined
+// next), and nil otherwise.
+//
+// The ops it returns are counted in Plan.Counts; their caller applies them
+// (or, in a dry run, reports them) and commits their entries. The objects
+// whose released ops gave them aliases are remembered, so that an alias
+// turning out to be another record's primary address is taken back by an
+// op of its own (see revokeAlias): the plan is the same whatever the order
+// of the records and whenever ops are released.
+func (b *Builder) Release(min int) []Op {
+	ops := b.Plan.Ops
+	ready, urgent := 0, false
+	for i := b.kept; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[i].Anchor != "" && ops[j].Anchor == ops[i].Anchor {
+			j++
+		}
+		if releasable(ops[i:j]) {
+			ready += j - i
+			urgent = urgent || ops[i].revocation
+		}
+		i = j
+	}
+	if ready == 0 || (ready < min && !urgent) {
+		return nil
+	}
+	out := make([]Op, 0, ready)
+	keep := ops[:b.kept]
+	for i := b.kept; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[i].Anchor != "" && ops[j].Anchor == ops[i].Anchor {
+			j++
+		}
+		if releasable(ops[i:j]) {
+			for _, op := range ops[i:j] {
+				b.Plan.released.count(op)
+				b.noteReleased(op)
+				out = append(out, op)
+			}
+		} else {
+			keep = append(keep, ops[i:j]...)
+		}
+		i = j
+	}
+	clear(ops[len(keep):])
+	b.Plan.Ops = keep
+	b.kept = len(keep)
+	return out
+}
+
+// releasable says whether one object's ops may go to the store before the
+// read ends (see Release).
+func releasable(ops []Op) bool {
+	for _, op := range ops {
+		if op.revocation {
+			continue
+		}
+		if op.Kind != store.KindUser || Destructive(op) {
+			return false
+		}
+		switch op.Action {
+		case store.ActionCreate, store.ActionUpdate, store.ActionEnable:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// noteReleased marks the aliases op gives as given by a released op.
+func (b *Builder) noteReleased(op Op) {
+	for _, c := range op.Changes {
+		after, ok := c.After.([]string)
+		if c.Field != store.FieldAliases || !ok || len(after) == 0 {
+			continue
+		}
+		var rel *releasedAliases
+		for _, a := range after {
+			g, ok := b.claims.alias[a]
+			if !ok || g.anchor != op.Anchor {
+				continue
+			}
+			if rel == nil {
+				rel = &releasedAliases{address: op.Address, aliases: after}
+				for _, c := range op.Changes {
+					if a, ok := c.After.(string); ok && c.Field == store.FieldAddress {
+						rel.address = a
+					}
+				}
+			}
+			g.released = rel
+			b.claims.alias[a] = g
+		}
+	}
 }
 
 // EndUsers is called when the source has no more records: groups' members are

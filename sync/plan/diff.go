@@ -31,6 +31,11 @@ type Op struct {
 	Entry *state.Entry `json:"-"`
 	// HeldFor says why the brakes held the op (empty when it is not held).
 	HeldFor string `json:"held_for,omitempty"`
+	// revocation marks an update that takes back an alias this run gave an
+	// object whose op was released already (see Builder.Release): not a
+	// destructive change (nobody had the alias before this run), and due
+	// before the next join.
+	revocation bool
 }
 
 // Result is the plan for one batch of records, or for the objects missing from a run.

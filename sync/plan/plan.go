@@ -25,6 +25,9 @@ type Plan struct {
 	Held []Op
 	// HoldReason says why Held is not empty.
 	HoldReason string
+
+	// released tallies the ops Builder.Release took out of Ops.
+	released Counts
 }
 
 // Add merges a batch result into the plan.
@@ -82,6 +85,9 @@ const (
 // a disable, a delete, or an update that removes aliases (mail to them would
 // bounce) or group members (they would stop receiving the group's mail).
 func DestructiveKind(op Op) string {
+	if op.revocation {
+		return ""
+	}
 	switch op.Action {
 	case store.ActionDisable:
 		return KindDisable
@@ -328,22 +334,28 @@ type Counts struct {
 
 // Counts tallies the plan.
 func (p *Plan) Counts() Counts {
-	c := Counts{Unchanged: p.Unchanged, Joined: p.Joined, Quarantined: len(p.Quarantined), Held: len(p.Held)}
+	c := p.released
+	c.Unchanged, c.Joined, c.Quarantined, c.Held = p.Unchanged, p.Joined, len(p.Quarantined), len(p.Held)
 	for _, op := range p.Ops {
-		switch op.Action {
-		case store.ActionCreate:
-			c.Create++
-		case store.ActionUpdate:
-			c.Update++
-		case store.ActionDisable:
-			c.Disable++
-		case store.ActionEnable:
-			c.Enable++
-		case store.ActionDelete:
-			c.Delete++
-		}
+		c.count(op)
 	}
 	return c
+}
+
+// count adds op to the tally of its action.
+func (c *Counts) count(op Op) {
+	switch op.Action {
+	case store.ActionCreate:
+		c.Create++
+	case store.ActionUpdate:
+		c.Update++
+	case store.ActionDisable:
+		c.Disable++
+	case store.ActionEnable:
+		c.Enable++
+	case store.ActionDelete:
+		c.Delete++
+	}
 }
 
 // Map returns the counts keyed by name, for the run history.
