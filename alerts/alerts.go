@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/config"
 	"github.com/dirsync/dirsync/sync/engine"
 )
@@ -284,19 +285,22 @@ func runAlert(rep *engine.Report) (Alert, bool) {
 		a.Summary = fmt.Sprintf("%s: run %s failed: %s", rep.Connector, rep.RunID, oneLine(a.Reason))
 	case engine.StatusPartial:
 		a.Kind = KindPartial
-		failed := 0
+		// The counts come from the report's tally: a big run's report does
+		// not list every operation. The first failure is the first listed.
+		tally := api.TallyOutcomes(rep.Outcomes, rep.Operations, func(op engine.Operation) (api.Outcome, string) {
+			return api.Outcome(op.Outcome), string(op.Action)
+		})
+		failed := tally.Count(api.OutcomeFailed)
 		for _, op := range rep.Operations {
-			if op.Outcome == "failed" {
-				if failed == 0 {
-					a.Reason = fmt.Sprintf("%s %s: %s", op.Action, op.Address, op.Error)
-				}
-				failed++
+			if op.Outcome == string(api.OutcomeFailed) {
+				a.Reason = fmt.Sprintf("%s %s: %s", op.Action, op.Address, op.Error)
+				break
 			}
 		}
 		if a.Reason == "" && len(rep.Errors) > 0 {
 			a.Reason = rep.Errors[0]
 		}
-		a.Summary = fmt.Sprintf("%s: %s of %d failed in run %s", rep.Connector, plural(failed, "operation"), len(rep.Operations), rep.RunID)
+		a.Summary = fmt.Sprintf("%s: %s of %d failed in run %s", rep.Connector, plural(failed, "operation"), tally.Total(), rep.RunID)
 		if held > 0 {
 			a.Summary += fmt.Sprintf("; %d more held for approval: %s", held, approve)
 		}

@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // The run report: what one sync run of one connector did, as GET /v1/runs/{id}
 // and POST /v1/syncs (wait) answer it and the CLI renders it. The daemon
@@ -59,12 +62,25 @@ const (
 
 // RunReport is the full report of one run.
 type RunReport struct {
-	RunID      string      `json:"run_id"`
-	Connector  string      `json:"connector"`
-	Status     RunStatus   `json:"status"`
-	Full       bool        `json:"full"`
-	Counts     RunCounts   `json:"counts"`
+	RunID     string    `json:"run_id"`
+	Connector string    `json:"connector"`
+	Status    RunStatus `json:"status"`
+	Full      bool      `json:"full"`
+	Counts    RunCounts `json:"counts"`
+	// Operations lists the run's operations in the order they were applied
+	// (planned, in a dry run). A big run lists only the first ones (1000),
+	// and failed ones up to as many again: Outcomes counts every operation,
+	// OperationsOmitted those not listed, and every applied change is in the
+	// audit log under the run's id (GET /v1/audit?run=). Read the counts
+	// with Tally, never from this list.
 	Operations []Operation `json:"operations"`
+	// OperationsOmitted is how many of the run's operations Operations does
+	// not list.
+	OperationsOmitted int `json:"operations_omitted,omitempty"`
+	// Outcomes counts all the run's operations: outcome → action → n. It is
+	// absent from reports stored before runs stopped listing every
+	// operation, whose Operations are complete (see Tally).
+	Outcomes map[string]map[string]int `json:"outcomes,omitempty"`
 	// Held are the operations held for an admin (see GET /v1/holds).
 	Held []Operation `json:"held,omitempty"`
 	// Protected are disables and deletes of protected accounts, held for
@@ -79,6 +95,56 @@ type RunReport struct {
 	Retries  []Retry   `json:"retries,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
+}
+
+// OutcomeTally counts a run's operations: outcome → action → n.
+type OutcomeTally map[Outcome]map[string]int
+
+// Tally counts every operation of the run by outcome and action: Outcomes
+// when the report has them, else (a report stored before they existed,
+// which lists every operation) the count of Operations.
+func (r *RunReport) Tally() OutcomeTally {
+	return TallyOutcomes(r.Outcomes, r.Operations, func(op Operation) (Outcome, string) { return op.Outcome, op.Action })
+}
+
+// TallyOutcomes is the one place that knows a report's two forms, for any
+// report's operations (the engine's as well as the API's): a copy of
+// outcomes when it is not nil, else the count of ops by what key says of
+// each, their outcome and action. The result is the caller's to keep.
+func TallyOutcomes[Op any](outcomes map[string]map[string]int, ops []Op, key func(Op) (Outcome, string)) OutcomeTally {
+	t := OutcomeTally{}
+	if outcomes != nil {
+		for o, byAction := range outcomes {
+			t[Outcome(o)] = maps.Clone(byAction)
+		}
+		return t
+	}
+	for _, op := range ops {
+		o, action := key(op)
+		if t[o] == nil {
+			t[o] = map[string]int{}
+		}
+		t[o][action]++
+	}
+	return t
+}
+
+// Count is the number of operations with outcome o, whatever their action.
+func (t OutcomeTally) Count(o Outcome) int {
+	n := 0
+	for _, v := range t[o] {
+		n += v
+	}
+	return n
+}
+
+// Total is the number of operations, whatever their outcome.
+func (t OutcomeTally) Total() int {
+	n := 0
+	for o := range t {
+		n += t.Count(o)
+	}
+	return n
 }
 
 // RunCounts tallies a run's plan.

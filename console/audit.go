@@ -18,26 +18,29 @@ func (c *Console) auditRoutes() []route {
 
 // auditFilters are the query parameters of the page's form, in its order;
 // each goes to the service as GET /v1/audit's parameter of the same name.
-var auditFilters = []string{"address", "actor", "action", "connector", "since", "until"}
+var auditFilters = []string{"address", "actor", "action", "connector", "run", "since", "until"}
 
 // auditPageSize is the page's size unless the URL chooses one (limit).
 const auditPageSize = "50"
 
 // auditView is the data of templates/audit.html.
 type auditView struct {
-	Address, Actor, Action, Connector, Since, Until string // as typed
-	Limit                                           string
-	Problem                                         *problem
-	Invalid                                         string // the filter the problem is about ("" = none known)
-	Entries                                         []auditRow
-	Page                                            int
-	Next, First                                     string // hrefs; "" when there is no such page
-	Actions                                         []option
+	Address, Actor, Action, Connector, Run, Since, Until string // as typed
+	Limit                                                string
+	Problem                                              *problem
+	Invalid                                              string // the filter the problem is about ("" = none known)
+	Entries                                              []auditRow
+	Page                                                 int
+	Next, First                                          string // hrefs; "" when there is no such page
+	Actions                                              []option
 }
 
 func (v auditView) PageTitle() string {
 	if v.Address != "" {
 		return "History of " + v.Address
+	}
+	if v.Run != "" {
+		return "Changes of run " + v.Run
 	}
 	return "Audit log"
 }
@@ -46,7 +49,7 @@ func (v auditView) PageTitle() string {
 func (v auditView) Caption() string {
 	var parts []string
 	for _, f := range [][2]string{{"address", v.Address}, {"actor", v.Actor}, {"action", v.Action},
-		{"connector", v.Connector}, {"since", v.Since}, {"until", v.Until}} {
+		{"connector", v.Connector}, {"run", v.Run}, {"since", v.Since}, {"until", v.Until}} {
 		if f[1] != "" {
 			parts = append(parts, f[0]+" "+f[1])
 		}
@@ -81,6 +84,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 	in := r.URL.Query()
 	v := auditView{Address: strings.TrimSpace(in.Get("address")), Actor: strings.TrimSpace(in.Get("actor")),
 		Action: strings.TrimSpace(in.Get("action")), Connector: strings.TrimSpace(in.Get("connector")),
+		Run:   strings.TrimSpace(in.Get("run")),
 		Since: strings.TrimSpace(in.Get("since")), Until: strings.TrimSpace(in.Get("until")),
 		Limit: strings.TrimSpace(in.Get("limit")), Page: 1}
 	state := url.Values{}

@@ -278,3 +278,50 @@ func TestAuditPageAccess(t *testing.T) {
 		t.Errorf("history link %q", href)
 	}
 }
+
+func TestAuditPageRunFilter(t *testing.T) {
+	h := newHarness(t)
+	auditSeed(t, h) // run-7 created and updated alice
+	ctx := context.Background()
+	other := store.Actor{Kind: "sync", Name: "corp", RunID: "run-8"}
+	if out, err := h.st.Apply(ctx, store.ApplyRequest{Actor: other, Changes: []store.Change{{Action: store.ActionCreate, Kind: "user",
+		Address: "dave@example.com", Origin: "corp", Anchor: "d-1", Reason: "new in the source"}}}); err != nil || out[0].Err != nil {
+		t.Fatalf("apply: %v %v", err, out)
+	}
+	b := h.admin("root@example.com")
+
+	p := b.get("/console/audit?run=+run-8+")
+	wantStatus(t, p, http.StatusOK)
+	if got, want := auditRows(p), []string{"sync: corp (run run-8)|create|dave@example.com"}; !slices.Equal(got, want) {
+		t.Errorf("run-8: %v, want %v", got, want)
+	}
+	if got := text(p.Find("h1")); got != "Changes of run run-8" {
+		t.Errorf("heading %q", got)
+	}
+	if got := text(p.Find("table.audit caption")); got != "Changes, newest first; run run-8; page 1" {
+		t.Errorf("caption %q", got)
+	}
+	// The form has the field, labelled, with the run typed.
+	field := p.Find(`form.audit-filters input#audit-run[name="run"][type="text"]`)
+	if v, _ := field.Attr("value"); field.Length() != 1 || v != "run-8" {
+		t.Errorf("run field %d %q", field.Length(), v)
+	}
+	if got := text(p.Find(`label[for="audit-run"]`)); got != "Run" {
+		t.Errorf("run label %q", got)
+	}
+	// With the other filters, and across pages.
+	if got := auditRows(b.get("/console/audit?run=run-7&action=create")); !slices.Equal(got, []string{"sync: corp (run run-7)|create|alice@example.com"}) {
+		t.Errorf("run-7 creates: %v", got)
+	}
+	p = b.get("/console/audit?run=run-7&limit=1")
+	next, _ := p.Find(`a[rel="next"]`).Attr("href")
+	if u, err := url.Parse(next); err != nil || u.Query().Get("run") != "run-7" {
+		t.Fatalf("next link %q loses the run", next)
+	}
+	if got := auditRows(b.get(next)); !slices.Equal(got, []string{"sync: corp (run run-7)|create|alice@example.com"}) {
+		t.Errorf("second page of run-7: %v", got)
+	}
+	if got := auditRows(b.get("/console/audit?run=nope")); len(got) != 0 {
+		t.Errorf("unknown run: %v", got)
+	}
+}

@@ -302,27 +302,33 @@ func (c *Console) triggerMessage(r *http.Request, in api.TriggerSync, t api.Trig
 // runView is the data of templates/run.html (and of its live part).
 type runView struct {
 	api.Run
-	Report   *api.RunReport
-	Live     bool
-	Kind     string
-	Took     string
-	Counts   []countItem
-	Reasons  []string // why the run ended as it did
-	Ops      []opRow
-	OpTotal  int // operations matching the filters
-	Action   string
-	Outcome  string
-	Actions  []option
-	Outcomes []option
-	Page     int
-	Pages    int
-	Prev     string
-	Next     string
-	Failed   []opRow
-	Self     string // the run page's path
-	LiveHref string
-	Poll     string // htmx's trigger while the run is not finished
-	Now      time.Time
+	Report  *api.RunReport
+	Live    bool
+	Kind    string
+	Took    string
+	Counts  []countItem
+	Reasons []string // why the run ended as it did
+	Ops     []opRow
+	OpTotal int // operations matching the filters
+	// Listed and AllOps are how many operations the report lists and the
+	// run had, and AuditHref the audit log of the run's changes: a big
+	// run's report lists only some of them (Listed < AllOps).
+	Listed    int
+	AllOps    int
+	AuditHref string
+	Action    string
+	Outcome   string
+	Actions   []option
+	Outcomes  []option
+	Page      int
+	Pages     int
+	Prev      string
+	Next      string
+	Failed    []opRow
+	Self      string // the run page's path
+	LiveHref  string
+	Poll      string // htmx's trigger while the run is not finished
+	Now       time.Time
 }
 
 func (v runView) PageTitle() string { return "Run of " + v.Connector }
@@ -433,16 +439,22 @@ func (c *Console) newRunView(r *http.Request, d api.RunDetail) runView {
 	if d.Report == nil {
 		return v
 	}
-	tally := map[api.Outcome]int{}
 	for _, op := range d.Report.Operations {
-		tally[op.Outcome]++
 		if op.Outcome == api.OutcomeFailed {
 			v.Failed = append(v.Failed, newOpRow(op))
 		}
 	}
+	// The filter's counts are the run's, not the list's: a big run's
+	// report does not list every operation.
+	tally := d.Report.Tally()
 	for _, o := range opOutcomes {
-		v.Outcomes = append(v.Outcomes, option{Value: string(o), Label: fmt.Sprintf("%s (%d)", o, tally[o]),
+		v.Outcomes = append(v.Outcomes, option{Value: string(o), Label: fmt.Sprintf("%s (%d)", o, tally.Count(o)),
 			Selected: string(o) == v.Outcome})
+	}
+	if d.Report.OperationsOmitted > 0 {
+		v.Listed = len(d.Report.Operations)
+		v.AllOps = v.Listed + d.Report.OperationsOmitted
+		v.AuditHref = auditHref(url.Values{"run": {d.RunID}})
 	}
 	var match []api.Operation
 	for _, op := range d.Report.Operations {

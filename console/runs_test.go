@@ -588,3 +588,70 @@ func TestRunPageWithoutReport(t *testing.T) {
 		t.Errorf("unknown run: %d", p.res.StatusCode)
 	}
 }
+
+// bigRun is a finished run of sample whose report lists 3 of its 2503
+// operations, as the engine reports a big run: the tally counts them all.
+func bigRun(id string, status api.RunStatus) api.RunDetail {
+	d := reportedRun(id, status)
+	d.Report.OperationsOmitted = 2500
+	applied := "applied"
+	if status == api.RunDryRun {
+		applied = "planned"
+	}
+	d.Report.Outcomes = map[string]map[string]int{applied: {"create": 2000, "update": 400}, "unchanged": {"update": 50},
+		"failed": {"update": 52}, "held": {"disable": 1}}
+	return d
+}
+
+// outcomeLabels are the outcome filter's options, " | " between them.
+func outcomeLabels(p page) string { return texts(p.Find("#ops-outcome option")) }
+
+func TestRunPageOmittedOperations(t *testing.T) {
+	h := newHarnessWith(t, newRunsSyncer(bigRun("run-7", api.RunPartial), bigRun("dry-8", api.RunDryRun), reportedRun("r9", api.RunPartial)))
+	auditSeed(t, h) // two changes by run run-7, two by an administrator
+	b := h.admin("ada@example.com")
+
+	p := b.get("/console/runs/run-7")
+	wantStatus(t, p, http.StatusOK)
+	// The filter counts every operation of the run, not the listed three.
+	if got, want := outcomeLabels(p), "Any outcome | planned (0) | applied (2400) | unchanged (50) | failed (52) | held (1)"; got != want {
+		t.Errorf("outcomes %q, want %q", got, want)
+	}
+	note := p.Find("#run-ops-omitted")
+	if got := text(note); got != "This report lists 3 of 2503 operations. Every applied change is in the audit log: the changes of run run-7." {
+		t.Errorf("note %q", got)
+	}
+	// Above the operations table.
+	if note.Closest("#operations").Length() != 1 || note.NextAllFiltered(".table-wrap").Find("#run-ops").Length() != 1 {
+		t.Error("the note is not above the operations table")
+	}
+	href, _ := p.Find("#run-audit").Attr("href")
+	if href != "/console/audit?run=run-7" {
+		t.Fatalf("audit link %q", href)
+	}
+	// The link shows this run's changes, and only them.
+	a := b.get(href)
+	wantStatus(t, a, http.StatusOK)
+	if got, want := auditRows(a), []string{"sync: corp (run run-7)|update|alice@example.com", "sync: corp (run run-7)|create|alice@example.com"}; !slices.Equal(got, want) {
+		t.Errorf("the run's changes: %v, want %v", got, want)
+	}
+
+	// A dry run applied nothing: no audit log to point at.
+	p = b.get("/console/runs/dry-8")
+	if got := text(p.Find("#run-ops-omitted")); got != "This report lists 3 of 2503 operations. A dry run changed nothing: the counts above are the whole plan." {
+		t.Errorf("dry run's note %q", got)
+	}
+	if p.Find("#run-audit").Length() != 0 || !strings.HasPrefix(outcomeLabels(p), "Any outcome | planned (2400) | applied (0)") {
+		t.Errorf("dry run: audit link %d, outcomes %q", p.Find("#run-audit").Length(), outcomeLabels(p))
+	}
+
+	// A report from before the tally lists every operation: counted from
+	// the list, and no note.
+	p = b.get("/console/runs/r9")
+	if got, want := outcomeLabels(p), "Any outcome | planned (0) | applied (1) | unchanged (0) | failed (1) | held (1)"; got != want {
+		t.Errorf("old report's outcomes %q, want %q", got, want)
+	}
+	if p.Find("#run-ops-omitted, #run-audit").Length() != 0 {
+		t.Error("a note about omitted operations on a report that lists them all")
+	}
+}

@@ -1,6 +1,8 @@
 package apiwire
 
 import (
+	"maps"
+
 	"github.com/dirsync/dirsync/api"
 	"github.com/dirsync/dirsync/store"
 	"github.com/dirsync/dirsync/sync/engine"
@@ -19,9 +21,22 @@ func Report(rep *engine.Report) *api.RunReport {
 	return &api.RunReport{RunID: rep.RunID, Connector: rep.Connector, Status: api.RunStatus(rep.Status), Full: rep.Full,
 		Counts: api.RunCounts{Create: c.Create, Update: c.Update, Disable: c.Disable, Enable: c.Enable, Delete: c.Delete,
 			Unchanged: c.Unchanged, Joined: c.Joined, Quarantined: c.Quarantined, Held: c.Held, Protected: c.Protected},
-		Operations: operations(rep.Operations), Held: operations(rep.Held), Protected: operations(rep.Protected),
+		Operations: operations(rep.Operations), OperationsOmitted: rep.OperationsOmitted, Outcomes: outcomes(rep.Outcomes),
+		Held: operations(rep.Held), Protected: operations(rep.Protected),
 		HoldReason: rep.HoldReason, Quarantined: quarantine(rep.Quarantined), Warnings: quarantine(rep.Warnings),
 		Errors: rep.Errors, Retries: retries(rep.Retries), Started: rep.Started, Finished: rep.Finished}
+}
+
+// Tally counts every operation of an engine report by outcome and action, as
+// api.RunReport.Tally does, without converting the whole report: Outcomes,
+// or the count of Operations for a report stored before Outcomes existed.
+func Tally(rep *engine.Report) api.OutcomeTally {
+	if rep == nil {
+		return api.OutcomeTally{}
+	}
+	return api.TallyOutcomes(rep.Outcomes, rep.Operations, func(op engine.Operation) (api.Outcome, string) {
+		return api.Outcome(op.Outcome), string(op.Action)
+	})
 }
 
 // Progress converts the engine's progress snapshot (dirsync sync's progress line).
@@ -38,6 +53,19 @@ func operations(ops []engine.Operation) []api.Operation {
 	out := make([]api.Operation, len(ops))
 	for i, o := range ops {
 		out[i] = api.Operation{Change: change(o.Change), Outcome: api.Outcome(o.Outcome), Error: o.Error}
+	}
+	return out
+}
+
+// outcomes copies the report's tally, so that the API's report shares no map
+// with the engine's (nil stays nil: a report stored before it existed).
+func outcomes(m map[string]map[string]int) map[string]map[string]int {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]map[string]int, len(m))
+	for o, byAction := range m {
+		out[o] = maps.Clone(byAction)
 	}
 	return out
 }

@@ -5,7 +5,10 @@ package clitext
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +50,7 @@ func Report(w io.Writer, r *api.RunReport) {
 			fmt.Fprintf(w, "            error: %s\n", op.Error)
 		}
 	}
+	printOmitted(w, r)
 	if r.HoldReason != "" {
 		fmt.Fprintf(w, "  HELD: %s\n", r.HoldReason)
 	}
@@ -63,6 +67,57 @@ func Report(w io.Writer, r *api.RunReport) {
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
 	printRetries(w, r.Retries)
+}
+
+// reportOutcomes are the outcomes in the order the omitted line names them.
+var reportOutcomes = []api.Outcome{api.OutcomePlanned, api.OutcomeApplied, api.OutcomeUnchanged, api.OutcomeFailed, api.OutcomeHeld}
+
+// printOmitted says how many operations a big run's report does not list,
+// by outcome (the run's tally less those listed), and where the applied
+// ones are: the audit log, under the run's id.
+func printOmitted(w io.Writer, r *api.RunReport) {
+	if r.OperationsOmitted <= 0 {
+		return
+	}
+	tally := r.Tally()
+	listed := api.TallyOutcomes(nil, r.Operations, func(op api.Operation) (api.Outcome, string) { return op.Outcome, op.Action })
+	outcomes := slices.Clone(reportOutcomes)
+	for _, o := range slices.Sorted(maps.Keys(tally)) {
+		if !slices.Contains(outcomes, o) {
+			outcomes = append(outcomes, o)
+		}
+	}
+	var parts []string
+	for _, o := range outcomes {
+		if n := tally.Count(o) - listed.Count(o); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", o, thousands(n)))
+		}
+	}
+	noun := "operations"
+	if r.OperationsOmitted == 1 {
+		noun = "operation"
+	}
+	line := fmt.Sprintf("  … %s more %s not listed", thousands(r.OperationsOmitted), noun)
+	if len(parts) > 0 {
+		line += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if tally.Count(api.OutcomeApplied) > 0 {
+		line += ": dirsync audit --run " + r.RunID
+	}
+	fmt.Fprintln(w, line)
+}
+
+// thousands writes a count with a comma between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, d := range s {
+		if i > 0 && d != '-' && s[i-1] != '-' && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return b.String()
 }
 
 // printRetries lists the connector's retry set: failed operations later runs
