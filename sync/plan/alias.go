@@ -115,6 +115,7 @@ func (b *Builder) revokeAlias(alias string, g aliasGrant, primaryRef string) {
 			Changes: []store.FieldChange{{Field: store.FieldAliases, Before: rel.aliases, After: after}}, Reason: why},
 			Entry: &e, revocation: true})
 		rel.aliases = after
+		b.revoked = true
 		return
 	}
 	var dropped *state.Entry

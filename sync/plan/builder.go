@@ -27,8 +27,10 @@ type Builder struct {
 	pending  []Record
 	groups   []Record
 	read     int
-	// kept is how many of Plan.Ops Release already found it must keep.
-	kept int
+	// kept is how many of Plan.Ops Release already found it must keep;
+	// revoked is set when an alias was taken back from a released op.
+	kept    int
+	revoked bool
 
 	// Plan accumulates the result.
 	Plan Plan
@@ -163,16 +165,28 @@ func (b *Builder) Flush(lookup Lookup, batch int, force bool) error {
 // of the records and whenever ops are released.
 func (b *Builder) Release(min int) []Op {
 	ops := b.Plan.Ops
+	if len(ops)-b.kept < min && !b.revoked {
+		return nil // called after every record: most calls have nothing to do
+	}
+	b.revoked = false
+	// One object's ops are adjacent (a batch's result lists them together).
+	type span struct {
+		from, to int
+		ok       bool
+	}
+	var spans []span
 	ready, urgent := 0, false
 	for i := b.kept; i < len(ops); {
 		j := i + 1
 		for j < len(ops) && ops[i].Anchor != "" && ops[j].Anchor == ops[i].Anchor {
 			j++
 		}
-		if releasable(ops[i:j]) {
+		ok := releasable(ops[i:j])
+		if ok {
 			ready += j - i
 			urgent = urgent || ops[i].revocation
 		}
+		spans = append(spans, span{i, j, ok})
 		i = j
 	}
 	if ready == 0 || (ready < min && !urgent) {
@@ -180,21 +194,16 @@ func (b *Builder) Release(min int) []Op {
 	}
 	out := make([]Op, 0, ready)
 	keep := ops[:b.kept]
-	for i := b.kept; i < len(ops); {
-		j := i + 1
-		for j < len(ops) && ops[i].Anchor != "" && ops[j].Anchor == ops[i].Anchor {
-			j++
+	for _, s := range spans {
+		if !s.ok {
+			keep = append(keep, ops[s.from:s.to]...)
+			continue
 		}
-		if releasable(ops[i:j]) {
-			for _, op := range ops[i:j] {
-				b.Plan.released.count(op)
-				b.noteReleased(op)
-				out = append(out, op)
-			}
-		} else {
-			keep = append(keep, ops[i:j]...)
+		for _, op := range ops[s.from:s.to] {
+			b.Plan.released.count(op)
+			b.noteReleased(op)
+			out = append(out, op)
 		}
-		i = j
 	}
 	clear(ops[len(keep):])
 	b.Plan.Ops = keep
