@@ -22,8 +22,8 @@ type applied struct {
 	incomplete    map[string]string
 	destructive   map[plan.WindowKey]int
 	failedCreates map[string]bool // addresses whose create failed: groups leave them out
-	// failedReleased are the released ops that failed or went in trimmed:
-	// the retry set needs them after the plan no longer holds them.
+	// failedReleased are the released ops that failed: the retry set needs
+	// them after the plan no longer holds them.
 	failedReleased []plan.Op
 	count          int // ops applied so far, for progress
 }
@@ -36,8 +36,8 @@ func newApplied() applied {
 // apply executes ops in batches, never mixing users and groups in one batch, so a
 // group's members are known to exist (or known to have failed) before it is
 // written. Outcomes go to r.done and the report. An error means the store
-// refused the request as a whole (stale fence, unreachable). total is the
-// number of ops of this stage, for progress ("" stage: no progress).
+// refused the request as a whole (stale fence, unreachable). stage names the
+// progress reported after each batch ("": none).
 func (r *run) apply(ctx context.Context, ops []plan.Op, stage string) error {
 	res := &r.done
 	batch := max(r.job.Policy.BatchSize, 1)

@@ -140,6 +140,7 @@ func (b *Builder) revokeAlias(alias string, g aliasGrant, primaryRef string) {
 		keep = append(keep, op)
 	}
 	b.Plan.Ops = keep
+	b.kept = 0 // ops may have gone: Release looks at them all again
 	if dropped != nil && !left {
 		// The alias was the record's only change: it is now as the store has it.
 		b.Plan.Add(Result{Entries: map[string]state.Entry{g.anchor: *dropped}, Unchanged: 1})
