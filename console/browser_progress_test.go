@@ -25,7 +25,9 @@ func TestBrowserRunStages(t *testing.T) {
 	catMust(t, browsertest.SetValue(ctx, "#address", "ada@example.com"))
 	catMust(t, browsertest.SetValue(ctx, "#password", adminPassword))
 	catMust(t, browsertest.Click(ctx, `form[action="/console/signin"] button[type="submit"]`))
-	catWait(t, ctx, "h1")
+	// Not "h1": the sign-in page has one, and opening the run page while
+	// the sign-in is still on its way aborts one of the two navigations.
+	browsertest.WaitTrue(t, ctx, "signed in", `location.pathname != "/console/signin" && !!document.querySelector("form.signout")`)
 	catMust(t, browsertest.Navigate(ctx, h.srv.URL+"/console/runs/r-live"))
 	catWait(t, ctx, "ol.stages")
 
