@@ -27,9 +27,11 @@ func loadConfig(path string, logOut io.Writer, logLevel string) (*config.Config,
 	if err != nil {
 		return nil, nil, err
 	}
-	// A run's heap grows with the directory: in a container, the garbage
-	// collector works harder near the limit rather than the OOM killer ending
-	// the process. GOMEMLIMIT in the environment wins.
+	// A run's heap grows with the directory: the collector keeps less
+	// headroom over what is live (GOGC in the environment wins), and in a
+	// container it works harder near the limit rather than the OOM killer
+	// ending the process (GOMEMLIMIT in the environment wins).
+	memlimit.SetGCPercent()
 	if limit, err := memlimit.Set(); err != nil {
 		log.Warn("container memory limit not read; the Go runtime has no memory limit (set GOMEMLIMIT)", zap.Error(err))
 	} else if limit > 0 {

@@ -4,7 +4,8 @@
 // OOM killer ending the process.
 //
 // The command calls Set once at start-up; an explicit GOMEMLIMIT in the
-// environment always wins.
+// environment always wins. It also calls SetGCPercent, which gives the heap
+// less headroom over what is live than the runtime's default.
 package memlimit
 
 import (
@@ -53,6 +54,29 @@ func Set() (int64, error) {
 	soft := int64(float64(limit) * Fraction)
 	debug.SetMemoryLimit(soft)
 	return soft, nil
+}
+
+// GCPercent is the garbage collector's target (GOGC) dirsync runs with: the
+// heap may grow half again over what is live before a collection, instead of
+// doubling. A sync's live heap is its per-object bookkeeping, and the
+// headroom over it is most of the rest of its peak. Measured with make
+// bench-sync at 100,000 users, GOGC=100 against 50 in one session: peak RSS
+// of the initial sync into SQLite 259 → 221 MB (and 7.9 → 9.7 s: SQLite
+// allocates much), into PostgreSQL 249 → 211 MB (7.6 → 8.1 s), of a
+// no-change resync 210 → 184 MB and of an incremental run 155 → 140 MB (no
+// slower). A daemon lives on its incremental runs; GOGC=100 in the
+// environment buys the initial sync's seconds back.
+const GCPercent = 50
+
+// SetGCPercent sets the collector's target to GCPercent and returns it, or
+// does nothing (and returns 0) when the GOGC environment variable is set
+// (the runtime already applied it).
+func SetGCPercent() int {
+	if _, ok := os.LookupEnv("GOGC"); ok {
+		return 0
+	}
+	debug.SetGCPercent(GCPercent)
+	return GCPercent
 }
 
 // CgroupLimit returns the memory limit in bytes of the cgroup that

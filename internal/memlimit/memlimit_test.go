@@ -1,6 +1,7 @@
 package memlimit
 
 import (
+	"os"
 	"runtime/debug"
 	"testing"
 	"testing/fstest"
@@ -70,5 +71,30 @@ func TestSetAppliesTheContainersLimit(t *testing.T) {
 	}
 	if now := debug.SetMemoryLimit(-1); now != got {
 		t.Fatalf("Set() = %d, runtime limit %d", got, now)
+	}
+}
+
+// TestSetGCPercent: without GOGC in the environment the collector's target
+// becomes GCPercent; with it, the environment's value stays.
+func TestSetGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+
+	t.Setenv("GOGC", "80")
+	if got := SetGCPercent(); got != 0 {
+		t.Errorf("with GOGC set: SetGCPercent() = %d, want 0", got)
+	}
+	if now := debug.SetGCPercent(100); now != 100 {
+		t.Errorf("with GOGC set the target changed to %d", now)
+	}
+
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	if got := SetGCPercent(); got != GCPercent {
+		t.Errorf("SetGCPercent() = %d, want %d", got, GCPercent)
+	}
+	if now := debug.SetGCPercent(100); now != GCPercent {
+		t.Errorf("target after SetGCPercent = %d, want %d", now, GCPercent)
 	}
 }
