@@ -18,6 +18,66 @@ var ErrInvalid = errors.New("invalid email address")
 // brackets), or an error saying what is wrong with it.
 func Normalize(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	if plain(s) {
+		// Most addresses of a directory: already canonical, and valid by
+		// construction (FuzzNormalizePlain holds this to the full path).
+		return s, nil
+	}
+	return normalize(s)
+}
+
+// plain reports whether s is an address Normalize would return unchanged,
+// decided without parsing: a local part of lower-case letters, digits and
+// . _ + - (dots neither first, last nor doubled), and a domain of at least
+// two lower-case letter-and-digit labels of at most 63 characters, hyphens
+// inside a label only and never in its third and fourth place (so no
+// punycode), at most 254 characters in all.
+func plain(s string) bool {
+	if len(s) > 254 {
+		return false
+	}
+	at := strings.IndexByte(s, '@')
+	if at <= 0 {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	prev := byte('.')
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '+', c == '-':
+		case c == '.' && prev != '.':
+		default:
+			return false
+		}
+		prev = c
+	}
+	if prev == '.' {
+		return false
+	}
+	labels := 0
+	for domain != "" {
+		label, rest, more := strings.Cut(domain, ".")
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			(len(label) >= 4 && label[2] == '-' && label[3] == '-') {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+		labels++
+		if more && rest == "" {
+			return false // a trailing dot
+		}
+		domain = rest
+	}
+	return labels >= 2
+}
+
+// normalize is Normalize's full path, for any address.
+func normalize(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalid)
 	}

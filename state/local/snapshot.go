@@ -26,6 +26,9 @@ func (b *Backend) Snapshot(ctx context.Context, connector string) (state.Snapsho
 		if bucket == nil {
 			return nil
 		}
+		// Sized once (counting the keys walks the pages, not the values):
+		// a map grown entry by entry is rebuilt a dozen times on the way.
+		snap = make(state.Snapshot, bucket.Stats().KeyN)
 		n := 0
 		return bucket.ForEach(func(k, v []byte) error {
 			if n++; n%ctxCheckEvery == 0 {

@@ -463,6 +463,9 @@ func (r *run) read(ctx context.Context, conn plan.Connector, snap state.Snapshot
 	}
 	b = plan.NewBuilder(conn, snap, internal)
 	r.rep.Full = cursor == nil && r.opts.Only == nil
+	if r.rep.Full {
+		b.Expect(len(snap))
+	}
 	switch {
 	case r.opts.Only != nil:
 		err = emit(*r.opts.Only)
@@ -474,6 +477,7 @@ func (r *run) read(ctx context.Context, conn plan.Connector, snap state.Snapshot
 				Reason: "the stored incremental cursor was refused (" + err.Error() + "): this run read the whole source instead",
 				Fix:    "nothing to do; the next run is incremental again"})
 			b = plan.NewBuilder(conn, snap, internal)
+			b.Expect(len(snap))
 			r.rep.Full, cur.clear = true, true
 			cur.next, err = inc.ReadChanges(ctx, nil, emit)
 		}

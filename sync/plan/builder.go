@@ -42,6 +42,13 @@ func NewBuilder(conn Connector, snap state.Snapshot, internal Domains) *Builder 
 		claims: runClaims{primary: map[string]string{}, alias: map[string]aliasGrant{}}}
 }
 
+// Expect sizes the builder's per-object maps for a read of about n records
+// (a full read: as many as the last run left), so that they are not rebuilt
+// over and over as they grow. It is called before the first Add.
+func (b *Builder) Expect(n int) {
+	b.seen, b.refAddr, b.claims.primary = make(map[string]bool, n), make(map[string]string, n), make(map[string]string, n)
+}
+
 // Read is the number of records the source returned (quarantined ones included).
 func (b *Builder) Read() int { return b.read }
 
