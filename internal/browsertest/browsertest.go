@@ -231,6 +231,7 @@ const ScreenshotDir = ".screenshots"
 // letters, digits, '.', '_' and '-'.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
+	waitLaidOut(ctx)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		t.Fatalf("browsertest: screenshot %q: %v", name, err)
@@ -249,6 +250,24 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	}
 	t.Logf("browsertest: screenshot %s", path)
 	return path
+}
+
+// waitLaidOut waits, for at most 5 s, until the tab's document has loaded
+// and has a width: a full-page screenshot of a page still loading fails
+// ("Cannot take screenshot with 0 width"). On time-out the screenshot is
+// tried anyway, and says what went wrong.
+func waitLaidOut(ctx context.Context) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		callCtx, cancel := context.WithTimeout(ctx, time.Second)
+		ok, err := chromedp.Run(callCtx, chromedp.Evaluate[bool](
+			`document.readyState === "complete" && document.documentElement.scrollWidth > 0`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // fileName keeps the letters, digits, '.', '_' and '-' of name (others become
@@ -386,8 +405,10 @@ func WaitTrue(t testing.TB, ctx context.Context, what, expr string) {
 		// One plain evaluation at a time, each bounded: a page-side poll
 		// relies on the page's timers, which do not run in a NoScriptTab, and
 		// a call caught by a navigation can hang until the tab's limit.
+		// In a loaded document only: in a NoScriptTab the next page's URL is
+		// there as soon as it starts loading, before it has a layout.
 		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ok, err := chromedp.Run(callCtx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		ok, err := chromedp.Run(callCtx, chromedp.Evaluate[bool](`document.readyState !== "loading" && !!(`+expr+`)`))
 		cancel()
 		if err == nil && ok {
 			return
