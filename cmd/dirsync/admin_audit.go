@@ -14,7 +14,7 @@ import (
 
 // cmdAudit is "dirsync audit": the audit log through GET /v1/audit, newest first; every flag is the API's parameter.
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, q := newAdminFlags("audit", "[--address A] [--actor KIND[:NAME]] [--action X] [--connector C] [--since T] [--until T] [--limit N]", stderr), url.Values{}
+	f, q := newAdminFlags("audit", "[--address A] [--actor KIND[:NAME]] [--action X] [--connector C] [--run ID] [--since T] [--until T] [--limit N] [--cursor C]", stderr), url.Values{}
 	for _, fl := range []string{"address: changes to this user (address or alias)", "actor: who: sync, admin, import, system, ... or KIND:NAME",
 		"action: create, update, disable, enable, delete, register, ...", "connector: changes by this connector's syncs", "run: changes of this sync run",
 		"since: from (RFC 3339)", "until: up to (RFC 3339)", "limit: entries per page (1-1000)", "cursor: the next page (next_cursor)"} {

@@ -78,7 +78,7 @@ $DIRSYNC_SERVER or http://127.0.0.1:8080; the bearer token from $DIRSYNC_TOKEN;
   dirsync trigger [--connector NAME]... [--dry-run] [--full] [--no-wait]
                                        run a sync in the daemon now
   dirsync holds   list|approve|reject     destructive operations held for approval
-  dirsync audit   [--address A] [--actor KIND[:NAME]] [--action X] [--connector C] [--since T] [--until T]
+  dirsync audit   [--address A] [--actor KIND[:NAME]] [--action X] [--connector C] [--run ID] [--since T] [--until T]
                                        the audit log: who changed what, before and after, newest first
   dirsync explain --connector NAME --user ADDRESS|ANCHOR [--apply]
                                        one object through every stage of a sync
